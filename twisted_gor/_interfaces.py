@@ -1,0 +1,135 @@
+# -*- test-case-name: tests.test_interfaces -*-
+"""
+The seams of twisted-gor.
+
+An I{input} is a service that pushes L{Message}s into an L{IMessageReceiver};
+an I{output} is a service that accepts them. The pipeline between them applies
+limits, filters and routing. Every input, output and filter keeps its counters in
+a L{twisted_gor.stats.Counters} so that nothing is dropped without a trace.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+from twisted.application.service import IService
+
+
+class IMessageReceiver(Interface):
+    """
+    Something messages are pushed into.
+    """
+
+    def messageReceived(message):  # type: ignore[no-untyped-def]
+        """
+        Accept one L{twisted_gor.message.Message}. Must not block and must not
+        raise for reasons of load: a receiver that cannot keep up drops the
+        message and counts it.
+        """
+
+
+class IStatsSource(Interface):
+    """
+    A component whose counters are shown by C{--stats} and in the exit summary.
+    """
+
+    name = Attribute("Short label used in stats lines, e.g. C{'output_http(http://staging)'}.")
+    stats = Attribute("A L{twisted_gor.stats.Counters} of this component.")
+
+
+class IBackpressure(Interface):
+    """
+    Given to outputs so they can tell the pipeline they are saturated.
+
+    Pausable inputs (files, gor-to-gor TCP connections) stop producing while any
+    output is paused; live captures cannot pause and the outputs drop (and
+    count) what they cannot queue.
+    """
+
+    def pause(output):  # type: ignore[no-untyped-def]
+        """
+        C{output} is saturated: stop pausable inputs until it resumes.
+        """
+
+    def resume(output):  # type: ignore[no-untyped-def]
+        """
+        C{output} can take messages again.
+        """
+
+
+class IInput(IService, IStatsSource):
+    """
+    A source of messages: a Twisted service that pushes into a receiver.
+    """
+
+    def setReceiver(receiver):  # type: ignore[no-untyped-def]
+        """
+        Set the L{IMessageReceiver} this input pushes to; called before
+        C{startService}.
+        """
+
+    def pauseProducing():  # type: ignore[no-untyped-def]
+        """
+        Stop emitting for now, if this input can (a capture cannot and ignores it).
+        """
+
+    def resumeProducing():  # type: ignore[no-untyped-def]
+        """
+        Emit again after L{pauseProducing}.
+        """
+
+    def whenExhausted():  # type: ignore[no-untyped-def]
+        """
+        Return a L{Deferred} that fires (with L{None}) once this input will emit
+        nothing more, or L{None} for an endless input (a capture, a listener).
+        """
+
+
+class IOutput(IService, IStatsSource):
+    """
+    A sink of messages: a Twisted service.
+
+    C{stopService} returns a Deferred that fires once everything accepted has
+    been delivered, flushed or (after the output's own timeout) counted as lost.
+    """
+
+    acceptedTypes = Attribute(
+        "A frozenset of the message types this output takes, e.g. C{frozenset({1})}"
+        " for an HTTP replay; the pipeline only routes those types to it."
+    )
+
+    def setBackpressure(backpressure):  # type: ignore[no-untyped-def]
+        """
+        Give this output the L{IBackpressure} of the pipeline; called before
+        C{startService}.
+        """
+
+    def write(message):  # type: ignore[no-untyped-def]
+        """
+        Accept one message. Never blocks; an output that cannot queue it drops
+        and counts it.
+        """
+
+
+class IResponseSource(Interface):
+    """
+    An output that also produces messages (an HTTP replay emitting replayed
+    responses as type 3).
+    """
+
+    def setResponseReceiver(receiver):  # type: ignore[no-untyped-def]
+        """
+        Set the L{IMessageReceiver} that produced messages are pushed to.
+        """
+
+
+class IMessageFilter(IStatsSource):
+    """
+    A step of the pipeline that may change or drop requests (type 1 only).
+    """
+
+    def filterMessage(message):  # type: ignore[no-untyped-def]
+        """
+        Return the (possibly changed) message, or L{None} to drop it; a filter
+        counts its own drops by reason.
+        """

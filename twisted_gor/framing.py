@@ -1,0 +1,137 @@
+# -*- test-case-name: tests.test_framing -*-
+"""
+GoReplay's record framing, shared by ``.gor`` files, ``--output-stdout`` and the
+gor-to-gor TCP link: meta line, newline, payload, then the 14-byte separator
+``\\n🐵🙈🙉\\n``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from twisted_gor.message import MalformedMeta, Message, parseMeta
+
+SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode("utf-8")
+"""The record separator, C{0a f0 9f 90 b5 f0 9f 99 88 f0 9f 99 89 0a}."""
+
+assert len(SEPARATOR) == 14
+
+
+def encodeMessage(message: Message) -> bytes:
+    """
+    Frame one message as GoReplay writes it.
+    """
+    return b"".join((message.meta(), b"\n", message.payload, SEPARATOR))
+
+
+MalformedCallback = Callable[[int, str], None]
+"""Called with the byte offset of a skipped record and the reason."""
+
+
+class RecordDecoder:
+    """
+    Incremental decoder of a stream of gor records.
+
+    Feed it bytes as they arrive; it returns the complete messages found so
+    far. Malformed records are skipped and reported to C{onMalformed} with their
+    byte offset in the stream; a record longer than C{maxRecordSize} is
+    discarded (everything up to its separator), so memory stays bounded whatever
+    the peer sends.
+
+    @ivar offset: bytes consumed from the stream so far.
+    """
+
+    def __init__(
+        self,
+        onMalformed: MalformedCallback | None = None,
+        maxRecordSize: int = 0,
+    ) -> None:
+        self._buffer = b""
+        self._scanFrom = 0
+        self._onMalformed = onMalformed
+        self._maxRecordSize = maxRecordSize
+        self._discarding = False
+        self._discardStart = 0
+        self.offset = 0
+
+    @property
+    def pending(self) -> int:
+        """
+        How many bytes wait for their separator.
+        """
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """
+        Add C{data} and return the messages it completes.
+        """
+        buffer = self._buffer + data if self._buffer else data
+        messages: list[Message] = []
+        sep = SEPARATOR
+        start = 0
+        scan = max(0, self._scanFrom - 13)
+        while True:
+            end = buffer.find(sep, scan)
+            if end < 0:
+                break
+            if self._discarding:
+                self._discarding = False
+                self._report(self._discardStart, "record larger than the maximum record size")
+            else:
+                self._decodeOne(buffer, start, end, messages)
+            start = end + 14
+            scan = start
+        rest = len(buffer) - start
+        if self._maxRecordSize and rest > self._maxRecordSize:
+            if not self._discarding:
+                self._discarding = True
+                self._discardStart = self.offset + start
+            # keep only a tail long enough to find a separator split across reads
+            start = len(buffer) - 13
+        self.offset += start
+        self._buffer = buffer[start:] if start else buffer
+        self._scanFrom = len(self._buffer)
+        return messages
+
+    def _decodeOne(self, buffer: bytes, start: int, end: int, out: list[Message]) -> None:
+        newline = buffer.find(b"\n", start, end)
+        if newline < 0 or newline + 1 >= end:
+            if end > start:
+                self._report(self.offset + start, "record has no payload")
+            return
+        meta = buffer[start:newline]
+        try:
+            kind, id_, timestamp, latency = parseMeta(meta)
+        except MalformedMeta as e:
+            self._report(self.offset + start, str(e))
+            return
+        out.append(Message(kind, id_, timestamp, latency, buffer[newline + 1 : end], meta))
+
+    def _report(self, offset: int, reason: str) -> None:
+        if self._onMalformed is not None:
+            self._onMalformed(offset, reason)
+
+    def finish(self) -> int:
+        """
+        Declare the end of the stream; return how many trailing bytes were left
+        without a separator (a truncated last record), 0 when the stream ended
+        cleanly.
+        """
+        left = len(self._buffer)
+        if self._discarding:
+            self._report(self._discardStart, "record larger than the maximum record size")
+            self._discarding = False
+        elif left:
+            self._report(self.offset, f"truncated last record ({left} bytes without separator)")
+        self._buffer = b""
+        self._scanFrom = 0
+        return left
+
+
+def iterMessages(data: bytes, onMalformed: MalformedCallback | None = None) -> Iterator[Message]:
+    """
+    Decode every complete record of C{data}.
+    """
+    decoder = RecordDecoder(onMalformed)
+    yield from decoder.feed(data)
+    decoder.finish()

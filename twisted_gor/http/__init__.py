@@ -1,0 +1,3 @@
+"""
+HTTP replay: C{--output-http}, the HTTP modifiers and C{--input-http}.
+"""

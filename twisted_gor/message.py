@@ -1,0 +1,143 @@
+# -*- test-case-name: tests.test_framing -*-
+"""
+The unit that flows through gor: a typed, timestamped HTTP message.
+
+GoReplay calls the first line of a record its *meta line*::
+
+    <type> <id> <timestamp ns> <latency ns>\\n
+
+and everything after it the payload (raw HTTP/1.x bytes).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+REQUEST: Final = 1
+"""Type of a request captured or read from a source."""
+
+RESPONSE: Final = 2
+"""Type of an original (production) response."""
+
+REPLAYED_RESPONSE: Final = 3
+"""Type of a response received when replaying a request (``--output-http-track-response``)."""
+
+MESSAGE_TYPES: Final = frozenset({REQUEST, RESPONSE, REPLAYED_RESPONSE})
+
+
+class MalformedMeta(ValueError):
+    """A meta line that cannot be parsed; the message says why."""
+
+
+class Message:
+    """
+    One gor message.
+
+    @ivar type: L{REQUEST}, L{RESPONSE} or L{REPLAYED_RESPONSE}.
+    @ivar id: the request id, shared by a request and its responses (opaque ASCII bytes).
+    @ivar timestamp: Unix time in nanoseconds.
+    @ivar latency: nanoseconds (capture duration or round trip), -1 when unknown.
+    @ivar payload: the raw HTTP bytes.
+    @ivar rawMeta: the meta line exactly as read (without its newline), kept so that a
+        record copied from one file to another stays byte-identical; L{None} for
+        messages made here.
+    """
+
+    __slots__ = ("type", "id", "timestamp", "latency", "payload", "rawMeta")
+
+    def __init__(
+        self,
+        type: int,
+        id: bytes,
+        timestamp: int,
+        latency: int,
+        payload: bytes,
+        rawMeta: bytes | None = None,
+    ) -> None:
+        self.type = type
+        self.id = id
+        self.timestamp = timestamp
+        self.latency = latency
+        self.payload = payload
+        self.rawMeta = rawMeta
+
+    def meta(self) -> bytes:
+        """
+        The meta line (without its trailing newline) this message is written with.
+        """
+        if self.rawMeta is not None:
+            return self.rawMeta
+        return b"%d %s %d %d" % (self.type, self.id, self.timestamp, self.latency)
+
+    def replace(self, **changes: object) -> "Message":
+        """
+        Return a copy with some fields changed; the original meta line is dropped
+        when a meta field changes.
+        """
+        fields = {
+            "type": self.type,
+            "id": self.id,
+            "timestamp": self.timestamp,
+            "latency": self.latency,
+            "payload": self.payload,
+        }
+        fields.update(changes)
+        rawMeta = self.rawMeta
+        if rawMeta is not None and set(changes) - {"payload"}:
+            rawMeta = None
+        return Message(rawMeta=rawMeta, **fields)  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (
+            self.type == other.type
+            and self.id == other.id
+            and self.timestamp == other.timestamp
+            and self.latency == other.latency
+            and self.payload == other.payload
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.id, self.timestamp, self.latency, self.payload))
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(type={self.type}, id={self.id!r}, timestamp={self.timestamp}, "
+            f"latency={self.latency}, payload={self.payload[:40]!r}"
+            f"{'...' if len(self.payload) > 40 else ''})"
+        )
+
+
+def parseMeta(meta: bytes) -> tuple[int, bytes, int, int]:
+    """
+    Parse a meta line (without newline) into C{(type, id, timestamp, latency)}.
+
+    Like GoReplay, at least three space-separated fields are required; a missing
+    latency is -1.
+
+    @raise MalformedMeta: when the line has fewer than three fields or a field is
+        not a number where one is required.
+    """
+    parts = meta.split(b" ")
+    if len(parts) < 3:
+        raise MalformedMeta(f"meta line has {len(parts)} field(s), at least 3 needed")
+    try:
+        kind = int(parts[0])
+        timestamp = int(parts[2])
+        latency = int(parts[3]) if len(parts) > 3 and parts[3] else -1
+    except ValueError:
+        raise MalformedMeta("meta line has a non-numeric type, timestamp or latency") from None
+    if kind not in MESSAGE_TYPES:
+        raise MalformedMeta(f"unknown message type {kind}")
+    if not parts[1]:
+        raise MalformedMeta("empty message id")
+    return kind, parts[1], timestamp, latency
+
+
+def newRequestId() -> bytes:
+    """
+    A random 24-hex-character id, as GoReplay makes for synthetic messages.
+    """
+    return os.urandom(12).hex().encode("ascii")

@@ -1,0 +1,3 @@
+"""
+Live capture: C{--input-raw}, pcap in the reactor and TCP reassembly.
+"""

@@ -1,0 +1,3 @@
+"""
+Gor-to-gor relay (C{--input-tcp}, C{--output-tcp}), Elasticsearch export and profiling.
+"""
