@@ -1,0 +1,107 @@
+# -*- test-case-name: tests.test_basic -*-
+"""
+Base classes for inputs and outputs: the bookkeeping every one of them needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
+from zope.interface import implementer
+
+from twisted_gor._interfaces import IBackpressure, IInput, IMessageReceiver, IOutput
+from twisted_gor.message import Message
+from twisted_gor.stats import Counters
+
+
+def resolveReactor(reactor: Any) -> Any:
+    """
+    C{reactor}, or the global reactor imported now (never at module import).
+    """
+    if reactor is None:
+        from twisted.internet import reactor as globalReactor
+
+        return globalReactor
+    return reactor
+
+
+@implementer(IInput)
+class InputBase(Service):
+    """
+    An endless, non-pausable input; subclasses call L{emit}.
+
+    @ivar receiver: where messages go (set by the pipeline).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stats = Counters()
+        self.receiver: IMessageReceiver | None = None
+        self.paused = False
+
+    def setReceiver(self, receiver: IMessageReceiver) -> None:
+        """
+        See L{IInput.setReceiver}.
+        """
+        self.receiver = receiver
+
+    def emit(self, message: Message) -> None:
+        """
+        Push one message to the receiver and count it.
+        """
+        self.stats.increment("emitted")
+        assert self.receiver is not None
+        self.receiver.messageReceived(message)
+
+    def pauseProducing(self) -> None:
+        """
+        See L{IInput.pauseProducing}.
+        """
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        """
+        See L{IInput.resumeProducing}.
+        """
+        self.paused = False
+
+    def whenExhausted(self) -> Deferred[None] | None:
+        """
+        Endless by default.
+        """
+        return None
+
+
+@implementer(IOutput)
+class OutputBase(Service):
+    """
+    An output that accepts every type; subclasses implement L{write}.
+    """
+
+    acceptedTypes: frozenset[int] = frozenset({1, 2, 3})
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stats = Counters()
+        self.backpressure: IBackpressure | None = None
+
+    def setBackpressure(self, backpressure: IBackpressure) -> None:
+        """
+        See L{IOutput.setBackpressure}.
+        """
+        self.backpressure = backpressure
+
+    def write(self, message: Message) -> None:
+        """
+        See L{IOutput.write}.
+        """
+        raise NotImplementedError()
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Nothing to drain by default.
+        """
+        Service.stopService(self)
+        return succeed(None)

@@ -1,0 +1,392 @@
+# -*- test-case-name: tests.test_fileinput -*-
+"""
+C{--input-file}: replay .gor files (or globs of them, .gz included) with the
+original gaps between records.
+
+Records of all files are merged by timestamp (each file reordered within a
+read-ahead window of C{readDepth} records). Emission times are absolute
+deadlines, C{start + (timestamp - first timestamp) / speed}, so errors do not
+accumulate over a long replay; C{maxWait} caps one gap. File reads happen on a
+worker thread, never on the reactor thread.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+
+from twisted_gor._blockingio import SerialWorker
+from twisted_gor.base import InputBase, resolveReactor
+from twisted_gor.config import BuildContext
+from twisted_gor.framing import RecordDecoder
+from twisted_gor.limiter import Limit
+from twisted_gor.message import Message
+
+CHUNK_SIZE = 1 << 20
+MAX_RECORD_SIZE = 256 << 20
+BATCH = 2000
+"""Most messages emitted in one reactor turn before yielding."""
+
+
+def _openFile(path: str) -> IO[bytes]:
+    raw = open(path, "rb")
+    magic = raw.read(2)
+    raw.seek(0)
+    if path.endswith(".gz") or magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw
+
+
+def _readChunk(f: IO[bytes]) -> bytes:
+    return f.read(CHUNK_SIZE)
+
+
+class _FileStream:
+    """
+    One file being read: decoded records waiting in a timestamp-ordered window.
+    """
+
+    def __init__(self, path: str, owner: "FileInput") -> None:
+        self.path = path
+        self.owner = owner
+        self.file: IO[bytes] | None = None
+        self.decoder = RecordDecoder(self._malformed, MAX_RECORD_SIZE)
+        self.pending: deque[Message] = deque()
+        self.window: list[tuple[int, int, Message]] = []
+        self.seq = 0
+        self.reading = False
+        self.eof = False
+
+    def _malformed(self, offset: int, reason: str) -> None:
+        self.owner.skipped(self.path, offset, reason)
+
+    def fill(self, depth: int) -> None:
+        """
+        Move decoded records into the window up to C{depth}.
+        """
+        window, pending = self.window, self.pending
+        while len(window) < depth and pending:
+            m = pending.popleft()
+            self.seq += 1
+            heapq.heappush(window, (m.timestamp, self.seq, m))
+
+    @property
+    def ready(self) -> bool:
+        """
+        Whether the head of the window is certainly this file's next record.
+        """
+        return bool(self.window) and (self.eof or len(self.window) >= self.owner.readDepth)
+
+    @property
+    def done(self) -> bool:
+        """
+        Fully read and emitted.
+        """
+        return self.eof and not self.window and not self.pending
+
+
+class FileInput(InputBase):
+    """
+    Replays records from files at their recorded pace (times C{speed}).
+    """
+
+    log = Logger()
+
+    def __init__(self, config: "FileInputConfig", reactor: Any = None) -> None:
+        InputBase.__init__(self, f"input_file({config.pattern})")
+        self.config = config
+        self.readDepth = config.readDepth
+        self._reactor = resolveReactor(reactor)
+        self._worker: SerialWorker | None = None
+        self._streams: list[_FileStream] = []
+        self._call: IDelayedCall | None = None
+        self._exhausted: Deferred[None] = Deferred()
+        self._running = False
+        self._lastTimestamp: int | None = None
+        self._lastDeadline = 0.0
+        self._startedAt = 0.0
+        self._firstTimestamp: int | None = None
+        self._malformedLogged = 0
+        self._lookahead = max(4096, config.readDepth * 2)
+
+    # -- lifecycle --
+
+    def startService(self) -> None:
+        InputBase.startService(self)
+        self._worker = SerialWorker(self._reactor, "gor-input-file")
+        self._running = True
+        self._startedAt = self._reactor.seconds()
+        self._openAll()
+
+    def stopService(self) -> Deferred[None]:
+        InputBase.stopService(self)
+        self._running = False
+        self._cancel()
+        worker, self._worker = self._worker, None
+        streams, self._streams = self._streams, []
+        if worker is None:
+            from twisted.internet.defer import succeed
+
+            return succeed(None)
+        for s in streams:
+            if s.file is not None:
+                worker.submit(s.file.close)
+        return worker.stop()
+
+    def whenExhausted(self) -> Deferred[None] | None:
+        """
+        Fires when every file was replayed, unless looping.
+        """
+        if self.config.loop and not self.config.dryRun:
+            return None
+        return self._exhausted
+
+    def pauseProducing(self) -> None:
+        InputBase.pauseProducing(self)
+        self._cancel()
+
+    def resumeProducing(self) -> None:
+        InputBase.resumeProducing(self)
+        self._schedule(0)
+
+    # -- reading --
+
+    def _openAll(self) -> None:
+        from twisted_gor.coreflags import expandInputFiles
+
+        paths = expandInputFiles(self.config.pattern) if self.stats["loops"] else self.config.paths
+        if not paths:
+            self.log.warn("{name}: no file matches any more", name=self.name)
+        self._streams = [_FileStream(p, self) for p in paths]
+        self._lastTimestamp = None
+        for stream in self._streams:
+            self._readMore(stream)
+        if not self._streams:
+            self._finish()
+
+    def _readMore(self, stream: _FileStream) -> None:
+        if stream.reading or stream.eof or self._worker is None:
+            return
+        stream.reading = True
+        if stream.file is None:
+            d = self._worker.submit(self._openAndRead, stream)
+        else:
+            d = self._worker.submit(_readChunk, stream.file)
+        d.addCallbacks(self._gotChunk, self._readFailed, (stream,), errbackArgs=(stream,))
+
+    @staticmethod
+    def _openAndRead(stream: _FileStream) -> bytes:
+        stream.file = _openFile(stream.path)
+        return _readChunk(stream.file)
+
+    def _gotChunk(self, data: bytes, stream: _FileStream) -> None:
+        stream.reading = False
+        if not self._running:
+            return
+        if data:
+            self.stats.increment("bytes", len(data))
+            messages = stream.decoder.feed(data)
+            self.stats.increment("read", len(messages))
+            stream.pending.extend(messages)
+        else:
+            self._endOfFile(stream)
+        stream.fill(self.readDepth)
+        if not stream.eof and len(stream.pending) + len(stream.window) < self._lookahead:
+            self._readMore(stream)
+        self._schedule(0)
+
+    def _readFailed(self, failure: Any, stream: _FileStream) -> None:
+        stream.reading = False
+        if not self._running:
+            return
+        self.stats.increment("skipped.read_error")
+        self.log.error(
+            "{name}: cannot read {path}: {error}", name=self.name, path=stream.path, error=failure.getErrorMessage()
+        )
+        self._endOfFile(stream)
+        self._schedule(0)
+
+    def _endOfFile(self, stream: _FileStream) -> None:
+        stream.eof = True
+        if stream.decoder.finish():
+            self.stats.increment("skipped.truncated")
+        if stream.file is not None and self._worker is not None:
+            self._worker.submit(stream.file.close)
+            stream.file = None
+
+    def skipped(self, path: str, offset: int, reason: str) -> None:
+        """
+        A malformed record was skipped: count it; log the first ones.
+        """
+        if reason.startswith("truncated"):
+            self.log.warn("{path}: {reason} at byte {offset}", path=path, reason=reason, offset=offset)
+            return
+        self.stats.increment("skipped.malformed")
+        self._malformedLogged += 1
+        if self._malformedLogged <= 20:
+            self.log.warn(
+                "{path}: skipped malformed record at byte {offset}: {reason}", path=path, offset=offset, reason=reason
+            )
+        elif self._malformedLogged == 21:
+            self.log.warn("{path}: more malformed records; counting them without logging", path=path)
+
+    # -- emitting --
+
+    def _cancel(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+    def _schedule(self, delay: float) -> None:
+        if not self._running or self.paused:
+            return
+        if self._call is not None and self._call.active():
+            if delay > 0:
+                return
+            self._call.cancel()
+        self._call = self._reactor.callLater(delay, self._emitDue)
+
+    def _next(self) -> _FileStream | None:
+        """
+        The stream holding the earliest next record, or None when one must be
+        waited for.
+        """
+        best: _FileStream | None = None
+        for stream in self._streams:
+            if stream.done:
+                continue
+            if not stream.ready:
+                return None
+            if best is None or stream.window[0][:2] < best.window[0][:2]:
+                best = stream
+        return best
+
+    def _emitDue(self) -> None:
+        self._call = None
+        if not self._running:
+            return
+        speed = self.config.speed
+        maxWait = self.config.maxWait
+        dryRun = self.config.dryRun
+        now = self._reactor.seconds()
+        budget = BATCH
+        streams = self._streams
+        single = streams[0] if len(streams) == 1 else None
+        while not self.paused:
+            if single is not None:
+                stream: _FileStream | None = single if single.ready else None
+            else:
+                stream = self._next()
+            if stream is None:
+                if all(s.done for s in streams):
+                    self._finish()
+                return
+            timestamp = stream.window[0][0]
+            if self._lastTimestamp is None:
+                self._lastTimestamp = timestamp
+                self._lastDeadline = now
+                self._firstTimestamp = timestamp
+                deadline = now
+            else:
+                gap = (timestamp - self._lastTimestamp) / 1e9 / speed
+                if gap < 0:
+                    self.stats.increment("negative_wait")
+                    gap = 0.0
+                else:
+                    self._lastTimestamp = timestamp
+                if maxWait is not None and gap > maxWait:
+                    gap = maxWait
+                deadline = self._lastDeadline + gap
+            if deadline > now and not dryRun:
+                self._schedule(deadline - now)
+                return
+            message = heapq.heappop(stream.window)[2]
+            if stream.pending:
+                stream.fill(self.readDepth)
+            if not stream.eof and not stream.reading and len(stream.pending) < self._lookahead // 2:
+                self._readMore(stream)
+            self._lastDeadline = deadline
+            if dryRun:
+                self.stats.increment("dry_run")
+            else:
+                self.emit(message)
+            budget -= 1
+            if budget == 0:
+                self._schedule(0)
+                return
+
+    def _finish(self) -> None:
+        elapsed = self._reactor.seconds() - self._startedAt
+        if self.config.dryRun:
+            recorded = 0.0
+            if self._firstTimestamp is not None and self._lastTimestamp is not None:
+                recorded = (self._lastTimestamp - self._firstTimestamp) / 1e9
+            self.log.info(
+                "{name}: dry run: {records} records, {files} file(s), {bytes} bytes, "
+                "{recorded:.3f}s recorded, {replay:.3f}s at this speed, {negative} out of order",
+                name=self.name,
+                records=self.stats["dry_run"],
+                files=len(self._streams),
+                bytes=self.stats["bytes"],
+                recorded=recorded,
+                replay=recorded / self.config.speed if math.isfinite(self.config.speed) else 0.0,
+                negative=self.stats["negative_wait"],
+            )
+        if self.config.loop and not self.config.dryRun and self._running:
+            self.stats.increment("loops")
+            if self.stats["read"] == 0:
+                self.log.error("{name}: nothing to replay in a loop; stopping", name=self.name)
+                self._running = False
+                return
+            self._openAll()
+            return
+        self._running = False
+        self.log.info(
+            "{name}: done: read={read} emitted={emitted} skipped={skipped} elapsed={elapsed:.3f}s",
+            name=self.name,
+            read=self.stats["read"],
+            emitted=self.stats["emitted"],
+            skipped=self.stats.total("skipped"),
+            elapsed=elapsed,
+        )
+        if not self._exhausted.called:
+            self._exhausted.callback(None)
+
+
+@dataclass
+class FileInputConfig:
+    """
+    Configuration of L{FileInput}.
+
+    @ivar pattern: the path or glob given by the user.
+    @ivar paths: the files it matched when configured.
+    @ivar speed: replay speed factor (2.0 = twice as fast, C{inf} = no waiting).
+    @ivar maxWait: cap of one wait in seconds, or L{None}.
+    """
+
+    pattern: str
+    paths: list[str] = field(default_factory=list)
+    speed: float = 1.0
+    limit: Limit | None = None
+    loop: bool = False
+    maxWait: float | None = None
+    readDepth: int = 100
+    dryRun: bool = False
+
+    def build(self, context: BuildContext) -> FileInput:
+        """
+        Build the input.
+        """
+        if not self.paths:
+            from twisted_gor.coreflags import expandInputFiles
+
+            self.paths = expandInputFiles(self.pattern)
+        return FileInput(self, context.reactor)

@@ -1,0 +1,192 @@
+# -*- test-case-name: tests.test_pipeline -*-
+"""
+The emitter: routes messages from inputs through limits and filters to outputs.
+
+Per message: the input's limit, payload truncation to C{--copy-buffer-size},
+the filters (requests only; the first response of a filtered request is
+dropped too), then every accepting output (or one, round-robin, with
+C{--split-output}) behind its own limit. Every drop is counted with a reason.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+from twisted.internet.interfaces import IReactorTime
+from zope.interface import implementer
+
+from twisted_gor._interfaces import IBackpressure, IInput, IMessageFilter, IMessageReceiver, IOutput
+from twisted_gor.limiter import Limit, Limiter, makeLimiter
+from twisted_gor.message import MESSAGE_TYPES, REQUEST, Message
+from twisted_gor.stats import Counters
+
+
+class FilteredIds:
+    """
+    Ids of recently filtered requests (bounded size and age), so that their
+    responses are dropped too.
+    """
+
+    def __init__(self, clock: IReactorTime, maxSize: int = 100_000, ttl: float = 60.0) -> None:
+        self._ids: OrderedDict[bytes, float] = OrderedDict()
+        self._clock = clock
+        self._maxSize = maxSize
+        self._ttl = ttl
+
+    def add(self, id_: bytes) -> None:
+        """
+        Remember a filtered request id.
+        """
+        ids = self._ids
+        ids[id_] = self._clock.seconds() + self._ttl
+        ids.move_to_end(id_)
+        while len(ids) > self._maxSize:
+            ids.popitem(last=False)
+
+    def pop(self, id_: bytes) -> bool:
+        """
+        Whether C{id_} was filtered (and still fresh); forgets it.
+        """
+        until = self._ids.pop(id_, None)
+        return until is not None and until >= self._clock.seconds()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+class _Route:
+    __slots__ = ("output", "limiter", "stats")
+
+    def __init__(self, output: IOutput, limiter: Limiter | None, stats: Counters) -> None:
+        self.output = output
+        self.limiter = limiter
+        self.stats = stats
+
+
+@implementer(IMessageReceiver)
+class _InputPort:
+    """
+    What one input pushes into: applies that input's limit, then the pipeline.
+    """
+
+    def __init__(self, pipeline: "Pipeline", input: IInput, limiter: Limiter | None) -> None:
+        self._pipeline = pipeline
+        self._input = input
+        self._limiter = limiter
+        self._stats: Counters = input.stats
+
+    def messageReceived(self, message: Message) -> None:
+        limiter = self._limiter
+        if limiter is not None and not limiter.allow():
+            self._stats.increment("dropped.limit")
+            return
+        self._pipeline.messageReceived(message)
+
+
+@implementer(IMessageReceiver, IBackpressure)
+class Pipeline:
+    """
+    Fan-out from inputs to outputs.
+
+    @ivar stats: counters of the routing itself (filtered, truncated, unrouted).
+    """
+
+    name = "pipeline"
+
+    def __init__(
+        self,
+        outputs: Sequence[tuple[IOutput, Limit | None]],
+        filters: Sequence[IMessageFilter] = (),
+        splitOutput: bool = False,
+        copyBufferSize: int = 5 * 1024 * 1024,
+        clock: IReactorTime | None = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        assert clock is not None
+        self._clock = clock
+        self.stats = Counters()
+        self._filters = list(filters)
+        self._filteredIds = FilteredIds(clock)
+        self._split = splitOutput
+        self._copyBufferSize = copyBufferSize
+        self._inputs: list[IInput] = []
+        self._paused: set[int] = set()
+        allRoutes = [
+            _Route(output, makeLimiter(limit, clock) if limit is not None else None, output.stats)
+            for output, limit in outputs
+        ]
+        self._routes: dict[int, list[_Route]] = {
+            kind: [r for r in allRoutes if kind in r.output.acceptedTypes] for kind in MESSAGE_TYPES
+        }
+        self._next: dict[int, int] = {kind: 0 for kind in MESSAGE_TYPES}
+        for output, _ in outputs:
+            output.setBackpressure(self)
+
+    def connectInput(self, input: IInput, limit: Limit | None = None) -> None:
+        """
+        Make C{input} push into this pipeline, behind its own C{limit}.
+        """
+        limiter = makeLimiter(limit, self._clock) if limit is not None else None
+        self._inputs.append(input)
+        input.setReceiver(_InputPort(self, input, limiter))
+        if self._paused:
+            input.pauseProducing()
+
+    def messageReceived(self, message: Message) -> None:
+        """
+        Route one message (from an input port or an output producing responses).
+        """
+        stats = self.stats
+        if len(message.payload) > self._copyBufferSize:
+            message = message.replace(payload=message.payload[: self._copyBufferSize])
+            stats.increment("truncated")
+        if message.type == REQUEST:
+            filters = self._filters
+            if filters:
+                for f in filters:
+                    filtered = f.filterMessage(message)
+                    if filtered is None:
+                        self._filteredIds.add(message.id)
+                        stats.increment("dropped.filtered")
+                        return
+                    message = filtered
+        elif self._filters and self._filteredIds.pop(message.id):
+            stats.increment("dropped.filtered_response")
+            return
+        routes = self._routes.get(message.type)
+        if not routes:
+            stats.increment("dropped.no_output")
+            return
+        if self._split:
+            index = self._next[message.type]
+            self._next[message.type] = (index + 1) % len(routes)
+            routes = [routes[index]]
+        for route in routes:
+            limiter = route.limiter
+            if limiter is not None and not limiter.allow():
+                route.stats.increment("dropped.limit")
+                continue
+            route.output.write(message)
+
+    def pause(self, output: IOutput) -> None:
+        """
+        An output is saturated: pause every input that can pause.
+        """
+        first = not self._paused
+        self._paused.add(id(output))
+        if first:
+            self.stats.increment("paused")
+            for input in self._inputs:
+                input.pauseProducing()
+
+    def resume(self, output: IOutput) -> None:
+        """
+        An output has room again: resume inputs once no output is saturated.
+        """
+        self._paused.discard(id(output))
+        if not self._paused:
+            for input in self._inputs:
+                input.resumeProducing()
+

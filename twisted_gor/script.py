@@ -1,0 +1,63 @@
+# -*- test-case-name: tests.test_script -*-
+"""
+The C{gor} command: the twistd plugin's service, run in the foreground, logging
+to stderr so that stdout carries only C{--output-stdout} data.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
+
+from twisted_gor.tap import Options
+
+
+def startLogging(verbose: int) -> None:
+    """
+    Send log events to stderr: info and above, or debug with C{--verbose}.
+    """
+    level = LogLevel.debug if verbose > 0 else LogLevel.info
+    observer = FilteringLogObserver(
+        textFileLogObserver(sys.stderr),
+        [LogLevelFilterPredicate(defaultLogLevel=level)],
+    )
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+
+async def _run(reactor: Any, options: Options) -> None:
+    from twisted_gor.service import makeGorService
+
+    assert options.config is not None
+    service = makeGorService(options.config, reactor)
+    service.privilegedStartService()
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    service.startService()
+    await service.whenDone()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """
+    Parse the command line (exit 2 with one line on a usage error), then run
+    until done (C{--exit-after}, inputs exhausted) or SIGINT/SIGTERM; exit 0.
+    """
+    options = Options()
+    options.parseOptions(list(sys.argv[1:] if argv is None else argv))
+    assert options.config is not None
+    startLogging(options.config.verbose)
+    from twisted.internet import task
+
+    task.react(lambda reactor: _deferred(_run(reactor, options)))
+
+
+def _deferred(coro: Any) -> Any:
+    from twisted.internet.defer import Deferred
+
+    return Deferred.fromCoroutine(coro)

@@ -1,0 +1,173 @@
+# -*- test-case-name: tests.test_service -*-
+"""
+The gor service: inputs, pipeline and outputs composed as one Twisted service.
+
+L{makeGorService} is the public entry point for embedding gor into any Twisted
+application::
+
+    from twisted_gor.service import makeGorService
+    makeGorService(config).setServiceParent(application)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import IService, MultiService
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from twisted_gor._interfaces import IInput, IMessageFilter, IOutput, IResponseSource
+from twisted_gor.base import resolveReactor
+from twisted_gor.config import BuildContext, GorConfig
+from twisted_gor.pipeline import Pipeline
+from twisted_gor.stats import formatStats
+
+
+class GorService(MultiService):
+    """
+    A running gor pipeline.
+
+    Stopping it stops the inputs first, then lets every output drain and flush,
+    then logs a summary of every counter.
+
+    @ivar inputs: the input services.
+    @ivar outputs: the output services.
+    @ivar pipeline: the router between them.
+    @ivar stopReactorWhenDone: stop the reactor once L{whenDone} fires (the
+        C{gor} command and twistd set this; embedders usually don't).
+    """
+
+    log = Logger()
+    stopReactorWhenDone = False
+
+    def __init__(self, config: GorConfig, reactor: Any = None) -> None:
+        MultiService.__init__(self)
+        self.config = config
+        self.reactor = resolveReactor(reactor)
+        context = BuildContext(self.reactor, config)
+        self.outputs: list[IOutput] = [o.build(context) for o in config.outputs]
+        self.filters: list[IMessageFilter] = [f.build(context) for f in config.filters]
+        self.pipeline = Pipeline(
+            [(out, cfg.limit) for out, cfg in zip(self.outputs, config.outputs)],
+            self.filters,
+            splitOutput=config.splitOutput,
+            copyBufferSize=config.copyBufferSize,
+            clock=self.reactor,
+        )
+        for output in self.outputs:
+            if IResponseSource.providedBy(output):
+                output.setResponseReceiver(self.pipeline)
+        self.inputs: list[IInput] = [i.build(context) for i in config.inputs]
+        for input, cfg in zip(self.inputs, config.inputs):
+            self.pipeline.connectInput(input, cfg.limit)
+        self.extraServices: list[IService] = []
+        if config.cpuProfile or config.memProfile:
+            from twisted_gor.profiling import ProfilingService
+
+            self.extraServices.append(ProfilingService(config.cpuProfile, config.memProfile))
+        for service in (*self.extraServices, *self.outputs, *self.inputs):
+            service.setServiceParent(self)
+        self._done: Deferred[None] = Deferred()
+        self._exitCall: IDelayedCall | None = None
+        self._statsLoop: LoopingCall | None = None
+        self._startedAt = 0.0
+
+    def components(self) -> list[Any]:
+        """
+        Every component with counters, inputs first.
+        """
+        return [*self.inputs, *self.filters, self.pipeline, *self.outputs]
+
+    def whenDone(self) -> Deferred[None]:
+        """
+        A Deferred that fires once the pipeline has nothing more to do:
+        C{exitAfter} elapsed, or every input is finite and exhausted.
+        """
+        d: Deferred[None] = Deferred()
+        if self._done.called:
+            d.callback(None)
+        else:
+            self._done.addBoth(lambda r: (d.callback(None), r)[1])
+        return d
+
+    def _finished(self, why: str) -> None:
+        if self._done.called:
+            return
+        self.log.info("gor: {why}; stopping", why=why)
+        self._done.callback(None)
+        if self.stopReactorWhenDone and self.reactor.running:
+            self.reactor.stop()
+
+    def startService(self) -> None:
+        self._startedAt = self.reactor.seconds()
+        MultiService.startService(self)
+        if self.config.exitAfter:
+            self._exitCall = self.reactor.callLater(self.config.exitAfter, self._finished, "--exit-after elapsed")
+        exhausted = [i.whenExhausted() for i in self.inputs]
+        if self.config.exitWhenInputsExhausted and exhausted and all(d is not None for d in exhausted):
+            DeferredList([d for d in exhausted if d is not None]).addCallback(
+                lambda _: self._finished("every input is exhausted")
+            )
+        if self.config.stats:
+            self._statsLoop = LoopingCall(self._logStats)
+            self._statsLoop.clock = self.reactor
+            self._statsLoop.start(self.config.statsInterval, now=False)
+
+    def _logStats(self) -> None:
+        for line in formatStats(self.components()):
+            self.log.info("stats: {line}", line=line)
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop inputs, then drain outputs, then the rest; log the summary.
+        """
+        if not self.running:
+            return succeed(None)
+        self.running = False
+        if self._exitCall is not None and self._exitCall.active():
+            self._exitCall.cancel()
+        if self._statsLoop is not None and self._statsLoop.running:
+            self._statsLoop.stop()
+
+        def stopAll(services: list[Any]) -> Deferred[Any]:
+            results = []
+            for service in reversed(services):
+                if service.running:
+                    results.append(_maybeDeferred(service.stopService))
+            return DeferredList(results, consumeErrors=True)
+
+        d = stopAll(self.inputs)
+        d.addCallback(lambda _: stopAll(self.outputs))
+        d.addCallback(lambda _: stopAll(self.extraServices))
+        d.addCallback(lambda _: self._summary())
+        return d
+
+    def _summary(self) -> None:
+        elapsed = self.reactor.seconds() - self._startedAt
+        for line in formatStats(self.components()):
+            self.log.info("summary: {line}", line=line)
+        self.log.info("summary: elapsed={elapsed:.3f}s", elapsed=elapsed)
+
+
+def _maybeDeferred(f: Any) -> Deferred[Any]:
+    try:
+        result = f()
+    except BaseException:
+        return Deferred.fromFailure(Failure())
+    if isinstance(result, Deferred):
+        return result
+    return succeed(result)
+
+
+def makeGorService(config: GorConfig, reactor: Any = None) -> GorService:
+    """
+    Build the gor service tree for C{config}.
+
+    @param reactor: the reactor to use; the global one (imported lazily) when
+        L{None}.
+    """
+    return GorService(config, reactor)
