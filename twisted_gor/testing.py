@@ -1,0 +1,81 @@
+# -*- test-case-name: tests.test_pipeline -*-
+"""
+In-memory inputs and outputs for testing code that embeds or extends gor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+
+from twisted_gor.base import InputBase, OutputBase
+from twisted_gor.config import BuildContext
+from twisted_gor.limiter import Limit
+from twisted_gor.message import Message
+
+
+class MemoryInput(InputBase):
+    """
+    An input driven by the test: call L{push} to emit, L{exhaust} to end it.
+    """
+
+    def __init__(self, finite: bool = False) -> None:
+        InputBase.__init__(self, "input_memory")
+        self._exhausted: Deferred[None] | None = Deferred() if finite else None
+
+    def push(self, message: Message) -> None:
+        """
+        Emit C{message} now.
+        """
+        self.emit(message)
+
+    def exhaust(self) -> None:
+        """
+        Declare that nothing more will be emitted.
+        """
+        if self._exhausted is not None and not self._exhausted.called:
+            self._exhausted.callback(None)
+
+    def whenExhausted(self) -> Deferred[None] | None:
+        return self._exhausted
+
+
+class MemoryOutput(OutputBase):
+    """
+    Records every message written to it in L{messages}.
+    """
+
+    def __init__(self, acceptedTypes: frozenset[int] = frozenset({1, 2, 3})) -> None:
+        OutputBase.__init__(self, "output_memory")
+        self.acceptedTypes = acceptedTypes
+        self.messages: list[Message] = []
+
+    def write(self, message: Message) -> None:
+        """
+        Record the message.
+        """
+        self.stats.increment("written")
+        self.messages.append(message)
+
+    def stopService(self) -> Deferred[None]:
+        OutputBase.stopService(self)
+        return succeed(None)
+
+
+@dataclass
+class MemoryConfig:
+    """
+    A config that builds a given, pre-made input or output (for embedding tests).
+    """
+
+    component: Any
+    limit: Limit | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, context: BuildContext) -> Any:
+        """
+        Return the component.
+        """
+        return self.component
