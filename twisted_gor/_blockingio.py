@@ -73,3 +73,29 @@ class SerialWorker:
         self._stopped = True
         self._jobs.put(_STOP)
         return d
+
+
+class SynchronousWorker:
+    """
+    Runs jobs immediately on the calling thread; for deterministic unit tests
+    with a fake clock.
+    """
+
+    def __init__(self, reactor: Any = None, name: str = "sync") -> None:
+        self.pending = 0
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> "Deferred[T]":
+        """
+        Run C{fn(*args)} now.
+        """
+        from twisted.internet.defer import maybeDeferred
+
+        return maybeDeferred(fn, *args)
+
+    def stop(self) -> "Deferred[None]":
+        """
+        Nothing to wait for.
+        """
+        from twisted.internet.defer import succeed
+
+        return succeed(None)

@@ -6,6 +6,7 @@ Core flags: general settings, dummy/file/stdout/null inputs and outputs.
 from __future__ import annotations
 
 import glob
+import math
 import os
 
 from twisted_gor.config import GorConfig
@@ -39,7 +40,7 @@ FLAGS: list[Flag] = [
     Flag(
         "input-file",
         STRING,
-        "Replay a .gor file or glob (.gz read as gzip); 'FILE|200%' = 2x speed.",
+        "Replay a .gor file or glob (.gz read as gzip); 'FILE|200%' = 2x speed, 'FILE|max' = no waits.",
         repeat=True,
     ),
     Flag("input-file-loop", BOOL, "Start the --input-file files again when all are consumed."),
@@ -145,11 +146,12 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     if readDepth < 1:
         raise ValueError("--input-file-read-depth: must be at least 1")
     for raw in values["input-file"]:
-        pattern, limit = _limited("input-file", raw)
+        fastest = raw.endswith("|max")
+        pattern, limit = (raw[: -len("|max")], None) if fastest else _limited("input-file", raw)
         paths = expandInputFiles(pattern)
         if not paths:
             raise ValueError(f"--input-file: no such file: {pattern!r}")
-        speed = 1.0
+        speed = math.inf if fastest else 1.0
         if isinstance(limit, PercentageLimit):
             speed, limit = limit.percent / 100.0, None
             if speed <= 0:

@@ -99,13 +99,14 @@ class FileInput(InputBase):
     """
 
     log = Logger()
+    workerFactory: Any = SerialWorker
 
     def __init__(self, config: "FileInputConfig", reactor: Any = None) -> None:
         InputBase.__init__(self, f"input_file({config.pattern})")
         self.config = config
         self.readDepth = config.readDepth
         self._reactor = resolveReactor(reactor)
-        self._worker: SerialWorker | None = None
+        self._worker: Any = None
         self._streams: list[_FileStream] = []
         self._call: IDelayedCall | None = None
         self._exhausted: Deferred[None] = Deferred()
@@ -121,7 +122,7 @@ class FileInput(InputBase):
 
     def startService(self) -> None:
         InputBase.startService(self)
-        self._worker = SerialWorker(self._reactor, "gor-input-file")
+        self._worker = self.workerFactory(self._reactor, "gor-input-file")
         self._running = True
         self._startedAt = self._reactor.seconds()
         self._openAll()
@@ -290,24 +291,23 @@ class FileInput(InputBase):
                     self._finish()
                 return
             timestamp = stream.window[0][0]
-            if self._lastTimestamp is None:
-                self._lastTimestamp = timestamp
+            last = self._lastTimestamp
+            if last is None:
+                self._firstTimestamp = last = timestamp
                 self._lastDeadline = now
-                self._firstTimestamp = timestamp
-                deadline = now
+            gap = (timestamp - last) / 1e9 / speed
+            if gap < 0:
+                gap = 0.0
+                self.stats.increment("negative_wait")
             else:
-                gap = (timestamp - self._lastTimestamp) / 1e9 / speed
-                if gap < 0:
-                    self.stats.increment("negative_wait")
-                    gap = 0.0
-                else:
-                    self._lastTimestamp = timestamp
-                if maxWait is not None and gap > maxWait:
-                    gap = maxWait
-                deadline = self._lastDeadline + gap
+                last = timestamp
+            if maxWait is not None and gap > maxWait:
+                gap = maxWait
+            deadline = self._lastDeadline + gap
             if deadline > now and not dryRun:
                 self._schedule(deadline - now)
                 return
+            self._lastTimestamp = last
             message = heapq.heappop(stream.window)[2]
             if stream.pending:
                 stream.fill(self.readDepth)

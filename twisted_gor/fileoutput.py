@@ -62,6 +62,7 @@ class FileOutput(OutputBase):
     """
 
     log = Logger()
+    workerFactory: Any = SerialWorker
     pauseBacklog = 32 * 1024 * 1024
     dropBacklog = 256 * 1024 * 1024
 
@@ -72,7 +73,7 @@ class FileOutput(OutputBase):
         self._dynamic = hasTokens(config.pathTemplate)
         self._perMessage = "%r" in config.pathTemplate or "%t" in config.pathTemplate
         self._rotating = config.sizeLimit > 0 or config.queueLimit > 0
-        self._worker: SerialWorker | None = None
+        self._worker: Any = None
         self._flusher: LoopingCall | None = None
         self._file: _OpenFile | None = None
         self._name: str | None = None
@@ -90,7 +91,7 @@ class FileOutput(OutputBase):
 
     def startService(self) -> None:
         OutputBase.startService(self)
-        self._worker = SerialWorker(self._reactor, "gor-output-file")
+        self._worker = self.workerFactory(self._reactor, "gor-output-file")
         self._flusher = LoopingCall(self._flushTick)
         self._flusher.clock = self._reactor
         self._flusher.start(self.config.flushInterval, now=False)

@@ -100,7 +100,7 @@ class Options(usage.Options):
     Options of C{twistd gor} and C{gor}: GoReplay's flags and Gor's old names.
     """
 
-    synopsis = "[options]  (at least one --input-* and one --output-*)"
+    synopsis = "Usage: gor [options]  (at least one --input-* and one --output-*)"
     longdesc = (
         "Capture live HTTP traffic and replay it (GoReplay-compatible). "
         "Example: gor --input-raw :80 --output-http http://staging"
@@ -122,11 +122,13 @@ class Options(usage.Options):
         cls._flags = list(flags)
         cls._byName = {}
         for flag in flags:
-            handler = _flagHandler(flag, _store)
             for name in (flag.name, *flag.aliases):
                 if name in cls._byName:
                     raise RuntimeError(f"flag --{name} declared twice")
                 cls._byName[name] = flag
+                handler = _flagHandler(flag, _store)
+                if name != flag.name:
+                    handler.__doc__ = f"Old name of --{flag.name}."
                 setattr(cls, "opt_" + name.replace("-", "_"), handler)
 
     def normalizeArguments(self, args: Sequence[str]) -> list[str]:
