@@ -105,6 +105,13 @@ class GorService(MultiService):
     def startService(self) -> None:
         self._startedAt = self.reactor.seconds()
         MultiService.startService(self)
+        self.log.info(
+            "gor: started with {inputs} input(s): {inputNames}; {outputs} output(s): {outputNames}",
+            inputs=len(self.inputs),
+            inputNames=", ".join(i.name for i in self.inputs),
+            outputs=len(self.outputs),
+            outputNames=", ".join(o.name for o in self.outputs),
+        )
         if self.config.exitAfter:
             self._exitCall = self.reactor.callLater(self.config.exitAfter, self._finished, "--exit-after elapsed")
         exhausted = [i.whenExhausted() for i in self.inputs]

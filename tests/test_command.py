@@ -1,0 +1,203 @@
+"""
+End-to-end tests of the core through the real C{gor} and C{twistd gor}
+commands, in subprocesses, with real files.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from twisted.trial.unittest import TestCase
+
+from tests.support import REPO, GorProcess, runCommand, runGor, startGor
+from twisted_gor.framing import RecordDecoder, encodeMessage, iterMessages
+from twisted_gor.message import Message
+
+MS = 1_000_000
+
+
+def records(count: int, gapMs: float, size: int = 0, start: int = 1_700_000_000 * 10**9) -> list[Message]:
+    body = b"x" * size
+    head = b"POST /item/%d HTTP/1.1\r\nHost: shop\r\nContent-Length: %d\r\n\r\n"
+    return [
+        Message(1, b"%024x" % i, start + int(i * gapMs * MS), -1, head % (i, len(body)) + body) for i in range(count)
+    ]
+
+
+class CommandTests(TestCase):
+    """
+    The gor command on files.
+    """
+
+    timeout = 120
+
+    def writeRecords(self, messages: list[Message], name: str = "in.gor") -> str:
+        path = os.path.join(os.path.abspath(self.mktemp()), name)
+        os.makedirs(os.path.dirname(path))
+        with open(path, "wb") as f:
+            f.write(b"".join(encodeMessage(m) for m in messages))
+        return path
+
+    async def test_fileToFileIsByteIdentical(self) -> None:
+        """
+        Replaying a file into a file at full speed reproduces it byte for byte,
+        and gor exits 0 by itself at the end with a summary.
+        """
+        source = self.writeRecords(records(2000, 0.5, size=1024))
+        target = source + ".copy"
+        result = await runGor("--input-file", source + "|max", "--output-file", target)
+        self.assertEqual(result.rc, 0, result.errText)
+        with open(source, "rb") as a, open(target, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        self.assertIn("every input is exhausted", result.errText)
+        self.assertIn("read=2000", result.errText)
+
+    async def test_fileToStdoutKeepsGaps(self) -> None:
+        """
+        Records 200 ms apart come out on stdout in order, the whole replay
+        taking about the recorded 0.8 s, and nothing but records on stdout.
+        """
+        source = self.writeRecords(records(5, 200))
+        result = await runGor("--input-file", source, "--output-stdout")
+        self.assertEqual(result.rc, 0, result.errText)
+        out = list(iterMessages(result.out))
+        self.assertEqual([m.id for m in out], [m.id for m in records(5, 200)])
+        self.assertIn("elapsed=0.8", result.errText)
+
+    async def test_dummyToFile(self) -> None:
+        """
+        --input-dummy writes a GET every second; --exit-after stops gor with 0.
+        """
+        target = os.path.abspath(self.mktemp() + "-dummy.gor")
+        result = await runGor("--input-dummy", "0", "--output-file", target, "--exit-after", "2.5s")
+        self.assertEqual(result.rc, 0, result.errText)
+        with open(target, "rb") as f:
+            out = list(iterMessages(f.read()))
+        self.assertEqual(len(out), 3)
+        self.assertTrue(all(m.payload.startswith(b"GET / HTTP/1.1\r\n") for m in out))
+
+    async def test_badOption(self) -> None:
+        """
+        An unknown flag exits 2 with one line naming it; nothing starts.
+        """
+        result = await runGor("--input-dummy", "0", "--output-null", "--no-such-flag")
+        self.assertEqual(result.rc, 2)
+        self.assertEqual(result.errText.strip().count("\n"), 0, result.errText)
+        self.assertIn("--no-such-flag", result.errText)
+        result = await runGor("--input-file", "/does/not/exist.gor", "--output-null")
+        self.assertEqual(result.rc, 2)
+        self.assertIn("--input-file", result.errText)
+
+    async def test_corruptRecordsSkippedAndCounted(self) -> None:
+        """
+        Corrupt records are skipped, logged with their offset and counted in the
+        summary; the good records are all written.
+        """
+        good = records(10, 1)
+        data = b"".join(encodeMessage(m) for m in good[:5])
+        data += b"1 broken\nGET / HTTP/1.1\r\n\r\n\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
+        data += b"\x00\xff garbage \n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
+        data += b"".join(encodeMessage(m) for m in good[5:]) + b"1 trunc 1 -1\nGET /half"
+        source = os.path.abspath(self.mktemp() + "-corrupt.gor")
+        with open(source, "wb") as f:
+            f.write(data)
+        target = source + ".out"
+        result = await runGor("--input-file", source + "|max", "--output-file", target)
+        self.assertEqual(result.rc, 0, result.errText)
+        with open(target, "rb") as f:
+            self.assertEqual(list(iterMessages(f.read())), good)
+        self.assertIn("skipped.malformed=2", result.errText)
+        self.assertIn("skipped.truncated=1", result.errText)
+        self.assertIn("at byte", result.errText)
+
+    async def test_sigtermLeavesWholeRecords(self) -> None:
+        """
+        SIGTERM in the middle of a long replay stops gor with 0, and the output
+        file holds only whole records.
+        """
+        source = self.writeRecords(records(200_000, 0.05, size=300))
+        target = source + ".partial"
+        gor = startGor("--input-file", source, "--output-file", target, "--output-file-flush-interval", "50ms")
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        await gor.waitForLog("gor: started")
+        await deferLater(reactor, 1.0, lambda: None)
+        gor.signal("TERM")
+        result = await gor.wait(30)
+        self.assertEqual(result.rc, 0, result.errText)
+        with open(target, "rb") as f:
+            data = f.read()
+        decoder = RecordDecoder(lambda o, r: self.fail(f"bad record at {o}: {r}"))
+        written = decoder.feed(data)
+        self.assertEqual(decoder.finish(), 0)
+        self.assertGreater(len(written), 100)
+        self.assertLess(len(written), 200_000)
+        self.assertEqual(written, records(len(written), 0.05, size=300))
+
+    async def test_twistdForeground(self) -> None:
+        """
+        C{twistd -n gor} runs the same service and exits by itself.
+        """
+        source = self.writeRecords(records(20, 1))
+        target = source + ".twistd"
+        cwd = os.path.dirname(source)
+        result = await runCommand(
+            sys.executable,
+            "-c",
+            "from twisted.scripts.twistd import run; run()",
+            "-n",
+            "--logfile=-",
+            "gor",
+            "--input-file",
+            source,
+            "--output-file",
+            target,
+            cwd=cwd,
+        )
+        self.assertEqual(result.rc, 0, result.errText + result.out.decode())
+        with open(target, "rb") as f:
+            self.assertEqual(len(list(iterMessages(f.read()))), 20)
+
+
+class EmbeddingTests(TestCase):
+    """
+    The README's embedding examples run.
+    """
+
+    timeout = 60
+
+    async def test_tacFile(self) -> None:
+        """
+        The example .tac file runs under twistd and writes the dummy requests.
+        """
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        tac = os.path.join(REPO, "examples", "gor.tac")
+        result = await runCommand(
+            sys.executable,
+            "-c",
+            "from twisted.scripts.twistd import run; run()",
+            "-n",
+            "--logfile=gor.log",
+            "-y",
+            tac,
+            cwd=workdir,
+        )
+        self.assertEqual(result.rc, 0, result.errText)
+        with open(os.path.join(workdir, "requests.gor"), "rb") as f:
+            self.assertEqual(len(list(iterMessages(f.read()))), 2)
+
+    async def test_pythonEmbedding(self) -> None:
+        """
+        The Python embedding example runs to completion.
+        """
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        result = await runCommand(sys.executable, os.path.join(REPO, "examples", "embed.py"), cwd=workdir)
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertIn("captured 3 requests", result.out.decode())
+
+
+GorProcess  # re-exported for other test modules
