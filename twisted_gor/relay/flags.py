@@ -1,16 +1,226 @@
+# -*- test-case-name: tests.test_relay_unit -*-
 """
-Flags of this area (see L{twisted_gor.flags}).
+Flags of the relay area: gor-to-gor TCP (C{--input-tcp}, C{--output-tcp}),
+Elasticsearch export and profiling (see L{twisted_gor.flags}).
 """
 
 from __future__ import annotations
 
-from twisted_gor.config import GorConfig
-from twisted_gor.flags import Flag, FlagValues
+import os
 
-FLAGS: list[Flag] = []
+from twisted_gor.config import GorConfig
+from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues
+from twisted_gor.limiter import splitLimit
+from twisted_gor.relay import input as _input
+from twisted_gor.relay import output as _output
+from twisted_gor.relay.address import parseHostPort
+
+
+def _positive(value: int) -> None:
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+
+
+def _nonNegative(value: float) -> None:
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+
+
+FLAGS: list[Flag] = [
+    Flag("input-tcp", STRING, "Listen (e.g. ':28020') for messages from other gors' --output-tcp.", repeat=True),
+    Flag("input-tcp-secure", BOOL, "Serve --input-tcp over TLS (needs the certificate and key flags)."),
+    Flag("input-tcp-certificate", STRING, "PEM certificate (chain) of the --input-tcp TLS server.", default=""),
+    Flag("input-tcp-certificate-key", STRING, "PEM private key of the --input-tcp TLS server.", default=""),
+    Flag(
+        "input-tcp-max-record-size",
+        SIZE,
+        "Skip (and count) --input-tcp records longer than this (default 16mb); bounds memory per connection.",
+        default=_input.DEFAULT_MAX_RECORD_SIZE,
+        check=_positive,
+    ),
+    Flag(
+        "input-tcp-idle-timeout",
+        DURATION,
+        "Close --input-tcp connections that send nothing for this long (default 5m; 0 = never).",
+        default=_input.DEFAULT_IDLE_TIMEOUT,
+        check=_nonNegative,
+    ),
+    Flag(
+        "input-tcp-max-connections",
+        INT,
+        "Refuse (and count) --input-tcp connections beyond this many open ones (default 1024; 0 = no limit).",
+        default=_input.DEFAULT_MAX_CONNECTIONS,
+        check=_nonNegative,
+    ),
+    Flag("output-tcp", STRING, "Forward requests and responses to another gor's --input-tcp at HOST:PORT.", repeat=True),
+    Flag(
+        "output-tcp-workers",
+        INT,
+        "Parallel persistent connections per --output-tcp (default 10).",
+        default=_output.DEFAULT_WORKERS,
+        check=_positive,
+    ),
+    Flag("output-tcp-sticky", BOOL, "Send a request and its responses over the same connection (FNV-1a of the id)."),
+    Flag("output-tcp-secure", BOOL, "Connect to --output-tcp with TLS."),
+    Flag("output-tcp-skip-verify", BOOL, "Do not verify the --output-tcp server certificate."),
+    Flag(
+        "output-tcp-ca-certificate",
+        STRING,
+        "Verify the --output-tcp server against this PEM CA certificate instead of the system roots.",
+        default="",
+    ),
+    Flag(
+        "output-tcp-queue-len",
+        INT,
+        "Messages buffered per --output-tcp while it cannot send (default 10000); overflow is dropped and counted.",
+        default=_output.DEFAULT_QUEUE_LEN,
+        check=_positive,
+    ),
+    Flag(
+        "output-tcp-queue-size",
+        SIZE,
+        "Bytes buffered per --output-tcp while it cannot send (default 64mb).",
+        default=_output.DEFAULT_QUEUE_BYTES,
+        check=_positive,
+    ),
+    Flag(
+        "output-tcp-timeout",
+        DURATION,
+        "At exit, how long --output-tcp may take to deliver what is queued (default 5s).",
+        default=_output.DEFAULT_STOP_TIMEOUT,
+        check=_nonNegative,
+    ),
+    Flag("output-tcp-stats", BOOL, "Log output_tcp:latest,mean,max,count,count/second queue stats (needs --stats)."),
+    Flag(
+        "output-http-elasticsearch",
+        STRING,
+        "Export replayed request/response metadata to Elasticsearch: [http(s)://[user:pass@]]host:port/index.",
+        default="",
+    ),
+    Flag(
+        "output-http-elasticsearch-batch-size",
+        INT,
+        "Documents per Elasticsearch _bulk request (default 500).",
+        default=500,
+        check=_positive,
+    ),
+    Flag(
+        "output-http-elasticsearch-flush-interval",
+        DURATION,
+        "Send a partial Elasticsearch batch after this long (default 1s).",
+        default=1.0,
+        check=_nonNegative,
+    ),
+    Flag(
+        "output-http-elasticsearch-queue-len",
+        INT,
+        "Documents waiting for Elasticsearch before new ones are dropped and counted (default 10000).",
+        default=10_000,
+        check=_positive,
+    ),
+    Flag("cpuprofile", STRING, "Write a cProfile (pstats) profile of the whole run to this file at exit.", default=""),
+    Flag("memprofile", STRING, "Write a tracemalloc memory profile (snapshot + top list) to this file at exit.", default=""),
+]
+
+
+def _limited(flagName: str, raw: str) -> tuple[str, object]:
+    try:
+        return splitLimit(raw)
+    except ValueError as e:
+        raise ValueError(f"--{flagName}: {e}") from None
+
+
+def _address(flagName: str, raw: str, requireHost: bool) -> tuple[str, int]:
+    try:
+        return parseHostPort(raw, requireHost)
+    except ValueError as e:
+        raise ValueError(f"--{flagName}: {e}") from None
+
+
+def _writableDirectory(flagName: str, path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"--{flagName}: directory does not exist: {directory!r}")
 
 
 def configure(values: FlagValues, config: GorConfig) -> None:
     """
-    Add this area's inputs, outputs and filters to C{config}.
+    Add this area's inputs and outputs to C{config}; set the profile paths.
     """
+    secure = values["input-tcp-secure"]
+    certificate = values["input-tcp-certificate"] or None
+    key = values["input-tcp-certificate-key"] or None
+    if secure and values["input-tcp"]:
+        if not certificate or not key:
+            raise ValueError("--input-tcp-secure: needs --input-tcp-certificate and --input-tcp-certificate-key")
+        for name, path in (("input-tcp-certificate", certificate), ("input-tcp-certificate-key", key)):
+            if not os.path.isfile(path):
+                raise ValueError(f"--{name}: no such file: {path!r}")
+        try:
+            _input.loadTLSOptions(certificate, key)
+        except Exception as e:
+            raise ValueError(f"--input-tcp-certificate: cannot load the certificate and key: {e}") from None
+    for raw in values["input-tcp"]:
+        address, limit = _limited("input-tcp", raw)
+        host, port = _address("input-tcp", address, requireHost=False)
+        config.inputs.append(
+            _input.TCPInputConfig(
+                host=host,
+                port=port,
+                limit=limit,  # type: ignore[arg-type]
+                maxRecordSize=values["input-tcp-max-record-size"],
+                idleTimeout=values["input-tcp-idle-timeout"],
+                maxConnections=values["input-tcp-max-connections"],
+                certificate=certificate if secure else None,
+                certificateKey=key if secure else None,
+            )
+        )
+
+    ca = values["output-tcp-ca-certificate"] or None
+    if ca is not None and not os.path.isfile(ca):
+        raise ValueError(f"--output-tcp-ca-certificate: no such file: {ca!r}")
+    for raw in values["output-tcp"]:
+        address, limit = _limited("output-tcp", raw)
+        host, port = _address("output-tcp", address, requireHost=True)
+        config.outputs.append(
+            _output.TCPOutputConfig(
+                host=host,
+                port=port,
+                limit=limit,  # type: ignore[arg-type]
+                workers=values["output-tcp-workers"],
+                sticky=values["output-tcp-sticky"],
+                queueLen=values["output-tcp-queue-len"],
+                queueBytes=values["output-tcp-queue-size"],
+                secure=values["output-tcp-secure"],
+                skipVerify=values["output-tcp-skip-verify"],
+                caCertificate=ca,
+                stopTimeout=values["output-tcp-timeout"],
+                showStats=values["output-tcp-stats"],
+            )
+        )
+
+    es = values["output-http-elasticsearch"]
+    if es:
+        from twisted_gor.relay import elasticsearch as _es
+
+        try:
+            target = _es.parseElasticsearchURL(es)
+        except ValueError as e:
+            raise ValueError(f"--output-http-elasticsearch: {e}") from None
+        config.outputs.append(
+            _es.ElasticsearchOutputConfig(
+                target=target,
+                batchSize=values["output-http-elasticsearch-batch-size"],
+                flushInterval=values["output-http-elasticsearch-flush-interval"] or 0.05,
+                queueLen=values["output-http-elasticsearch-queue-len"],
+            )
+        )
+        for output in config.outputs:
+            if hasattr(output, "trackResponse"):
+                output.trackResponse = True
+
+    for name, attribute in (("cpuprofile", "cpuProfile"), ("memprofile", "memProfile")):
+        path = values[name]
+        if path:
+            _writableDirectory(name, path)
+            setattr(config, attribute, path)
