@@ -171,7 +171,7 @@ class StdoutOutput(OutputBase):
             return
         data = encodeMessage(message)
         if self._writer is not None:
-            if len(self._writer._tempDataBuffer) > self.maxBacklog:  # type: ignore[attr-defined]
+            if len(self._writer._tempDataBuffer) > self.maxBacklog:
                 self.stats.increment("dropped.backlog")
                 return
             self._writer.write(data)

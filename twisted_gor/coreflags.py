@@ -11,7 +11,7 @@ import os
 
 from twisted_gor.config import GorConfig
 from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues
-from twisted_gor.limiter import PercentageLimit, splitLimit
+from twisted_gor.limiter import Limit, PercentageLimit, splitLimit
 
 
 def _nonNegative(value: float) -> None:
@@ -193,7 +193,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
         )
 
 
-def _limited(flagName: str, raw: str) -> tuple[str, object]:
+def _limited(flagName: str, raw: str) -> tuple[str, Limit | None]:
     try:
         return splitLimit(raw)
     except ValueError as e:

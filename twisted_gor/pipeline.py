@@ -103,7 +103,7 @@ class Pipeline:
         clock: IReactorTime | None = None,
     ) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
+            from twisted.internet import reactor as clock
         assert clock is not None
         self._clock = clock
         self.stats = Counters()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.service import IService, MultiService
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -72,6 +72,7 @@ class GorService(MultiService):
         for service in (*self.extraServices, *self.outputs, *self.inputs):
             service.setServiceParent(self)
         self._done: Deferred[None] = Deferred()
+        self._waiters: list[Deferred[None]] = []
         self._exitCall: IDelayedCall | None = None
         self._statsLoop: LoopingCall | None = None
         self._startedAt = 0.0
@@ -91,7 +92,7 @@ class GorService(MultiService):
         if self._done.called:
             d.callback(None)
         else:
-            self._done.addBoth(lambda r: (d.callback(None), r)[1])
+            self._waiters.append(d)
         return d
 
     def _finished(self, why: str) -> None:
@@ -99,6 +100,9 @@ class GorService(MultiService):
             return
         self.log.info("gor: {why}; stopping", why=why)
         self._done.callback(None)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
         if self.stopReactorWhenDone and self.reactor.running:
             self.reactor.stop()
 
@@ -164,7 +168,7 @@ def _maybeDeferred(f: Any) -> Deferred[Any]:
     try:
         result = f()
     except BaseException:
-        return Deferred.fromFailure(Failure())
+        return fail(Failure())
     if isinstance(result, Deferred):
         return result
     return succeed(result)
