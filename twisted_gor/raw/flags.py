@@ -1,16 +1,157 @@
+# -*- test-case-name: tests.test_raw_flags -*-
 """
-Flags of this area (see L{twisted_gor.flags}).
+Flags of the capture area (C{--input-raw*}, GoReplay §1.9).
+
+Engines: C{libpcap} (also spelled C{""}) and C{pcap_file}; C{raw_socket} and
+C{af_packet} are accepted as aliases of C{libpcap} (on Linux libpcap already
+reads an AF_PACKET ring); C{vxlan} is rejected. C{--input-raw-protocol binary}
+is rejected (HTTP only).
 """
 
 from __future__ import annotations
 
 from twisted_gor.config import GorConfig
-from twisted_gor.flags import Flag, FlagValues
+from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues
+from twisted_gor.limiter import splitLimit
+from twisted_gor.raw.input import RawInputConfig
 
-FLAGS: list[Flag] = []
+ENGINES = {"": "libpcap", "libpcap": "libpcap", "pcap": "libpcap", "raw_socket": "libpcap", "af_packet": "libpcap", "pcap_file": "pcap_file"}
+DEFAULT_SNAPLEN = 262144
+OVERRIDE_SNAPLEN = 65536 + 200
+
+
+def _engine(value: str) -> str:
+    if value == "vxlan":
+        raise ValueError("the vxlan engine is not supported by twisted-gor (use libpcap on the VXLAN interface)")
+    if value not in ENGINES:
+        raise ValueError(f"invalid engine {value!r} (libpcap, raw_socket, af_packet, pcap_file)")
+    return ENGINES[value]
+
+
+def _protocol(value: str) -> None:
+    if value != "http":
+        raise ValueError(f"unsupported protocol {value!r}: only http is supported")
+
+
+def _nonNegative(value: float) -> None:
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+
+
+def _vid(value: int) -> None:
+    if not 0 <= value <= 4095:
+        raise ValueError(f"VLAN id {value} is out of range 0-4095")
+
+
+FLAGS: list[Flag] = [
+    Flag(
+        "input-raw",
+        STRING,
+        "Capture HTTP traffic: ':80', '127.0.0.1:80', '[::1]:80', 'lo:80', ':80,8080', 'dump.pcap:80'; 'ADDR|10' limits.",
+        repeat=True,
+    ),
+    Flag(
+        "input-raw-engine",
+        STRING,
+        "Capture engine: libpcap (default; raw_socket and af_packet are aliases) or pcap_file.",
+        default="libpcap",
+        check=_engine,
+    ),
+    Flag("input-raw-track-response", BOOL, "Also capture responses, emitted as type 2 with their request's id."),
+    Flag(
+        "input-raw-expire",
+        DURATION,
+        "How long a gap or an incomplete message may wait before it is given up (default 2s; 0 = 1s).",
+        default=2.0,
+        check=_nonNegative,
+    ),
+    Flag("input-raw-allow-incomplete", BOOL, "Emit expired incomplete messages instead of dropping them (both counted)."),
+    Flag("input-raw-bpf-filter", STRING, "Replace the automatic BPF filter (responses then need their own clause).", default=""),
+    Flag(
+        "input-raw-buffer-size",
+        SIZE,
+        "Kernel capture buffer (e.g. 64mb); raise it when stats show dropped.kernel. 0 = default (32mb).",
+        default=0,
+    ),
+    Flag("input-raw-override-snaplen", BOOL, "Snapshot length 65536+200 (the default, 262144, already takes whole packets)."),
+    Flag("input-raw-snaplen", INT, "Snapshot length in bytes (0 = default 262144); shorter packets are counted truncated.", default=0),
+    Flag("input-raw-promisc", BOOL, "Promiscuous mode; also drops the host clause of the automatic filter."),
+    Flag("input-raw-monitor", BOOL, "RF monitor mode (accepted for compatibility; not supported by pypcap, ignored)."),
+    Flag("input-raw-realip-header", STRING, "Set this header (e.g. X-Real-IP) on captured requests to the client IP.", default=""),
+    Flag(
+        "input-raw-timestamp-type",
+        STRING,
+        "'go' stamps packets with the wall clock when read; pcap types (PCAP_TSTAMP_*) are accepted and ignored.",
+        default="",
+    ),
+    Flag("input-raw-protocol", STRING, "Message protocol: http (binary is not supported).", default="http", check=_protocol),
+    Flag("input-raw-ignore-interface", STRING, "Interface to skip when capturing on all interfaces (repeatable).", repeat=True),
+    Flag("input-raw-vlan", BOOL, "Capture 802.1Q-tagged traffic (prefixes the filter with 'vlan and')."),
+    Flag("input-raw-vlan-vid", INT, "Only this VLAN id (repeatable).", repeat=True, check=_vid),
+    Flag("input-raw-vxlan-port", INT, "UDP port of the vxlan engine (accepted; the vxlan engine is not supported).", default=4789),
+    Flag("input-raw-vxlan-vni", INT, "VNI filter of the vxlan engine (accepted; not supported).", repeat=True),
+    Flag(
+        "input-raw-buffer-timeout",
+        DURATION,
+        "pcap read timeout; 0 (default) = immediate mode, packets delivered at once.",
+        default=0.0,
+        check=_nonNegative,
+    ),
+    Flag("input-raw-immediate-mode", BOOL, "Old flag: immediate mode (the default; same as --input-raw-buffer-timeout 0)."),
+    Flag("input-raw-stats", BOOL, "Accepted for compatibility: capture counters are always kept and shown by --stats."),
+    Flag(
+        "input-raw-original-timing",
+        BOOL,
+        "Read pcap files at the pace they were captured instead of as fast as possible.",
+    ),
+    Flag(
+        "input-raw-keep-acks",
+        BOOL,
+        "Let pure ACK segments through the automatic kernel filter (by default only data, SYN, FIN and RST reach gor).",
+    ),
+]
 
 
 def configure(values: FlagValues, config: GorConfig) -> None:
     """
-    Add this area's inputs, outputs and filters to C{config}.
+    Add one L{RawInputConfig} per C{--input-raw}.
     """
+    snaplen = values.get("input-raw-snaplen") or 0
+    if snaplen < 0:
+        raise ValueError(f"--input-raw-snaplen: must not be negative, got {snaplen}")
+    if not snaplen:
+        snaplen = OVERRIDE_SNAPLEN if values.get("input-raw-override-snaplen") else DEFAULT_SNAPLEN
+    bufferTimeout = values.get("input-raw-buffer-timeout") or 0.0
+    if values.get("input-raw-immediate-mode"):
+        bufferTimeout = 0.0
+    bufferSize = values.get("input-raw-buffer-size") or 0
+    if bufferSize < 0:
+        raise ValueError(f"--input-raw-buffer-size: must not be negative, got {bufferSize}")
+    engine = values.get("input-raw-engine") or "libpcap"
+    for value in values.get("input-raw", []):
+        address, limit = splitLimit(value)
+        raw = RawInputConfig(
+            address=address,
+            limit=limit,
+            engine=engine,
+            trackResponse=bool(values.get("input-raw-track-response")),
+            expire=values.get("input-raw-expire") or 1.0,
+            allowIncomplete=bool(values.get("input-raw-allow-incomplete")),
+            bpfFilter=values.get("input-raw-bpf-filter") or "",
+            bufferSize=bufferSize or 32 * 1024 * 1024,
+            snaplen=snaplen,
+            promisc=bool(values.get("input-raw-promisc")),
+            realIPHeader=values.get("input-raw-realip-header") or "",
+            timestampType=values.get("input-raw-timestamp-type") or "",
+            ignoreInterfaces=list(values.get("input-raw-ignore-interface", [])),
+            vlan=bool(values.get("input-raw-vlan")),
+            vlanIds=list(values.get("input-raw-vlan-vid", [])),
+            bufferTimeout=bufferTimeout,
+            originalTiming=bool(values.get("input-raw-original-timing")),
+            dataOnly=not values.get("input-raw-keep-acks"),
+        )
+        try:
+            raw.parsed()
+        except ValueError as e:
+            raise ValueError(f"--input-raw: {e}") from None
+        config.inputs.append(raw)

@@ -1,0 +1,339 @@
+# -*- test-case-name: tests.test_raw_input -*-
+"""
+C{--input-raw}: the capture input service.
+
+Opens one pcap handle per device (in C{privilegedStartService}, so that
+C{twistd --uid/--gid} can drop root afterwards, and idempotently again in
+C{startService}), reads it in the reactor, decodes frames to TCP segments,
+reassembles them into HTTP messages and emits them: type 1 requests and, with
+C{--input-raw-track-response}, type 2 responses with the same id.
+
+Counters (C{--stats} and the exit summary): C{packets}, C{emitted},
+C{dropped.kernel} / C{dropped.interface} (pcap statistics),
+C{dropped.truncated}, C{dropped.expired_request} / C{dropped.expired_response}
+(incomplete messages given up), C{dropped.unparsable}, C{dropped.decode}
+(malformed frames), C{skipped.not_tcp}, C{skipped.filtered},
+C{skipped.self_capture} (gor's own replay traffic), C{incomplete} (emitted
+incomplete with C{--input-raw-allow-incomplete}), C{segments.*}.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from twisted.application.service import Service
+from twisted.internet import task
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+
+from twisted_gor.base import InputBase, resolveReactor
+from twisted_gor.config import BuildContext
+from twisted_gor.limiter import Limit
+from twisted_gor.message import Message
+from twisted_gor.raw.address import CaptureAddress, bpfFilter, parseAddress
+from twisted_gor.raw.decode import NotTCP, decoderFor
+from twisted_gor.raw.pcapfile import PcapFileReader
+from twisted_gor.raw.reader import PcapReader
+from twisted_gor.raw.reassembly import Tracker
+from twisted_gor.raw.source import LiveOptions, PcapHandle, openLive, openOffline
+from twisted_gor.selfports import SelfPorts
+
+
+@dataclass
+class RawInputConfig:
+    """
+    Configuration of one C{--input-raw}.
+
+    @ivar address: the address as given (without C{|limit}).
+    @ivar engine: C{libpcap} or C{pcap_file}.
+    @ivar expire: seconds a gap or partial message may wait.
+    @ivar bpfFilter: replaces the automatic filter when set.
+    @ivar originalTiming: savefiles are read at the pace they were captured.
+    @ivar dataOnly: the automatic filter leaves pure ACKs in the kernel.
+    """
+
+    address: str
+    limit: Optional[Limit] = None
+    engine: str = "libpcap"
+    trackResponse: bool = False
+    expire: float = 2.0
+    allowIncomplete: bool = False
+    bpfFilter: str = ""
+    bufferSize: int = 0
+    snaplen: int = 262144
+    promisc: bool = False
+    realIPHeader: str = ""
+    timestampType: str = ""
+    ignoreInterfaces: list[str] = field(default_factory=list)
+    vlan: bool = False
+    vlanIds: list[int] = field(default_factory=list)
+    bufferTimeout: float = 0.0
+    originalTiming: bool = False
+    dataOnly: bool = True
+
+    def parsed(self) -> CaptureAddress:
+        """
+        The parsed address.
+
+        @raise ValueError: the address is unusable.
+        """
+        return parseAddress(self.address, ignore=self.ignoreInterfaces, forceFile=self.engine == "pcap_file")
+
+    def build(self, context: BuildContext) -> "RawInput":
+        """
+        Build the input service.
+        """
+        return RawInput(self, reactor=context.reactor, maxStore=context.config.copyBufferSize)
+
+
+class RawInput(InputBase):
+    """
+    The capture input service (see the module docstring).
+    """
+
+    log = Logger()
+    expireInterval = 0.1
+    statsInterval = 1.0
+
+    def __init__(
+        self,
+        config: RawInputConfig,
+        reactor: Any = None,
+        maxStore: int = 0,
+        selfPorts: Optional[SelfPorts] = None,
+        openLive: Callable[..., PcapHandle] = openLive,
+        openOffline: Callable[..., PcapHandle] = openOffline,
+    ) -> None:
+        InputBase.__init__(self, f"input_raw({config.address})")
+        self.config = config
+        self._reactor = reactor
+        self.address = config.parsed()
+        self._openLive = openLive
+        self._openOffline = openOffline
+        self.tracker = Tracker(
+            self._emitMessage,
+            self.stats,
+            ports=frozenset(self.address.ports),
+            trackResponse=config.trackResponse,
+            expire=config.expire,
+            allowIncomplete=config.allowIncomplete,
+            realIPHeader=config.realIPHeader.encode("ascii") if config.realIPHeader else None,
+            maxStore=maxStore,
+            selfPorts=selfPorts,
+        )
+        self.filter = config.bpfFilter or bpfFilter(
+            self.address,
+            trackResponse=config.trackResponse,
+            promisc=config.promisc,
+            vlan=config.vlan,
+            vlanIds=config.vlanIds,
+            dataOnly=config.dataOnly,
+        )
+        self._wallClock = config.timestampType == "go"
+        self.handles: list[tuple[str, PcapHandle]] = []
+        self.readers: list[PcapReader] = []
+        self._fileReader: Optional[PcapFileReader] = None
+        self._exhausted: Optional[Deferred[None]] = Deferred() if self.address.isFile else None
+        self._loop: Optional[task.LoopingCall] = None
+        self._fileClock = 0
+        self._lastStats = 0.0
+        self._kernel: dict[str, tuple[int, int, int]] = {}
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def openHandles(self) -> None:
+        """
+        Open the pcap handle(s) and set the filter; does nothing the second time.
+
+        @raise twisted_gor.raw.source.CaptureError: a handle cannot be opened.
+        """
+        if self.handles:
+            return
+        address = self.address
+        if address.isFile:
+            bpf = self.config.bpfFilter or (
+                bpfFilter(address, trackResponse=self.config.trackResponse, dataOnly=False) if address.ports else ""
+            )
+            self.handles.append((address.devices[0], self._openOffline(address.devices[0], bpf)))
+            return
+        timeoutMs = int(self.config.bufferTimeout * 1000)
+        options = LiveOptions(
+            snaplen=self.config.snaplen,
+            promisc=self.config.promisc,
+            immediate=timeoutMs <= 0,
+            timeoutMs=timeoutMs,
+            bufferSize=self.config.bufferSize,
+        )
+        opened: list[tuple[str, PcapHandle]] = []
+        try:
+            for device in address.devices:
+                opened.append((device, self._openLive(device, self.filter, options)))
+        except Exception:
+            for _, handle in opened:
+                handle.close()
+            raise
+        self.handles = opened
+        for device, _ in opened:
+            self.log.info(
+                "Interface: {device} . BPF Filter: {bpf}", device=device, bpf=self.filter
+            )
+
+    def privilegedStartService(self) -> None:
+        """
+        Open the handles while still privileged.
+        """
+        self.openHandles()
+        Service.privilegedStartService(self)
+
+    def startService(self) -> None:
+        """
+        Open the handles (if not yet) and start reading.
+        """
+        self.openHandles()
+        Service.startService(self)
+        reactor = resolveReactor(self._reactor)
+        self._reactor = reactor
+        if self.address.isFile:
+            device, handle = self.handles[0]
+            self._fileReader = PcapFileReader(
+                handle, self._makeReceiver(handle.datalink(), fileMode=True), reactor, self.config.originalTiming
+            )
+            self._fileReader.done.addCallback(self._fileDone)
+            if self.paused:
+                self._fileReader.pause()
+            self._fileReader.start()
+            return
+        for device, handle in self.handles:
+            reader = PcapReader(handle, self._makeReceiver(handle.datalink()), reactor, name=f"pcap({device})")
+            self.readers.append(reader)
+            reader.startReading()
+        self._loop = task.LoopingCall(self._tick)
+        self._loop.clock = reactor
+        self._loop.start(self.expireInterval, now=False).addErrback(
+            lambda f: self.log.failure("capture housekeeping failed", f)
+        )
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop reading; partial messages are given up (and counted).
+        """
+        Service.stopService(self)
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._updateKernelStats()
+        for reader in self.readers:
+            reader.stopReading()
+            reader.connectionLost(None)  # type: ignore[arg-type]
+        self.readers = []
+        if self._fileReader is not None:
+            self._fileReader.stop()
+        self.tracker.finish()
+        self.handles = []
+        return succeed(None)
+
+    def whenExhausted(self) -> Optional[Deferred[None]]:
+        """
+        Fires at the end of a savefile; L{None} for a live capture.
+        """
+        return self._exhausted
+
+    def pauseProducing(self) -> None:
+        """
+        A savefile pauses; a live capture cannot.
+        """
+        InputBase.pauseProducing(self)
+        if self._fileReader is not None:
+            self._fileReader.pause()
+
+    def resumeProducing(self) -> None:
+        """
+        Resume a savefile.
+        """
+        InputBase.resumeProducing(self)
+        if self._fileReader is not None:
+            self._fileReader.resume()
+
+    # -- packets -------------------------------------------------------------
+
+    def _makeReceiver(self, linktype: int, fileMode: bool = False) -> Callable[[int, bytes], None]:
+        decode = decoderFor(linktype)
+        segment = self.tracker.segment
+        stats = self.stats
+        log = self.log
+        wallClock = self._wallClock
+        structError = struct.error
+
+        def packetReceived(ts: int, data: bytes) -> None:
+            try:
+                seg = decode(data)
+            except NotTCP:
+                stats.increment("skipped.not_tcp")
+                return
+            except (structError, IndexError):
+                stats.increment("dropped.decode")
+                return
+            if wallClock:
+                ts = time.time_ns()
+            try:
+                segment(ts, seg)
+            except Exception:
+                stats.increment("errors")
+                log.failure("while processing a captured packet")
+
+        if not fileMode:
+            def countedLive(ts: int, data: bytes) -> None:
+                stats.increment("packets")
+                packetReceived(ts, data)
+
+            return countedLive
+
+        tracker = self.tracker
+
+        def packetFromFile(ts: int, data: bytes) -> None:
+            stats.increment("packets")
+            if ts > self._fileClock:
+                if ts - self._fileClock > 100_000_000:
+                    tracker.expire(ts)
+                self._fileClock = ts
+            packetReceived(ts, data)
+
+        return packetFromFile
+
+    def _emitMessage(self, kind: int, rid: bytes, ts: int, latency: int, payload: bytes) -> None:
+        if self.receiver is None:
+            self.stats.increment("dropped.no_receiver")
+            return
+        self.emit(Message(kind, rid, ts, latency, payload))
+
+    def _tick(self) -> None:
+        try:
+            reactor = self._reactor
+            now = reactor.seconds()
+            self.tracker.expire(int(now * 1e9))
+            if now - self._lastStats >= self.statsInterval:
+                self._lastStats = now
+                self._updateKernelStats()
+        except Exception:
+            self.log.failure("capture housekeeping failed")
+
+    def _updateKernelStats(self) -> None:
+        if self.address.isFile or not self.readers:
+            return
+        dropped = ifDropped = 0
+        for device, handle in self.handles:
+            try:
+                received, d, i = handle.stats()
+            except Exception:
+                continue
+            dropped += d
+            ifDropped += i
+        self.stats.set("dropped.kernel", dropped)
+        self.stats.set("dropped.interface", ifDropped)
+
+    def _fileDone(self, _: None) -> None:
+        self.tracker.finish()
+        if self._exhausted is not None and not self._exhausted.called:
+            self._exhausted.callback(None)

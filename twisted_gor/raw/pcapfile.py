@@ -1,0 +1,141 @@
+# -*- test-case-name: tests.test_raw_input -*-
+"""
+Reading a pcap savefile through the capture pipeline, without blocking the
+reactor: as fast as possible in bounded batches under C{task.cooperate}, or at
+the original timing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional
+
+from twisted.internet import task
+from twisted.internet.defer import Deferred
+
+from twisted_gor.raw.source import PcapHandle
+
+
+class PcapFileReader:
+    """
+    Deliver every packet of a savefile to C{packetReceived}, then fire
+    L{done}.
+
+    @ivar done: fires (with L{None}) after the last packet.
+    """
+
+    batch = 2000
+
+    def __init__(
+        self,
+        handle: PcapHandle,
+        packetReceived: Callable[[int, bytes], None],
+        reactor: Any,
+        originalTiming: bool = False,
+    ) -> None:
+        self._handle = handle
+        self._packetReceived = packetReceived
+        self._reactor = reactor
+        self._originalTiming = originalTiming
+        self._task: Optional[task.CooperativeTask] = None
+        self._paused = False
+        self._stopped = False
+        self._delayed: Any = None
+        self._held: Optional[tuple[int, bytes]] = None
+        self._base: Optional[tuple[int, float]] = None
+        self.done: Deferred[None] = Deferred()
+        self.packets = 0
+
+    def start(self) -> None:
+        """
+        Start reading.
+        """
+        if self._originalTiming:
+            self._next()
+            return
+        cooperator = task.Cooperator(scheduler=lambda f: self._reactor.callLater(0, f))
+        self._task = cooperator.cooperate(self._fast())
+        self._task.whenDone().addBoth(lambda _: self._finish())
+
+    def _fast(self) -> Iterator[None]:
+        handle, deliver = self._handle, self._packetReceived
+        while not self._stopped:
+            n = handle.dispatch(self.batch, deliver)
+            if n <= 0:
+                return
+            self.packets += n
+            yield None
+
+    def _hold(self, ts: int, data: bytes) -> None:
+        self._held = (ts, data)
+
+    def _next(self) -> None:
+        self._delayed = None
+        while not self._stopped and not self._paused:
+            if self._held is None:
+                if self._handle.dispatch(1, self._hold) <= 0 or self._held is None:
+                    self._finish()
+                    return
+            ts, data = self._held
+            now = self._reactor.seconds()
+            if self._base is None:
+                self._base = (ts, now)
+            due = self._base[1] + (ts - self._base[0]) / 1e9
+            if due > now:
+                self._delayed = self._reactor.callLater(due - now, self._next)
+                return
+            self._held = None
+            self.packets += 1
+            self._packetReceived(ts, data)
+
+    def _finish(self) -> None:
+        if self.done.called:
+            return
+        self._handle.close()
+        self.done.callback(None)
+
+    def pause(self) -> None:
+        """
+        Stop delivering until L{resume}.
+        """
+        if self._paused:
+            return
+        self._paused = True
+        if self._task is not None:
+            try:
+                self._task.pause()
+            except task.TaskDone:
+                pass
+        if self._delayed is not None:
+            self._delayed.cancel()
+            self._delayed = None
+
+    def resume(self) -> None:
+        """
+        Deliver again.
+        """
+        if not self._paused:
+            return
+        self._paused = False
+        if self._task is not None:
+            try:
+                self._task.resume()
+            except task.TaskDone:
+                pass
+        elif self._originalTiming and not self.done.called:
+            self._base = None
+            self._next()
+
+    def stop(self) -> None:
+        """
+        Stop reading now; L{done} fires.
+        """
+        self._stopped = True
+        if self._delayed is not None:
+            self._delayed.cancel()
+            self._delayed = None
+        if self._task is not None:
+            try:
+                self._task.stop()
+            except task.TaskDone:
+                pass
+        self._finish()

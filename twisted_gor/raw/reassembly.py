@@ -1,0 +1,527 @@
+# -*- test-case-name: tests.test_raw_reassembly -*-
+"""
+TCP reassembly into HTTP messages, and request/response pairing.
+
+Each direction of a connection is a L{HalfStream} keyed by its 4-tuple and
+ordered by sequence number (modulo 2**32): in-order bytes go straight to its
+L{HTTPStreamParser}; segments ahead of a gap wait; retransmissions, duplicates
+and overlaps are trimmed to the bytes not seen yet. A gap that stays open for
+C{expire} nanoseconds is given up: the message it cut is dropped (or emitted
+incomplete) and counted, and parsing resumes at the next message start.
+
+Request ids follow GoReplay (client port, server port, low 32 bits of the
+client IP, the Ack of the request's first segment), except that pipelined
+requests sharing an Ack get distinct ids; responses take the id of the request
+they answer (matched by Ack/Seq, else by order), so request and response ids
+are always equal when both were captured.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from typing import Callable, Optional
+
+from twisted_gor.message import REQUEST, RESPONSE
+from twisted_gor.raw.decode import ACK, FIN, RST, SYN, Segment, formatIP
+from twisted_gor.raw.httpstream import IDLE, SKIP, HTTPStreamParser, Info, looksLikeResponse, setHeader
+from twisted_gor.selfports import SelfPorts
+from twisted_gor.selfports import registry as selfRegistry
+from twisted_gor.stats import Counters
+
+MASK = 0xFFFFFFFF
+HALF = 0x80000000
+MAX_PENDING_BYTES = 64 * 1024 * 1024
+MAX_QUEUED_REQUESTS = 1024
+
+_PACK_ID = struct.Struct("!HH4sI").pack
+
+Emit = Callable[[int, bytes, int, int, bytes], None]
+"""C{(type, id, timestampNs, latencyNs, payload)}."""
+
+
+def _signed(delta: int) -> int:
+    delta &= MASK
+    return delta - (1 << 32) if delta >= HALF else delta
+
+
+class Connection:
+    """
+    Both directions of one TCP connection, and the requests awaiting a response.
+    """
+
+    __slots__ = (
+        "tracker",
+        "clientIp",
+        "clientPort",
+        "serverIp",
+        "serverPort",
+        "client",
+        "server",
+        "queue",
+        "lastRawAck",
+        "lastIdAck",
+        "clientText",
+        "selfCapture",
+    )
+
+    def __init__(self, tracker: "Tracker", clientIp: bytes, clientPort: int, serverIp: bytes, serverPort: int) -> None:
+        self.tracker = tracker
+        self.clientIp = clientIp
+        self.clientPort = clientPort
+        self.serverIp = serverIp
+        self.serverPort = serverPort
+        self.client: Optional[HalfStream] = None
+        self.server: Optional[HalfStream] = None
+        self.queue: deque[tuple[int, bytes, Info, int]] = deque()
+        self.lastRawAck = -1
+        self.lastIdAck = 0
+        self.clientText: Optional[str] = None
+        self.selfCapture = False
+
+    def makeId(self, number: int) -> bytes:
+        """
+        The 24-hex-character id of GoReplay for this connection and C{number}.
+        """
+        return _PACK_ID(self.clientPort, self.serverPort, self.clientIp[-4:], number).hex().encode("ascii")
+
+    def _match(self, seq: int, pop: bool) -> Optional[tuple[int, bytes, Info, int]]:
+        queue = self.queue
+        if not queue:
+            return None
+        for i, entry in enumerate(queue):
+            if entry[0] == seq:
+                if pop:
+                    for _ in range(i):
+                        queue.popleft()
+                    queue.popleft()
+                return entry
+        head = queue[0]
+        if ((seq - head[0]) & MASK) < HALF:
+            if pop:
+                queue.popleft()
+            return head
+        return None
+
+    def methodFor(self, seq: int) -> Optional[bytes]:
+        """
+        The method of the request answered by the response starting at C{seq}.
+        """
+        entry = self._match(seq, False)
+        if entry is None:
+            return None
+        method = entry[2]
+        return method if isinstance(method, bytes) else None
+
+    def requestDone(
+        self, payload: bytes, firstTs: int, lastTs: int, seq: int, ack: int, info: Info, complete: bool
+    ) -> None:
+        """
+        A request was delimited: give it an id, remember it, emit it.
+        """
+        if ack == self.lastRawAck:
+            used = (self.lastIdAck + 1) & MASK
+        else:
+            used = ack
+        self.lastRawAck = ack
+        self.lastIdAck = used
+        rid = self.makeId(used)
+        tracker = self.tracker
+        if tracker.trackResponse:
+            queue = self.queue
+            queue.append((ack, rid, info, lastTs))
+            if len(queue) > MAX_QUEUED_REQUESTS:
+                queue.popleft()
+        tracker.emitRequest(self, rid, firstTs, lastTs, payload, complete)
+
+    def responseDone(
+        self, payload: bytes, firstTs: int, lastTs: int, seq: int, ack: int, info: Info, complete: bool
+    ) -> None:
+        """
+        A response was delimited: pair it with its request and emit it.
+        """
+        tracker = self.tracker
+        if isinstance(info, int) and 100 <= info < 200 and info != 101:
+            tracker.stats.increment("skipped.interim_response")
+            return
+        entry = self._match(seq, True)
+        if entry is not None:
+            rid = entry[1]
+            latency = lastTs - entry[3]
+            if latency < 0:
+                latency = 0
+        else:
+            rid = self.makeId(seq)
+            latency = lastTs - firstTs
+        if info == 101:
+            if self.client is not None:
+                self.client.parser.upgrade()
+        tracker.emitResponse(self, rid, firstTs, latency, payload, complete)
+
+    def unparsable(self) -> None:
+        """
+        Bytes that are not HTTP were skipped in one direction.
+        """
+        self.tracker.stats.increment("dropped.unparsable")
+
+
+class HalfStream:
+    """
+    One direction of a connection: sequence ordering and its HTTP parser.
+    """
+
+    __slots__ = ("conn", "key", "isClient", "nextSeq", "pending", "pendingBytes", "parser", "lastTs", "gapSince", "finSeq", "closed")
+
+    def __init__(self, conn: Connection, key: tuple[bytes, int, bytes, int], isClient: bool, maxStore: int) -> None:
+        self.conn = conn
+        self.key = key
+        self.isClient = isClient
+        self.nextSeq: Optional[int] = None
+        self.pending: dict[int, tuple[bytes, int, int]] = {}
+        self.pendingBytes = 0
+        if isClient:
+            self.parser = HTTPStreamParser(True, conn.requestDone, conn.unparsable, maxStore=maxStore)
+        else:
+            self.parser = HTTPStreamParser(False, conn.responseDone, conn.unparsable, conn.methodFor, maxStore)
+        self.lastTs = 0
+        self.gapSince: Optional[int] = None
+        self.finSeq: Optional[int] = None
+        self.closed = False
+
+    def segment(self, ts: int, seq: int, ack: int, flags: int, payload: bytes) -> None:
+        """
+        Process one segment of this direction.
+        """
+        if self.closed and not flags & SYN:
+            return
+        self.lastTs = ts
+        if flags & SYN:
+            isn = (seq + 1) & MASK
+            if self.nextSeq is not None and self.nextSeq != isn:
+                # The 4-tuple is reused by a new connection.
+                self.conn.tracker.giveUp(self)
+                self.pending.clear()
+                self.pendingBytes = 0
+                self.gapSince = None
+                self.finSeq = None
+                self.closed = False
+            self.nextSeq = isn
+            if self.parser.state == SKIP:
+                self.parser.state = IDLE
+            seq = isn
+        if flags & FIN:
+            self.finSeq = (seq + len(payload)) & MASK
+        if flags & RST:
+            if payload:
+                self._data(ts, seq, ack, payload)
+            self.conn.tracker.close(self, ts, reset=True)
+            return
+        if payload:
+            self._data(ts, seq, ack, payload)
+        if self.finSeq is not None and self.finSeq == self.nextSeq:
+            self.conn.tracker.close(self, ts, reset=False)
+
+    def _data(self, ts: int, seq: int, ack: int, payload: bytes) -> None:
+        nxt = self.nextSeq
+        if nxt is None:
+            if self.parser.looksLikeStart(payload):
+                self.nextSeq = nxt = seq
+            else:
+                self._hold(ts, seq, ack, payload)
+                return
+        if seq == nxt:
+            self.nextSeq = (seq + len(payload)) & MASK
+            self.parser.feed(payload, ts, seq, ack, True)
+            if self.pending:
+                self.drain(ts)
+            return
+        ahead = (seq - nxt) & MASK
+        if ahead < HALF:
+            self.conn.tracker.stats.increment("segments.out_of_order")
+            self._hold(ts, seq, ack, payload)
+            return
+        over = (nxt - seq) & MASK
+        if over < len(payload):
+            self.conn.tracker.stats.increment("segments.overlap")
+            self.nextSeq = (seq + len(payload)) & MASK
+            self.parser.feed(payload[over:], ts, nxt, ack, False)
+            if self.pending:
+                self.drain(ts)
+        else:
+            self.conn.tracker.stats.increment("segments.duplicate")
+
+    def _hold(self, ts: int, seq: int, ack: int, payload: bytes) -> None:
+        pending = self.pending
+        old = pending.get(seq)
+        if old is not None:
+            if len(old[0]) >= len(payload):
+                self.conn.tracker.stats.increment("segments.duplicate")
+                return
+            self.pendingBytes -= len(old[0])
+        pending[seq] = (payload, ack, ts)
+        self.pendingBytes += len(payload)
+        if self.gapSince is None:
+            self.gapSince = ts
+        if self.pendingBytes > MAX_PENDING_BYTES:
+            self.conn.tracker.skipGap(self, ts)
+
+    def drain(self, ts: int) -> None:
+        """
+        Feed the held segments that became contiguous.
+        """
+        pending = self.pending
+        progressed = False
+        while pending:
+            nxt = self.nextSeq
+            assert nxt is not None
+            item = pending.pop(nxt, None)
+            if item is not None:
+                payload, ack, its = item
+                self.pendingBytes -= len(payload)
+                self.nextSeq = (nxt + len(payload)) & MASK
+                self.parser.feed(payload, its, nxt, ack, True)
+                progressed = True
+                continue
+            found = False
+            for s in list(pending):
+                if ((s - nxt) & MASK) >= HALF:
+                    payload, ack, its = pending.pop(s)
+                    self.pendingBytes -= len(payload)
+                    over = (nxt - s) & MASK
+                    if over < len(payload):
+                        self.nextSeq = (s + len(payload)) & MASK
+                        self.parser.feed(payload[over:], its, nxt, ack, False)
+                        found = True
+                        progressed = True
+                        break
+                    self.conn.tracker.stats.increment("segments.duplicate")
+            if not found:
+                break
+        if not pending:
+            self.gapSince = None
+        elif progressed:
+            self.gapSince = ts
+
+
+class Tracker:
+    """
+    All connections of one capture, and what to do with complete messages.
+
+    @ivar ports: server ports (requests go to them); empty = any port, the
+        direction then comes from the handshake or the payload.
+    @ivar stats: the capture's counters.
+    """
+
+    def __init__(
+        self,
+        emit: Emit,
+        stats: Counters,
+        ports: frozenset[int] = frozenset(),
+        trackResponse: bool = False,
+        expire: float = 2.0,
+        allowIncomplete: bool = False,
+        realIPHeader: Optional[bytes] = None,
+        maxStore: int = 0,
+        selfPorts: Optional[SelfPorts] = None,
+        idleTimeout: float = 120.0,
+    ) -> None:
+        self.emit = emit
+        self.stats = stats
+        self.ports = ports
+        self.trackResponse = trackResponse
+        self.expireNs = int((expire if expire > 0 else 1.0) * 1e9)
+        self.idleNs = int(max(idleTimeout, expire) * 1e9)
+        self.allowIncomplete = allowIncomplete
+        self.realIPHeader = realIPHeader
+        self.maxStore = maxStore
+        self.selfPorts = selfRegistry if selfPorts is None else selfPorts
+        self.streams: dict[tuple[bytes, int, bytes, int], HalfStream] = {}
+        self.connections: dict[tuple[bytes, int, bytes, int], Connection] = {}
+
+    def segment(self, ts: int, seg: Segment) -> None:
+        """
+        Process one decoded segment captured at C{ts} (ns).
+        """
+        src, dst, sport, dport, seq, ack, flags, payload, truncated = seg
+        if truncated:
+            self.stats.increment("dropped.truncated")
+            payload = b""
+            flags &= ~FIN
+        key = (src, sport, dst, dport)
+        stream = self.streams.get(key)
+        if stream is None:
+            if not (flags & SYN) and (not payload or flags & RST):
+                return
+            stream = self._newStream(key, flags, payload)
+            if stream is None:
+                return
+        stream.segment(ts, seq, ack, flags, payload)
+
+    def _newStream(self, key: tuple[bytes, int, bytes, int], flags: int, payload: bytes) -> Optional[HalfStream]:
+        src, sport, dst, dport = key
+        ports = self.ports
+        reverse = (dst, dport, src, sport)
+        if ports:
+            if dport in ports:
+                isClient = True
+            elif sport in ports:
+                isClient = False
+            else:
+                self.stats.increment("skipped.filtered")
+                return None
+        else:
+            other = self.streams.get(reverse)
+            if other is not None:
+                isClient = not other.isClient
+            elif flags & SYN:
+                isClient = not (flags & ACK)
+            else:
+                isClient = not looksLikeResponse(payload)
+        if not isClient and not self.trackResponse:
+            self.stats.increment("skipped.filtered")
+            return None
+        connKey = key if isClient else reverse
+        conn = self.connections.get(connKey)
+        if conn is None:
+            if isClient:
+                conn = Connection(self, src, sport, dst, dport)
+            else:
+                conn = Connection(self, dst, dport, src, sport)
+            self.connections[connKey] = conn
+        stream = HalfStream(conn, key, isClient, self.maxStore)
+        if isClient:
+            conn.client = stream
+        else:
+            conn.server = stream
+        self.streams[key] = stream
+        return stream
+
+    def _isSelf(self, conn: Connection) -> bool:
+        text = conn.clientText
+        if text is None:
+            text = conn.clientText = formatIP(conn.clientIp)
+        if (text, conn.clientPort) in self.selfPorts:
+            conn.selfCapture = True
+        return conn.selfCapture
+
+    def emitRequest(self, conn: Connection, rid: bytes, firstTs: int, lastTs: int, payload: bytes, complete: bool) -> None:
+        """
+        Emit a delimited request (unless it is gor's own traffic).
+        """
+        stats = self.stats
+        if self._isSelf(conn):
+            stats.increment("skipped.self_capture")
+            return
+        if not complete:
+            stats.increment("incomplete")
+        if self.realIPHeader is not None:
+            assert conn.clientText is not None
+            payload = setHeader(payload, self.realIPHeader, conn.clientText.encode("ascii"))
+        self.emit(REQUEST, rid, firstTs, lastTs - firstTs, payload)
+
+    def emitResponse(self, conn: Connection, rid: bytes, firstTs: int, latency: int, payload: bytes, complete: bool) -> None:
+        """
+        Emit a delimited response (unless it is gor's own traffic).
+        """
+        if conn.selfCapture or self._isSelf(conn):
+            self.stats.increment("skipped.self_capture")
+            return
+        if not complete:
+            self.stats.increment("incomplete")
+        self.emit(RESPONSE, rid, firstTs, latency, payload)
+
+    def giveUp(self, stream: HalfStream) -> None:
+        """
+        Drop (or emit incomplete) the partial message of C{stream}, counted.
+        """
+        if stream.parser.abort(self.allowIncomplete) and not self.allowIncomplete:
+            self.stats.increment("dropped.expired_request" if stream.isClient else "dropped.expired_response")
+
+    def skipGap(self, stream: HalfStream, ts: int) -> None:
+        """
+        Give up waiting for the bytes missing before the held segments.
+        """
+        pending = stream.pending
+        if not pending:
+            return
+        self.giveUp(stream)
+        nxt = stream.nextSeq
+        if nxt is None:
+            starts = [s for s, item in pending.items() if stream.parser.looksLikeStart(item[0])]
+            if not starts:
+                self.stats.increment("dropped.midstream_segments", len(pending))
+                pending.clear()
+                stream.pendingBytes = 0
+                stream.gapSince = None
+                return
+            base = starts[0]
+            stream.nextSeq = min(starts, key=lambda s: _signed(s - base))
+            stream.parser.state = IDLE
+        else:
+            stream.nextSeq = min(pending, key=lambda s: (s - nxt) & MASK)
+            self.stats.increment("gaps")
+        stream.drain(ts)
+
+    def close(self, stream: HalfStream, ts: int, reset: bool) -> None:
+        """
+        C{stream} ended (FIN reached in order, or RST).
+        """
+        if stream.closed:
+            return
+        if stream.parser.close(ts):
+            self.giveUp(stream)
+        stream.closed = True
+        conn = stream.conn
+        if reset:
+            for other in (conn.client, conn.server):
+                if other is not None and other is not stream and not other.closed:
+                    if other.parser.close(ts):
+                        self.giveUp(other)
+                    other.closed = True
+        if all(s is None or s.closed for s in (conn.client, conn.server)):
+            for s in (conn.client, conn.server):
+                if s is not None:
+                    self.streams.pop(s.key, None)
+            key = (conn.clientIp, conn.clientPort, conn.serverIp, conn.serverPort)
+            self.connections.pop(key, None)
+
+    def expire(self, now: int) -> None:
+        """
+        Give up gaps and partial messages older than the expiry, and forget
+        idle connections; C{now} is in ns on the capture clock.
+        """
+        expireNs = self.expireNs
+        idle: list[HalfStream] = []
+        for stream in list(self.streams.values()):
+            if stream.pending:
+                since = stream.gapSince
+                if since is not None and now - since >= expireNs:
+                    self.skipGap(stream, now)
+                continue
+            parser = stream.parser
+            if parser.hasPartial():
+                if now - stream.lastTs >= expireNs:
+                    self.giveUp(stream)
+            elif now - stream.lastTs >= self.idleNs or stream.closed:
+                idle.append(stream)
+        for stream in idle:
+            self.streams.pop(stream.key, None)
+            conn = stream.conn
+            if conn.client is stream:
+                conn.client = None
+            else:
+                conn.server = None
+            if conn.client is None and conn.server is None:
+                self.connections.pop((conn.clientIp, conn.clientPort, conn.serverIp, conn.serverPort), None)
+
+    def finish(self) -> None:
+        """
+        The capture ended: every gap and partial message expires now.
+        """
+        for stream in list(self.streams.values()):
+            while stream.pending:
+                self.skipGap(stream, stream.lastTs)
+            if stream.parser.close(stream.lastTs):
+                self.giveUp(stream)
+        self.streams.clear()
+        self.connections.clear()
