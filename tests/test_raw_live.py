@@ -1,0 +1,243 @@
+"""
+Live capture tests on loopback (root only): a real twisted.web server, real
+clients in a subprocess, L{twisted_gor.raw.input.RawInput} capturing; and the
+same through the real C{gor} command writing a file.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import Any
+
+from twisted.internet import reactor as globalReactor
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import SkipTest, TestCase
+from twisted.web import resource, server
+from zope.interface import implementer
+
+from twisted_gor.framing import RecordDecoder
+from twisted_gor.interfaces import IMessageReceiver
+from twisted_gor.message import Message
+from twisted_gor.raw.input import RawInput, RawInputConfig
+
+CLIENT = r'''
+import socket, sys, time
+mode, host, port, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+sent, recv = [], []
+
+def connect():
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.connect((host, port))
+    return s
+
+class Reader:
+    def __init__(self, s):
+        self.s, self.buf = s, b""
+    def fill(self):
+        data = self.s.recv(1 << 20)
+        if not data:
+            raise EOFError()
+        self.buf += data
+    def response(self, head=False):
+        while b"\r\n\r\n" not in self.buf:
+            self.fill()
+        end = self.buf.index(b"\r\n\r\n") + 4
+        headers = self.buf[:end].lower()
+        status = int(headers[9:12])
+        length = 0
+        if b"content-length:" in headers and not head and status not in (204, 304):
+            length = int(headers.split(b"content-length:")[1].split(b"\r\n")[0])
+        while len(self.buf) < end + length:
+            self.fill()
+        message, self.buf = self.buf[: end + length], self.buf[end + length :]
+        recv.append(message)
+        return message
+
+def send(s, data):
+    sent.append(data)
+    s.sendall(data)
+
+def get(path, method=b"GET", extra=b""):
+    return method + b" " + path + b" HTTP/1.1\r\nHost: test\r\n" + extra + b"\r\n"
+
+if mode == "single":
+    for i in range(5):
+        s = connect()
+        send(s, get(b"/single/%d" % i, extra=b"Connection: close\r\n"))
+        Reader(s).response()
+        s.close()
+elif mode == "keepalive":
+    s = connect(); r = Reader(s)
+    for i in range(10):
+        send(s, get(b"/ka/%d" % i)); r.response()
+    s.close()
+elif mode == "pipelined":
+    s = connect(); r = Reader(s)
+    reqs = [get(b"/p/%d" % i) for i in range(4)]
+    sent.extend(reqs); s.sendall(b"".join(reqs))
+    for i in range(4):
+        r.response()
+    s.close()
+elif mode == "chunked":
+    s = connect(); r = Reader(s)
+    send(s, b"POST /upload HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for piece in (b"5\r\nhello\r\n", b"1", b"0\r\n", b"0123456789abcdef\r\n", b"3\r\nend\r", b"\n", b"0\r\n\r\n"):
+        time.sleep(0.02)
+        sent[-1] += piece
+        s.sendall(piece)
+    r.response()
+    s.close()
+elif mode == "big":
+    s = connect(); r = Reader(s)
+    body = bytes(range(256)) * (5000000 // 256) + b"tail"
+    send(s, b"POST /big HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    r.response()
+    s.close()
+elif mode == "nobody":
+    s = connect(); r = Reader(s)
+    send(s, get(b"/head", b"HEAD")); r.response(head=True)
+    send(s, get(b"/nocontent")); r.response()
+    send(s, get(b"/notmodified")); r.response()
+    send(s, get(b"/after")); r.response()
+    s.close()
+open(prefix + ".sent", "wb").write(b"".join(sent))
+open(prefix + ".recv", "wb").write(b"".join(recv))
+open(prefix + ".count", "w").write("%d %d" % (len(sent), len(recv)))
+'''
+
+
+class Site(resource.Resource):
+    """
+    Answers GET/HEAD/POST; /nocontent is 204, /notmodified is 304.
+    """
+
+    isLeaf = True
+
+    def render_GET(self, request: Any) -> bytes:
+        if request.path == b"/nocontent":
+            request.setResponseCode(204)
+            return b""
+        if request.path == b"/notmodified":
+            request.setResponseCode(304)
+            return b""
+        return b"hello " + request.path
+
+    def render_POST(self, request: Any) -> bytes:
+        return b"got %d bytes" % (len(request.content.read()),)
+
+
+@implementer(IMessageReceiver)
+class Collector:
+    """
+    Collects messages.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def messageReceived(self, message: Message) -> None:
+        self.messages.append(message)
+
+
+def _ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class LiveCaptureTests(TestCase):
+    """
+    Capture real loopback traffic with track-response: every request and
+    response byte-exact, ids paired.
+    """
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        if os.geteuid() != 0:
+            raise SkipTest("needs root (CAP_NET_RAW) to capture on loopback; CI runs as root")
+
+    async def _capture(self, mode: str, host: str = "127.0.0.1") -> None:
+        listening = globalReactor.listenTCP(0, server.Site(Site()), interface=host)
+        self.addCleanup(listening.stopListening)
+        port = listening.getHost().port
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raw = RawInput(RawInputConfig(address=address, trackResponse=True, bufferSize=32 << 20), reactor=globalReactor)
+        collector = Collector()
+        raw.setReceiver(collector)
+        raw.privilegedStartService()
+        raw.startService()
+        self.addCleanup(raw.stopService)
+        prefix = self.mktemp()
+        from twisted.internet.utils import getProcessOutputAndValue
+
+        out, err, code = await getProcessOutputAndValue(
+            sys.executable, ["-c", CLIENT, mode, host, str(port), prefix], env=os.environ
+        )
+        self.assertEqual(code, 0, err.decode())
+        sent = open(prefix + ".sent", "rb").read()
+        received = open(prefix + ".recv", "rb").read()
+        nsent, nrecv = map(int, open(prefix + ".count").read().split())
+        for _ in range(200):
+            if len(collector.messages) >= nsent + nrecv:
+                break
+            await deferLater(globalReactor, 0.05, lambda: None)
+        requests = [m for m in collector.messages if m.type == 1]
+        responses = [m for m in collector.messages if m.type == 2]
+        self.assertEqual(b"".join(m.payload for m in requests), sent)
+        self.assertEqual(b"".join(m.payload for m in responses), received)
+        self.assertEqual(len(requests), nsent)
+        self.assertEqual([m.id for m in requests], [m.id for m in responses])
+        self.assertEqual(raw.stats.total("dropped"), 0, raw.stats.format())
+
+    async def test_single(self) -> None:
+        """
+        One request per connection.
+        """
+        await self._capture("single")
+
+    async def test_keepAlive(self) -> None:
+        """
+        Ten requests on one kept-alive connection.
+        """
+        await self._capture("keepalive")
+
+    async def test_pipelined(self) -> None:
+        """
+        Four pipelined requests sent at once.
+        """
+        await self._capture("pipelined")
+
+    async def test_chunkedUpload(self) -> None:
+        """
+        A chunked upload with chunk pieces in separate packets.
+        """
+        await self._capture("chunked")
+
+    async def test_bigPost(self) -> None:
+        """
+        A 5 MB POST body.
+        """
+        await self._capture("big")
+
+    async def test_noBody(self) -> None:
+        """
+        HEAD, 204 and 304 responses (no body) keep the connection in step.
+        """
+        await self._capture("nobody")
+
+    async def test_ipv6(self) -> None:
+        """
+        Keep-alive requests over IPv6 loopback.
+        """
+        if not _ipv6():
+            raise SkipTest("no IPv6 loopback")
+        await self._capture("keepalive", "::1")
