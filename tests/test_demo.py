@@ -1,0 +1,44 @@
+"""
+The README's first command runs the built-in example: real capture on
+loopback replayed to a real staging server.
+"""
+
+import os
+import sys
+
+from twisted.trial.unittest import TestCase
+
+from tests.support import ROOT_REASON, isRoot, runCommand
+
+
+class DemoTests(TestCase):
+    """
+    C{python -m twisted_gor.demo}.
+    """
+
+    timeout = 90
+
+    async def test_demo(self) -> None:
+        """
+        Every request sent to production is captured, replayed to staging and
+        recorded with both responses.
+        """
+        if not isRoot():
+            raise self.skipTest(ROOT_REASON)
+        workdir = os.path.abspath(self.mktemp())
+        result = await runCommand(sys.executable, "-m", "twisted_gor.demo", workdir, timeout=80)
+        out = result.out.decode()
+        self.assertEqual(result.rc, 0, out + result.errText)
+        self.assertIn("staging received           30 replayed requests", out)
+        self.assertIn("holds   30 requests, 30 production responses, 30 staging responses", out)
+        self.assertIn("every request was captured and replayed", out)
+
+    async def test_demoNeedsRoot(self) -> None:
+        """
+        Without root the demo says why and exits 2.
+        """
+        if isRoot():
+            raise self.skipTest("runs only when not root")
+        result = await runCommand(sys.executable, "-m", "twisted_gor.demo", timeout=30)
+        self.assertEqual(result.rc, 2)
+        self.assertIn("root", result.errText)
