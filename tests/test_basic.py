@@ -1,0 +1,100 @@
+"""
+Tests for L{twisted_gor.basic} and the interfaces of the core components.
+"""
+
+import os
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface.verify import verifyObject
+
+from twisted_gor._interfaces import IInput, IOutput
+from twisted_gor.basic import DummyInput, NullOutput, StdoutOutput
+from twisted_gor.fileinput import FileInput, FileInputConfig
+from twisted_gor.fileoutput import FileOutput, FileOutputConfig
+from twisted_gor.framing import iterMessages
+from twisted_gor.message import Message
+from twisted_gor.testing import MemoryOutput
+from twisted_gor.pipeline import Pipeline
+
+
+class InterfaceTests(SynchronousTestCase):
+    """
+    Every core input and output provides its interface.
+    """
+
+    def test_inputs(self) -> None:
+        """
+        Dummy and file inputs are L{IInput}s.
+        """
+        clock = Clock()
+        for input in (DummyInput(clock), FileInput(FileInputConfig(pattern="x", paths=["x"]), clock)):
+            self.assertTrue(verifyObject(IInput, input))
+
+    def test_outputs(self) -> None:
+        """
+        Null, stdout and file outputs are L{IOutput}s.
+        """
+        clock = Clock()
+        for output in (NullOutput(), StdoutOutput(clock), FileOutput(FileOutputConfig(pathTemplate="x"), clock)):
+            self.assertTrue(verifyObject(IOutput, output))
+
+
+class DummyInputTests(SynchronousTestCase):
+    """
+    C{--input-dummy}.
+    """
+
+    def test_everySecond(self) -> None:
+        """
+        One GET request per second, with fresh ids.
+        """
+        clock = Clock()
+        dummy = DummyInput(clock)
+        out = MemoryOutput()
+        Pipeline([(out, None)], clock=clock).connectInput(dummy)
+        dummy.startService()
+        for _ in range(3):
+            clock.advance(1)
+        dummy.stopService()
+        self.assertEqual(len(out.messages), 4)
+        self.assertEqual(len({m.id for m in out.messages}), 4)
+        self.assertTrue(all(m.type == 1 and m.payload.startswith(b"GET / HTTP/1.1") for m in out.messages))
+
+
+class StdoutOutputTests(TestCase):
+    """
+    C{--output-stdout} on a pipe and on a regular file.
+    """
+
+    async def test_pipe(self) -> None:
+        """
+        Records written to a pipe arrive whole, and stopping drains them.
+        """
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        out = StdoutOutput(fd=w)
+        out.startService()
+        for i in range(100):
+            out.write(Message(1, b"%d" % i, i, -1, b"GET / HTTP/1.1\r\n\r\n"))
+        await out.stopService()
+        os.close(w)
+        data = b""
+        while chunk := os.read(r, 65536):
+            data += chunk
+        self.assertEqual(len(list(iterMessages(data))), 100)
+
+    async def test_regularFile(self) -> None:
+        """
+        A regular file (stdout redirected with >) is written from a thread.
+        """
+        path = self.mktemp()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+        self.addCleanup(os.close, fd)
+        out = StdoutOutput(fd=fd)
+        out.startService()
+        for i in range(10):
+            out.write(Message(1, b"%d" % i, i, -1, b"GET / HTTP/1.1\r\n\r\n"))
+        await out.stopService()
+        with open(path, "rb") as f:
+            self.assertEqual(len(list(iterMessages(f.read()))), 10)
