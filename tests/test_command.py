@@ -77,6 +77,21 @@ class CommandTests(TestCase):
         self.assertEqual(len(out), 3)
         self.assertTrue(all(m.payload.startswith(b"GET / HTTP/1.1\r\n") for m in out))
 
+    async def test_statsAndLimits(self) -> None:
+        """
+        C{--stats} logs every component's counters periodically; a limited
+        output's drops are counted, and all of it is in the exit summary.
+        """
+        source = self.writeRecords(records(100, 5))
+        result = await runGor(
+            "--input-file", source, "--output-null", "--output-file", source + ".out|10",
+            "--stats", "--stats-interval", "100ms", "--exit-after", "1s",
+        )  # fmt: skip
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertIn("stats: input_file(", result.errText)
+        self.assertIn("dropped.limit=90", result.errText)
+        self.assertIn("summary: read=100 emitted=100 skipped=0 dropped=90", result.errText)
+
     async def test_badOption(self) -> None:
         """
         An unknown flag exits 2 with one line naming it; nothing starts.
@@ -201,3 +216,49 @@ class EmbeddingTests(TestCase):
 
 
 GorProcess  # re-exported for other test modules
+
+
+class DaemonTests(TestCase):
+    """
+    C{twistd gor} as a daemon.
+    """
+
+    timeout = 60
+
+    async def test_daemon(self) -> None:
+        """
+        twistd daemonizes, writes its pid file and log, replays the file and
+        exits by itself, removing the pid file.
+        """
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        source = os.path.join(workdir, "in.gor")
+        with open(source, "wb") as f:
+            f.write(b"".join(encodeMessage(m) for m in records(50, 20)))
+        result = await runCommand(
+            sys.executable,
+            "-c",
+            "from twisted.scripts.twistd import run; run()",
+            "--pidfile=gor.pid",
+            "--logfile=gor.log",
+            "gor",
+            "--input-file",
+            source,
+            "--output-file",
+            "out.gor",
+            cwd=workdir,
+        )
+        self.assertEqual(result.rc, 0, result.errText)
+        pidfile = os.path.join(workdir, "gor.pid")
+        for _ in range(100):
+            if not os.path.exists(pidfile) and os.path.exists(os.path.join(workdir, "out.gor")):
+                break
+            await deferLater(reactor, 0.1, lambda: None)
+        self.assertFalse(os.path.exists(pidfile))
+        with open(os.path.join(workdir, "out.gor"), "rb") as f:
+            self.assertEqual(len(list(iterMessages(f.read()))), 50)
+        with open(os.path.join(workdir, "gor.log")) as f:
+            self.assertIn("summary: read=50 emitted=50 skipped=0 dropped=0", f.read())

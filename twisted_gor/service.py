@@ -159,9 +159,17 @@ class GorService(MultiService):
 
     def _summary(self) -> None:
         elapsed = self.reactor.seconds() - self._startedAt
-        for line in formatStats(self.components()):
+        components = self.components()
+        for line in formatStats(components):
             self.log.info("summary: {line}", line=line)
-        self.log.info("summary: elapsed={elapsed:.3f}s", elapsed=elapsed)
+        self.log.info(
+            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped} elapsed={elapsed:.3f}s",
+            read=sum(i.stats["read"] for i in self.inputs),
+            emitted=sum(i.stats["emitted"] for i in self.inputs),
+            skipped=sum(c.stats.total("skipped") for c in components),
+            dropped=sum(c.stats.total("dropped") for c in components),
+            elapsed=elapsed,
+        )
 
 
 def _maybeDeferred(f: Any) -> Deferred[Any]:
