@@ -93,11 +93,11 @@ FLAGS: list[Flag] = [
     Flag(
         "input-raw-buffer-timeout",
         DURATION,
-        "pcap read timeout; 0 (default) = immediate mode, packets delivered at once.",
-        default=0.0,
+        "pcap block timeout (default 10ms: packets batched in the kernel ring for at most this long); 0 = immediate mode.",
+        default=0.01,
         check=_nonNegative,
     ),
-    Flag("input-raw-immediate-mode", BOOL, "Old flag: immediate mode (the default; same as --input-raw-buffer-timeout 0)."),
+    Flag("input-raw-immediate-mode", BOOL, "Old flag: immediate mode, one wakeup per packet (same as --input-raw-buffer-timeout 0)."),
     Flag("input-raw-stats", BOOL, "Accepted for compatibility: capture counters are always kept and shown by --stats."),
     Flag(
         "input-raw-original-timing",
@@ -121,7 +121,9 @@ def configure(values: FlagValues, config: GorConfig) -> None:
         raise ValueError(f"--input-raw-snaplen: must not be negative, got {snaplen}")
     if not snaplen:
         snaplen = OVERRIDE_SNAPLEN if values.get("input-raw-override-snaplen") else DEFAULT_SNAPLEN
-    bufferTimeout = values.get("input-raw-buffer-timeout") or 0.0
+    bufferTimeout = values.get("input-raw-buffer-timeout")
+    if bufferTimeout is None:
+        bufferTimeout = 0.01
     if values.get("input-raw-immediate-mode"):
         bufferTimeout = 0.0
     bufferSize = values.get("input-raw-buffer-size") or 0

@@ -70,7 +70,7 @@ class RawInputConfig:
     ignoreInterfaces: list[str] = field(default_factory=list)
     vlan: bool = False
     vlanIds: list[int] = field(default_factory=list)
-    bufferTimeout: float = 0.0
+    bufferTimeout: float = 0.01
     originalTiming: bool = False
     dataOnly: bool = True
 
@@ -313,6 +313,14 @@ class RawInput(InputBase):
             reactor = self._reactor
             now = reactor.seconds()
             self.tracker.expire(int(now * 1e9))
+            tracker = self.tracker
+            if tracker.hasGaps():
+                before = self.stats["dropped.kernel"]
+                self._updateKernelStats()
+                if self.stats["dropped.kernel"] > before:
+                    # The kernel dropped packets: the open gaps will never be
+                    # filled, give them up now rather than after the expiry.
+                    tracker.skipAllGaps(int(now * 1e9))
             if now - self._lastStats >= self.statsInterval:
                 self._lastStats = now
                 self._updateKernelStats()

@@ -514,6 +514,20 @@ class Tracker:
             if conn.client is None and conn.server is None:
                 self.connections.pop((conn.clientIp, conn.clientPort, conn.serverIp, conn.serverPort), None)
 
+    def hasGaps(self) -> bool:
+        """
+        Whether any stream waits for missing bytes.
+        """
+        return any(stream.pending for stream in self.streams.values())
+
+    def skipAllGaps(self, now: int) -> None:
+        """
+        Give up every open gap now (the kernel dropped packets).
+        """
+        for stream in list(self.streams.values()):
+            if stream.pending and stream.gapSince is not None:
+                self.skipGap(stream, now)
+
     def finish(self) -> None:
         """
         The capture ended: every gap and partial message expires now.

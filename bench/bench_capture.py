@@ -1,0 +1,223 @@
+"""
+Capture benchmark: nginx on loopback driven by wrk (keep-alive, full rate)
+while C{gor --input-raw ... --output-file} and C{tcpdump -w} capture the same
+traffic. Prints requests served (nginx stub_status) vs captured (records in
+the file), completeness, and CPU ms per 1,000 requests of gor and tcpdump
+(user+sys from /proc/<pid>/stat over the load window).
+
+Usage (root): python bench/bench_capture.py [--duration 10] [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from twisted_gor.framing import RecordDecoder  # noqa: E402
+
+PORT = 18080
+STATUS_PORT = 18081
+EXTRA: list[str] = os.environ.get("GOR_EXTRA", "").split()
+TICKS = os.sysconf("SC_CLK_TCK")
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_buffer_size 64k;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "ok"; }}
+        location = /4k {{ root {dir}/www; default_type text/plain; }}
+        location /post {{ return 200 "ok"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{status};
+        location / {{ stub_status; }}
+    }}
+}}
+"""
+
+POST_LUA = 'wrk.method = "POST"\nwrk.body = string.rep("x", 1024)\nwrk.headers["Content-Type"] = "text/plain"\n'
+
+SCENARIOS = [
+    ("GET tiny", "/", False, None),
+    ("GET tiny + track-response", "/", True, None),
+    ("GET 4 KiB + track-response", "/4k", True, None),
+    ("POST 1 KiB body", "/post", False, "post.lua"),
+]
+
+
+def cpu(pid: int) -> float:
+    """
+    user+sys CPU seconds of C{pid}.
+    """
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss(pid: int) -> int:
+    """
+    Peak RSS (kB) of C{pid}.
+    """
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def served() -> int:
+    """
+    nginx's handled request count.
+    """
+    text = urllib.request.urlopen(f"http://127.0.0.1:{STATUS_PORT}/").read().decode()
+    return int(text.splitlines()[2].split()[2])
+
+
+def countRecords(path: str) -> tuple[int, int]:
+    """
+    Requests and responses in a .gor file.
+    """
+    decoder = RecordDecoder(lambda offset, reason: None)
+    counts = {1: 0, 2: 0}
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            for m in decoder.feed(chunk):
+                counts[m.type] = counts.get(m.type, 0) + 1
+    for m in decoder.feed(b""):
+        counts[m.type] = counts.get(m.type, 0) + 1
+    return counts[1], counts[2]
+
+
+def waitFor(path: str, text: str, timeout: float = 15.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path) and text in open(path, errors="replace").read():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{text!r} not seen in {path}: {open(path, errors='replace').read()[-2000:]}")
+
+
+def run(name: str, path: str, track: bool, lua: str | None, workdir: str, duration: float, gorCpu: str, loadCpu: str) -> dict:
+    out = os.path.join(workdir, "capture.gor")
+    log = os.path.join(workdir, "gor.log")
+    pcapOut = os.path.join(workdir, "capture.pcap")
+    for p in (out, pcapOut):
+        if os.path.exists(p):
+            os.unlink(p)
+    args = [sys.executable, "-m", "twisted_gor", "--input-raw", f"127.0.0.1:{PORT}", "--output-file", out, "--stats", *EXTRA]
+    if track:
+        args.append("--input-raw-track-response")
+    env = dict(os.environ, PYTHONPATH=REPO)
+    gor = subprocess.Popen(["taskset", "-c", gorCpu, *args], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    bpf = f"tcp dst port {PORT}" + (f" or tcp src port {PORT}" if track else "")
+    tcpdumpLog = os.path.join(workdir, "tcpdump.log")
+    tcpdump = subprocess.Popen(
+        ["taskset", "-c", gorCpu, "tcpdump", "-i", "lo", "-w", pcapOut, "-B", "32768", bpf],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tcpdumpLog, "w"),
+    )
+    try:
+        waitFor(log, "BPF Filter")
+        waitFor(tcpdumpLog, "listening")
+        time.sleep(0.5)
+        before = served()
+        gorCpu0, dumpCpu0 = cpu(gor.pid), cpu(tcpdump.pid)
+        wrk = ["taskset", "-c", loadCpu, "wrk", "-t1", "-c10", f"-d{int(duration)}s"]
+        if lua:
+            wrk += ["-s", os.path.join(workdir, lua)]
+        result = subprocess.run([*wrk, f"http://127.0.0.1:{PORT}{path}"], capture_output=True, text=True)
+        time.sleep(1.0)
+        after = served() - 1
+        gorCpu1, dumpCpu1 = cpu(gor.pid), cpu(tcpdump.pid)
+        peak = rss(gor.pid)
+    finally:
+        gor.send_signal(signal.SIGINT)
+        tcpdump.send_signal(signal.SIGINT)
+        gor.wait(30)
+        tcpdump.wait(30)
+    requests = after - before
+    if not os.path.exists(out):
+        raise RuntimeError("no capture file; gor log:\n" + open(log).read()[-3000:])
+    captured, responses = countRecords(out)
+    stats = re.findall(r"summary: input_raw\([^)]*\): (.*)", open(log).read())
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    return {
+        "name": name,
+        "served": requests,
+        "rps": float(rate.group(1)) if rate else 0.0,
+        "captured": captured,
+        "responses": responses,
+        "gorMsPer1k": (gorCpu1 - gorCpu0) * 1e6 / max(requests, 1),
+        "dumpMsPer1k": (dumpCpu1 - dumpCpu0) * 1e6 / max(requests, 1),
+        "rssMB": peak / 1024,
+        "stats": stats[-1] if stats else "",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--only", default="")
+    parser.add_argument("--gor-cpu", default="1")
+    parser.add_argument("--load-cpu", default="0")
+    options = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench_capture needs root to capture")
+    for tool in ("nginx", "wrk", "tcpdump", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} not found")
+    workdir = tempfile.mkdtemp(prefix="bench-capture-")
+    with open(os.path.join(workdir, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(dir=workdir, port=PORT, status=STATUS_PORT))
+    os.mkdir(os.path.join(workdir, "www"))
+    with open(os.path.join(workdir, "www", "4k"), "w") as f:
+        f.write("x" * 4096)
+    with open(os.path.join(workdir, "post.lua"), "w") as f:
+        f.write(POST_LUA)
+    nginx = subprocess.Popen(["taskset", "-c", options.load_cpu, "nginx", "-c", os.path.join(workdir, "nginx.conf"), "-p", workdir])
+    try:
+        time.sleep(0.5)
+        print(f"{'scenario':30} {'req/s':>8} {'served':>8} {'captured':>8} {'complete':>9} {'resp':>8} {'gor ms/1k':>10} {'tcpdump ms/1k':>14} {'ratio':>6} {'RSS MB':>7}")
+        for name, path, track, lua in SCENARIOS:
+            if options.only and options.only not in name:
+                continue
+            r = run(name, path, track, lua, workdir, options.duration, options.gor_cpu, options.load_cpu)
+            complete = 100.0 * r["captured"] / max(r["served"], 1)
+            ratio = r["gorMsPer1k"] / r["dumpMsPer1k"] if r["dumpMsPer1k"] else float("inf")
+            resp = f"{r['responses']}" if track else "-"
+            print(
+                f"{name:30} {r['rps']:8.0f} {r['served']:8d} {r['captured']:8d} {complete:8.2f}% {resp:>8} "
+                f"{r['gorMsPer1k']:10.1f} {r['dumpMsPer1k']:14.1f} {ratio:6.1f} {r['rssMB']:7.0f}"
+            )
+            print(f"    gor counters: {r['stats']}")
+            sys.stdout.flush()
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
