@@ -1,0 +1,399 @@
+"""
+Tests of C{--output-http-elasticsearch}: URL parsing, documents, pairing, and
+export to a real Elasticsearch-compatible server (noida-db) started by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from typing import Any
+
+from twisted.internet import defer, reactor as _reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import Clock, deferLater
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
+from twisted.web import resource, server
+
+from twisted_gor.message import Message
+from twisted_gor.relay.elasticsearch import (
+    ElasticsearchOutput,
+    parseElasticsearchURL,
+    requestFields,
+    responseFields,
+)
+from tests.support import GorProcess, freePort
+
+reactor: Any = _reactor
+
+REQUEST = (
+    b"GET /path?q=1 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: curl/8\r\nAccept: */*\r\n"
+    b"Cookie: a=1\r\nAccept-Language: en\r\n\r\n"
+)
+RESPONSE = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nVary: Accept\r\n\r\nnope!"
+
+
+def pair(i: int, latency: int = 1_500_000_000) -> tuple[Message, Message]:
+    """
+    A request and its replayed response.
+    """
+    id_ = b"%024x" % i
+    return (
+        Message(1, id_, 1_700_000_000_000_000_000, -1, REQUEST.replace(b"/path", b"/p%d" % i)),
+        Message(3, id_, 1_700_000_000_100_000_000, latency, RESPONSE),
+    )
+
+
+class URLTests(SynchronousTestCase):
+    """
+    GoReplay's URL cases (reference 4.13), plus the seed's scheme-less form.
+    """
+
+    def test_forms(self) -> None:
+        """
+        Index = last path segment; scheme-less means http; credentials become Basic auth.
+        """
+        t = parseElasticsearchURL("localhost:9200/gor")
+        self.assertEqual((t.baseURL, t.index, t.bulkURL), ("http://localhost:9200/", "gor", "http://localhost:9200/_bulk"))
+        self.assertEqual(parseElasticsearchURL("http://localhost/gor").index, "gor")
+        self.assertEqual(parseElasticsearchURL("https://localhost.local:9200/gor").baseURL, "https://localhost.local:9200/")
+        t = parseElasticsearchURL("http://localhost.local:9200/pathtoElastic/gor")
+        self.assertEqual((t.index, t.bulkURL), ("gor", "http://localhost.local:9200/pathtoElastic/_bulk"))
+        t = parseElasticsearchURL("http://user:password@localhost.local:9200/gor")
+        self.assertEqual(t.authorization, "Basic dXNlcjpwYXNzd29yZA==")
+        self.assertNotIn("password", t.baseURL)
+
+    def test_errors(self) -> None:
+        """
+        No index, no host or another scheme is rejected.
+        """
+        for bad in ("http://localhost:9200", "http://localhost:9200/", "ftp://h/i", "http:///gor"):
+            self.assertRaises(ValueError, parseElasticsearchURL, bad)
+
+
+class DocumentTests(SynchronousTestCase):
+    """
+    The fields of one document.
+    """
+
+    def test_fields(self) -> None:
+        """
+        Request and response headers of interest; empty ones omitted;
+        User-Agent always present.
+        """
+        req = requestFields(REQUEST)
+        self.assertEqual(req["Req_Method"], "GET")
+        self.assertEqual(req["Req_URL"], "/path?q=1")
+        self.assertEqual(req["Req_Host"], "shop.example")
+        self.assertEqual(req["Req_Cookies"], "a=1")
+        self.assertNotIn("Req_Connection", req)
+        self.assertEqual(requestFields(b"POST / HTTP/1.1\r\n\r\n")["Req_User-Agent"], "")
+        resp = responseFields(RESPONSE)
+        self.assertEqual(
+            (resp["Resp_Status"], resp["Resp_Status-Code"], resp["Resp_Proto"], resp["Resp_Size"]),
+            ("404", "404", "HTTP/1.1", 5),
+        )
+        self.assertEqual(resp["Resp_Content-Type"], "text/plain")
+        self.assertNotIn("Resp_Expires", resp)
+
+
+class FakeResponse:
+    def __init__(self, code: int, body: bytes) -> None:
+        self.code = code
+        self._body = body
+
+    def content(self) -> Deferred[bytes]:
+        return defer.succeed(self._body)
+
+
+class FakeClient:
+    """
+    Records bulk posts; answers them when told.
+    """
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, bytes, Deferred[Any]]] = []
+
+    def post(self, url: str, data: bytes, headers: Any, timeout: float) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.posts.append((url, data, d))
+        return d
+
+
+class OutputLogicTests(SynchronousTestCase):
+    """
+    Pairing, batching and counting, with a fake HTTP client and a fake clock.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.client = FakeClient()
+        self.output = ElasticsearchOutput(
+            parseElasticsearchURL("es:9200/gor"),
+            self.clock,
+            batchSize=3,
+            flushInterval=1.0,
+            queueLen=5,
+            pendingMax=4,
+            pendingTTL=10.0,
+            httpClient=self.client,
+        )
+        self.output.startService()
+
+    def test_pairsAndBatches(self) -> None:
+        """
+        One document per replayed request, sent as one _bulk batch with the
+        index action and no _type; RTT is in real milliseconds.
+        """
+        for i in range(3):
+            req, resp = pair(i)
+            self.output.write(req)
+            self.output.write(resp)
+        [(url, data, d)] = self.client.posts
+        self.assertEqual(url, "http://es:9200/_bulk")
+        lines = data.splitlines()
+        self.assertEqual(len(lines), 6)
+        self.assertEqual(json.loads(lines[0]), {"index": {"_index": "gor"}})
+        doc = json.loads(lines[1])
+        self.assertEqual(doc["RTT"], 1500.0)
+        self.assertEqual(doc["Resp_Status"], "404")
+        self.assertEqual(doc["Req_URL"], "/p0?q=1")
+        d.callback(FakeResponse(200, json.dumps({"errors": False, "items": [{}] * 3}).encode()))
+        self.assertEqual(self.output.stats["sent"], 3)
+
+    def test_timerFlushAndRejections(self) -> None:
+        """
+        A partial batch goes after the flush interval; rejected items and HTTP
+        errors are counted.
+        """
+        req, resp = pair(1)
+        self.output.write(req)
+        self.output.write(resp)
+        self.assertEqual(self.client.posts, [])
+        self.clock.advance(1.0)
+        [(_, _, d)] = self.client.posts
+        reply = {"errors": True, "items": [{"index": {"status": 400, "error": {"type": "document_parsing_exception"}}}]}
+        d.callback(FakeResponse(200, json.dumps(reply).encode()))
+        self.assertEqual(self.output.stats["failed.rejected"], 1)
+        req, resp = pair(2)
+        self.output.write(req)
+        self.output.write(resp)
+        self.clock.advance(1.0)
+        self.client.posts[-1][2].callback(FakeResponse(429, b"too many"))
+        self.assertEqual(self.output.stats["failed.http_429"], 1)
+
+    def test_unreachableCounted(self) -> None:
+        """
+        A connection failure counts the batch's documents; later batches still go.
+        """
+        for i in range(3):
+            for m in pair(i):
+                self.output.write(m)
+        self.client.posts[0][2].errback(ConnectionRefusedError("refused"))
+        self.assertEqual(self.output.stats["failed.connection"], 3)
+        for i in range(3, 6):
+            for m in pair(i):
+                self.output.write(m)
+        self.assertEqual(len(self.client.posts), 2)
+
+    def test_boundedPendingAndQueue(self) -> None:
+        """
+        Unanswered requests are evicted beyond the bound and expire after the TTL;
+        unpaired responses and queue overflow are counted.
+        """
+        for i in range(6):
+            self.output.write(pair(i)[0])
+        self.assertEqual(self.output.stats["dropped.unanswered_evicted"], 2)
+        self.output.write(pair(0)[1])
+        self.assertEqual(self.output.stats["dropped.unpaired_response"], 1)
+        self.clock.advance(11)
+        self.output.write(pair(99)[0])
+        self.assertEqual(self.output.stats["dropped.unanswered_expired"], 4)
+        # 3 go in flight (never answered), 5 queue, the rest overflow
+        for i in range(100, 110):
+            for m in pair(i):
+                self.output.write(m)
+        self.assertEqual(self.output.stats["dropped.queue_full"], 2)
+
+    def test_stopBounded(self) -> None:
+        """
+        Stopping with a batch in flight that never completes ends after the
+        stop timeout and counts what was left.
+        """
+        for i in range(5):
+            for m in pair(i):
+                self.output.write(m)
+        d = self.output.stopService()
+        self.assertNoResult(d)
+        self.clock.advance(5.0)
+        self.successResultOf(d)
+        self.assertEqual(self.output.stats["dropped.stop_timeout"], 2)
+        self.assertEqual(self.output.stats["failed.connection"], 3)
+
+
+def noidaAvailable() -> bool:
+    return shutil.which("noida-db") is not None
+
+
+class NoidaServer:
+    """
+    noida-db's Elasticsearch listener on a loopback port, in a temp data dir.
+    """
+
+    def __init__(self) -> None:
+        self.port = freePort()
+        self.dataDir = tempfile.mkdtemp(prefix="gor-es-")
+        self.process: GorProcess | None = None
+
+    @inlineCallbacks
+    def start(self) -> Any:
+        exe = shutil.which("noida-db")
+        assert exe is not None
+        argv = [exe, "start", "--data-dir", self.dataDir, "--only", "elasticsearch", "--elasticsearch-port", str(self.port)]
+        self.process = GorProcess(reactor, argv).start()
+        yield self._waitReady()
+
+    def _client(self) -> Any:
+        from treq.client import HTTPClient
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        return HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+
+    @inlineCallbacks
+    def _waitReady(self) -> Any:
+        treq = self._client()
+        for _ in range(100):
+            try:
+                response = yield treq.get(f"http://127.0.0.1:{self.port}/", timeout=2)
+                yield response.content()
+                return
+            except Exception:
+                yield deferLater(reactor, 0.1, lambda: None)
+        raise RuntimeError("noida-db did not start: " + (self.process.errText if self.process else ""))
+
+    @inlineCallbacks
+    def query(self, method: str, path: str, body: Any = None) -> Any:
+        treq = self._client()
+        url = f"http://127.0.0.1:{self.port}{path}"
+        if body is None:
+            response = yield treq.request(method, url, timeout=10)
+        else:
+            response = yield treq.request(method, url, json=body, timeout=10)
+        content = yield response.content()
+        return json.loads(content)
+
+    @inlineCallbacks
+    def stop(self) -> Any:
+        if self.process is not None:
+            self.process.signal("INT")
+            yield self.process.wait(10)
+        shutil.rmtree(self.dataDir, ignore_errors=True)
+
+
+class RealElasticsearchTests(TestCase):
+    """
+    Export to a real Elasticsearch-8-compatible server.
+    """
+
+    timeout = 60
+
+    def setUp(self) -> Any:
+        if not noidaAvailable():
+            raise SkipTest("noida-db is not installed")
+        self.es = NoidaServer()
+        self.addCleanup(self.es.stop)
+        return self.es.start()
+
+    @inlineCallbacks
+    def test_directMessages(self) -> Any:
+        """
+        Requests and replayed responses written to the output are all indexed,
+        each with its status and latency.
+        """
+        output = ElasticsearchOutput(
+            parseElasticsearchURL(f"127.0.0.1:{self.es.port}/gor"), reactor, batchSize=40, flushInterval=0.1
+        )
+        output.startService()
+        for i in range(100):
+            req, resp = pair(i, latency=(i + 1) * 1_000_000)
+            output.write(req)
+            output.write(resp)
+        yield output.stopService()
+        self.assertEqual(output.stats["sent"], 100, output.stats.format())
+        yield self.es.query("POST", "/gor/_refresh")
+        count = yield self.es.query("GET", "/gor/_count")
+        self.assertEqual(count["count"], 100)
+        found = yield self.es.query("POST", "/gor/_search", {"size": 200, "query": {"match_all": {}}})
+        docs = {h["_source"]["Req_URL"]: h["_source"] for h in found["hits"]["hits"]}
+        self.assertEqual(len(docs), 100)
+        for i in range(100):
+            doc = docs[f"/p{i}?q=1"]
+            self.assertEqual(doc["Resp_Status"], "404")
+            self.assertEqual(doc["RTT"], float(i + 1))
+
+    @inlineCallbacks
+    def test_rejectedDocumentsCounted(self) -> Any:
+        """
+        Documents the server refuses (a mapping conflict) are counted as
+        rejected, the others are indexed.
+        """
+        yield self.es.query("POST", "/gor2/_doc", {"Resp_Status": {"nested": 1}})
+        output = ElasticsearchOutput(parseElasticsearchURL(f"127.0.0.1:{self.es.port}/gor2"), reactor, flushInterval=0.1)
+        output.startService()
+        for i in range(5):
+            for m in pair(i):
+                output.write(m)
+        yield output.stopService()
+        self.assertEqual(output.stats["failed.rejected"] + output.stats["sent"], 5, output.stats.format())
+        self.assertGreater(output.stats["failed.rejected"], 0, output.stats.format())
+        self.flushLoggedErrors()
+
+
+class DownTests(TestCase):
+    """
+    Elasticsearch down or refusing: counted, never blocking.
+    """
+
+    timeout = 30
+
+    @inlineCallbacks
+    def test_down(self) -> Any:
+        """
+        Nothing listens: every batch is counted as a connection failure and
+        stopping is bounded.
+        """
+        output = ElasticsearchOutput(parseElasticsearchURL(f"127.0.0.1:{freePort()}/gor"), reactor, flushInterval=0.05)
+        output.startService()
+        for i in range(10):
+            for m in pair(i):
+                output.write(m)
+        yield deferLater(reactor, 0.5, lambda: None)
+        yield output.stopService()
+        self.assertEqual(output.stats["failed.connection"], 10)
+
+    @inlineCallbacks
+    def test_refusing(self) -> Any:
+        """
+        A server answering 503 to _bulk: counted by status code.
+        """
+
+        class Refuse(resource.Resource):
+            isLeaf = True
+
+            def render_POST(self, request: Any) -> bytes:
+                request.setResponseCode(503)
+                return b'{"error":"unavailable"}'
+
+        port = reactor.listenTCP(0, server.Site(Refuse()), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        output = ElasticsearchOutput(
+            parseElasticsearchURL(f"http://u:p@127.0.0.1:{port.getHost().port}/gor"), reactor, flushInterval=0.05
+        )
+        output.startService()
+        for i in range(4):
+            for m in pair(i):
+                output.write(m)
+        yield output.stopService()
+        self.assertEqual(output.stats["failed.http_503"], 4)
+

@@ -1,0 +1,479 @@
+"""
+Unit tests of the relay area: addresses, flags, --input-tcp protocol logic,
+--output-tcp queueing and flow control, queue stats.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from twisted_gor import selfports
+from twisted_gor._interfaces import IInput, IOutput
+from twisted_gor.framing import SEPARATOR, encodeMessage
+from twisted_gor.message import Message
+from twisted_gor.relay.address import parseHostPort
+from twisted_gor.relay.input import RelayServerProtocol, TCPInput, TCPInputConfig
+from twisted_gor.relay.output import RelayClientProtocol, TCPOutput, TCPOutputConfig, fnv1a32
+from twisted_gor.relay.stats import QueueStats
+from twisted_gor.tap import Options
+
+
+def request(i: int, size: int = 0) -> Message:
+    """
+    A request with a distinct id and payload.
+    """
+    body = b"x" * size
+    return Message(1, b"%024x" % i, 1_700_000_000_000_000_000 + i, -1, b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n%s" % (i, body))
+
+
+class Receiver:
+    """
+    Collects what an input emits.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def messageReceived(self, message: Message) -> None:
+        self.messages.append(message)
+
+
+class Backpressure:
+    """
+    Records pause/resume calls.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause(self, output: Any) -> None:
+        self.calls.append("pause")
+
+    def resume(self, output: Any) -> None:
+        self.calls.append("resume")
+
+
+class AddressTests(SynchronousTestCase):
+    """
+    L{parseHostPort}.
+    """
+
+    def test_forms(self) -> None:
+        """
+        C{:PORT}, C{HOST:PORT}, C{[v6]:PORT} and C{tcp://} are understood.
+        """
+        self.assertEqual(parseHostPort(":28020", False), ("", 28020))
+        self.assertEqual(parseHostPort("replay.local:28020", True), ("replay.local", 28020))
+        self.assertEqual(parseHostPort("[::1]:80", True), ("::1", 80))
+        self.assertEqual(parseHostPort("tcp://10.0.0.1:9", True), ("10.0.0.1", 9))
+
+    def test_errors(self) -> None:
+        """
+        A missing port, a bad port or a missing client host is rejected.
+        """
+        for bad, requireHost in (("host", True), ("host:x", True), (":80", True), ("h:70000", True), ("::1:80", True)):
+            self.assertRaises(ValueError, parseHostPort, bad, requireHost)
+
+
+def parse(*args: str) -> Any:
+    """
+    Parse a gor command line into its config.
+    """
+    options = Options()
+    options.parseOptions(list(args))
+    return options.config
+
+
+def parseError(*args: str) -> str:
+    """
+    The usage error message of a rejected gor command line.
+    """
+    from twisted.python import usage
+
+    options = Options()
+    try:
+        usage.Options.parseOptions(options, options.normalizeArguments(list(args)))
+    except usage.UsageError as e:
+        return str(e)
+    raise AssertionError("accepted")
+
+
+class FlagTests(SynchronousTestCase):
+    """
+    The relay flags become input and output configs.
+    """
+
+    def test_inputAndOutput(self) -> None:
+        """
+        --input-tcp and repeated --output-tcp with their options.
+        """
+        config = parse(
+            "--input-tcp",
+            ":28020",
+            "--output-tcp",
+            "a:1",
+            "--output-tcp",
+            "b:2|10",
+            "--output-tcp-workers",
+            "3",
+            "--output-tcp-sticky",
+            "--input-tcp-max-record-size",
+            "1mb",
+            "--input-tcp-idle-timeout",
+            "30s",
+        )
+        [inp] = [c for c in config.inputs if isinstance(c, TCPInputConfig)]
+        self.assertEqual((inp.host, inp.port, inp.maxRecordSize, inp.idleTimeout), ("", 28020, 1 << 20, 30.0))
+        outs = [c for c in config.outputs if isinstance(c, TCPOutputConfig)]
+        self.assertEqual([(o.host, o.port, o.workers, o.sticky) for o in outs], [("a", 1, 3, True), ("b", 2, 3, True)])
+        self.assertIsNone(outs[0].limit)
+        self.assertIsNotNone(outs[1].limit)
+
+    def test_secureNeedsCertificate(self) -> None:
+        """
+        --input-tcp-secure without certificate files is a usage error naming the flag.
+        """
+        self.assertIn("--input-tcp-secure", parseError("--input-tcp", ":1", "--input-tcp-secure", "--output-null"))
+
+    def test_badAddress(self) -> None:
+        """
+        An --output-tcp without host is rejected with the flag's name.
+        """
+        self.assertIn("--output-tcp", parseError("--input-dummy", "x", "--output-tcp", ":80"))
+
+    def test_profiles(self) -> None:
+        """
+        --cpuprofile and --memprofile set the config's profile paths.
+        """
+        config = parse("--input-dummy", "x", "--output-null", "--cpuprofile", "/tmp/c.prof", "--memprofile", "/tmp/m")
+        self.assertEqual((config.cpuProfile, config.memProfile), ("/tmp/c.prof", "/tmp/m"))
+
+    def test_elasticsearchTracksResponses(self) -> None:
+        """
+        --output-http-elasticsearch adds the exporter and sets trackResponse on
+        every output config that has the attribute.
+        """
+        from twisted_gor.relay.elasticsearch import ElasticsearchOutputConfig
+
+        class FakeHTTPConfig:
+            limit = None
+            trackResponse = False
+
+        config = parse("--input-dummy", "x", "--output-null", "--output-http-elasticsearch", "localhost:9200/gor")
+        [es] = [c for c in config.outputs if isinstance(c, ElasticsearchOutputConfig)]
+        self.assertEqual(es.target.index, "gor")
+        # the http area appends its configs before ours; emulate that ordering
+        from twisted_gor.relay import flags
+
+        fake = FakeHTTPConfig()
+        options = Options()
+        options.parseOptions(["--input-dummy", "x", "--output-null", "--output-http-elasticsearch", "h:1/i"])
+        config2 = options.config
+        config2.outputs = [fake]
+        flags.configure(options.flagValues, config2)
+        self.assertTrue(fake.trackResponse)
+
+
+def makeInput(**kw: Any) -> tuple[TCPInput, Clock, Receiver]:
+    clock = Clock()
+    inp = TCPInput("", 0, clock, **kw)
+    receiver = Receiver()
+    inp.setReceiver(receiver)
+    return inp, clock, receiver
+
+
+def connect(inp: TCPInput) -> tuple[RelayServerProtocol, StringTransport]:
+    protocol = RelayServerProtocol(inp)
+    protocol.callLater = inp.reactor.callLater  # type: ignore[method-assign]
+    transport = StringTransport(peerAddress=IPv4Address("TCP", "10.0.0.1", 5555))
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+class InputTests(SynchronousTestCase):
+    """
+    L{TCPInput} and its connection protocol, without sockets.
+    """
+
+    def test_interface(self) -> None:
+        """
+        L{TCPInput} provides L{IInput} and is endless.
+        """
+        inp, _, _ = makeInput()
+        self.assertTrue(verifyObject(IInput, inp))
+        self.assertIsNone(inp.whenExhausted())
+
+    def test_recordsAcrossReads(self) -> None:
+        """
+        Records split at any byte boundary are reassembled and emitted unchanged.
+        """
+        inp, _, receiver = makeInput()
+        protocol, _ = connect(inp)
+        data = b"".join(encodeMessage(request(i)) for i in range(20))
+        for i in range(0, len(data), 7):
+            protocol.dataReceived(data[i : i + 7])
+        self.assertEqual(receiver.messages, [request(i) for i in range(20)])
+        self.assertEqual(inp.stats["read"], 20)
+        self.assertEqual(inp.stats["connections.active"], 1)
+
+    def test_malformedSkipped(self) -> None:
+        """
+        Garbage and a broken meta line are skipped and counted; the next good
+        record on the same connection is still emitted.
+        """
+        inp, _, receiver = makeInput()
+        protocol, _ = connect(inp)
+        protocol.dataReceived(b"garbage without meta" + SEPARATOR)
+        protocol.dataReceived(b"1 onlytwo\nGET / HTTP/1.1\r\n\r\n" + SEPARATOR)
+        protocol.dataReceived(encodeMessage(request(1)))
+        self.assertEqual(receiver.messages, [request(1)])
+        self.assertEqual(inp.stats["skipped.malformed"], 2)
+        self.flushLoggedErrors()
+
+    def test_oversizeBounded(self) -> None:
+        """
+        An endless record beyond the maximum record size is discarded without
+        being buffered, then the stream recovers at its separator.
+        """
+        inp, _, receiver = makeInput(maxRecordSize=1000)
+        protocol, _ = connect(inp)
+        protocol.dataReceived(b"1 abc 1 1\n")
+        for _ in range(100):
+            protocol.dataReceived(b"y" * 1000)
+            self.assertLess(protocol.decoder.pending, 2100)
+        protocol.dataReceived(SEPARATOR + encodeMessage(request(2)))
+        self.assertEqual(receiver.messages, [request(2)])
+        self.assertEqual(inp.stats["skipped.oversize"], 1)
+
+    def test_idleTimeout(self) -> None:
+        """
+        A connection that sends nothing for the idle timeout is aborted and counted.
+        """
+        inp, clock, _ = makeInput(idleTimeout=10.0)
+        protocol, transport = connect(inp)
+        clock.advance(9)
+        protocol.dataReceived(b"1 a")
+        clock.advance(9)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(2)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(inp.stats["closed.idle_timeout"], 1)
+
+    def test_pauseStopsIdleTimer(self) -> None:
+        """
+        Pausing the input pauses every transport and suspends the idle timer;
+        new connections start paused; resuming resumes them.
+        """
+        inp, clock, _ = makeInput(idleTimeout=10.0)
+        protocol, transport = connect(inp)
+        inp.pauseProducing()
+        self.assertEqual(transport.producerState, "paused")
+        other, otherTransport = connect(inp)
+        self.assertEqual(otherTransport.producerState, "paused")
+        clock.advance(100)
+        self.assertFalse(transport.disconnecting)
+        inp.resumeProducing()
+        self.assertEqual(transport.producerState, "producing")
+        self.assertEqual(otherTransport.producerState, "producing")
+
+    def test_truncatedAtClose(self) -> None:
+        """
+        A connection closed mid-record counts the truncated record.
+        """
+        inp, _, _ = makeInput()
+        protocol, _ = connect(inp)
+        protocol.dataReceived(b"1 abc 1 1\nGET /")
+        protocol.connectionLost(None)
+        self.assertEqual(inp.stats["skipped.truncated"], 1)
+        self.assertEqual(inp.stats["connections.active"], 0)
+
+
+def makeOutput(**kw: Any) -> tuple[TCPOutput, Backpressure]:
+    output = TCPOutput("127.0.0.1", 1, Clock(), **kw)
+    backpressure = Backpressure()
+    output.setBackpressure(backpressure)
+    return output, backpressure
+
+
+def attach(output: TCPOutput, index: int) -> tuple[RelayClientProtocol, StringTransport]:
+    protocol = RelayClientProtocol(output.workers[index])
+    transport = StringTransport(hostAddress=IPv4Address("TCP", "127.0.0.1", 40000 + index))
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+class OutputTests(SynchronousTestCase):
+    """
+    L{TCPOutput} queueing, worker choice and flow control, without sockets.
+    """
+
+    def test_interface(self) -> None:
+        """
+        L{TCPOutput} provides L{IOutput} and never takes replayed responses.
+        """
+        output, _ = makeOutput()
+        self.assertTrue(verifyObject(IOutput, output))
+        self.assertEqual(output.acceptedTypes, frozenset({1, 2}))
+        output.write(Message(3, b"a", 1, 1, b"HTTP/1.1 200 OK\r\n\r\n"))
+        self.assertEqual(output.stats["dropped.type"], 1)
+
+    def test_fnv(self) -> None:
+        """
+        FNV-1a-32 of known inputs.
+        """
+        self.assertEqual(fnv1a32(b""), 0x811C9DC5)
+        self.assertEqual(fnv1a32(b"a"), 0xE40C292C)
+        self.assertEqual(fnv1a32(b"foobar"), 0xBF9CF968)
+
+    def test_framing(self) -> None:
+        """
+        What is written is exactly GoReplay's framing.
+        """
+        output, _ = makeOutput(workers=1)
+        _, transport = attach(output, 0)
+        output.write(request(1))
+        self.assertEqual(transport.value(), encodeMessage(request(1)))
+        self.assertEqual(output.stats["sent"], 1)
+
+    def test_selfPortsRegistered(self) -> None:
+        """
+        A connection's local endpoint is in the self-ports registry while open.
+        """
+        output, _ = makeOutput(workers=1)
+        protocol, _ = attach(output, 0)
+        self.assertIn(("127.0.0.1", 40000), selfports.registry)
+        protocol.connectionLost(None)
+        self.assertEqual(output.stats["connections.active"], 0)
+
+    def test_roundRobin(self) -> None:
+        """
+        Without stickiness successive messages go to workers 1, 2, ..., n-1, 0.
+        """
+        output, _ = makeOutput(workers=4)
+        transports = [attach(output, i)[1] for i in range(4)]
+        for i in range(8):
+            output.write(request(i))
+        received = [[m for m in range(8) if b"GET /%d " % m in t.value()] for t in transports]
+        self.assertEqual(received, [[3, 7], [0, 4], [1, 5], [2, 6]])
+
+    def test_sticky(self) -> None:
+        """
+        Sticky: one id always maps to the same worker, and 10,000 random ids
+        spread evenly (800 to 1,200 per worker of 10).
+        """
+        output, _ = makeOutput(workers=10, sticky=True)
+        counts = [0] * 10
+        rng = random.Random(5)
+        for _ in range(10_000):
+            id_ = rng.randbytes(12).hex().encode()
+            counts[fnv1a32(id_) % 10] += 1
+        for count in counts:
+            self.assertTrue(800 <= count <= 1200, counts)
+        transports = [attach(output, i)[1] for i in range(10)]
+        m = request(7)
+        output.write(m)
+        output.write(m.replace(type=2, payload=b"HTTP/1.1 200 OK\r\n\r\n"))
+        [t] = [t for t in transports if t.value()]
+        self.assertEqual(t.value().count(SEPARATOR), 2)
+
+    def test_bufferWhileDisconnected(self) -> None:
+        """
+        With no connection, messages are queued up to the bound, the pipeline is
+        paused near it, overflow is dropped and counted; a connection delivers
+        the queue in order and resumes the pipeline.
+        """
+        output, backpressure = makeOutput(workers=2, queueLen=10)
+        for i in range(15):
+            output.write(request(i))
+        self.assertEqual(output.queued, 10)
+        self.assertEqual(output.stats["dropped.queue_full"], 5)
+        self.assertEqual(backpressure.calls, ["pause"])
+        _, transport = attach(output, 1)
+        self.assertEqual(transport.value(), b"".join(encodeMessage(request(i)) for i in range(10)))
+        self.assertEqual(backpressure.calls, ["pause", "resume"])
+        self.assertEqual(output.stats["sent"], 10)
+
+    def test_flowControl(self) -> None:
+        """
+        When the transport pauses its producer, writes queue instead of growing
+        the transport buffer; resuming flushes them.
+        """
+        output, backpressure = makeOutput(workers=1, queueLen=100)
+        protocol, transport = attach(output, 0)
+        self.assertIs(transport.producer, protocol)
+        protocol.pauseProducing()
+        for i in range(95):
+            output.write(request(i))
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(backpressure.calls, ["pause"])
+        protocol.resumeProducing()
+        self.assertEqual(transport.value().count(SEPARATOR), 95)
+        self.assertEqual(backpressure.calls, ["pause", "resume"])
+
+    def test_queueBytesBound(self) -> None:
+        """
+        The byte bound applies as well as the message bound.
+        """
+        output, _ = makeOutput(workers=1, queueLen=1000, queueBytes=10_000)
+        for i in range(20):
+            output.write(request(i, size=1000))
+        self.assertLessEqual(output.queuedBytes, 10_000)
+        self.assertGreater(output.stats["dropped.queue_full"], 0)
+
+    def test_stopTimeoutCounts(self) -> None:
+        """
+        At stop, what cannot be delivered within the stop timeout is counted.
+        """
+        output, _ = makeOutput(workers=1, stopTimeout=2.0)
+        output.running = True
+        for i in range(3):
+            output.write(request(i))
+        d = output.stopService()
+        self.assertNoResult(d)
+        output.reactor.advance(2.0)
+        self.successResultOf(d)
+        self.assertEqual(output.stats["dropped.stop_timeout"], 3)
+
+
+class QueueStatsTests(SynchronousTestCase):
+    """
+    The seed's C{output_tcp:latest,mean,max,count,count/second} line.
+    """
+
+    def test_lines(self) -> None:
+        """
+        A header, then one line per period with samples reset each time.
+        """
+        clock = Clock()
+        stats = QueueStats("output_tcp", clock, 5.0)
+        stats.start()
+        for n in (1, 1, 2, 0):
+            stats.sample(n)
+        clock.advance(5)
+        clock.advance(5)
+        stats.stop()
+        self.assertEqual(
+            stats.lines,
+            ["output_tcp:latest,mean,max,count,count/second", "output_tcp:0,1,2,4,0", "output_tcp:0,0,0,0,0"],
+        )
+
+    def test_outputSamples(self) -> None:
+        """
+        --output-tcp-stats with --stats makes the output sample its queue.
+        """
+        from twisted_gor.config import BuildContext, GorConfig
+
+        clock = Clock()
+        config = GorConfig(stats=True)
+        output = TCPOutputConfig("127.0.0.1", 1, showStats=True).build(BuildContext(clock, config))
+        assert output.queueStats is not None
+        output.write(request(1))
+        output.write(request(2))
+        self.assertEqual(output.queueStats.line(), "output_tcp:1,0,1,2,0")
