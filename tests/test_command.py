@@ -92,6 +92,41 @@ class CommandTests(TestCase):
         self.assertIn("dropped.limit=90", result.errText)
         self.assertIn("summary: read=100 emitted=100 skipped=0 dropped=90", result.errText)
 
+    async def test_outputFlushedWhileRunning(self) -> None:
+        """
+        Records reach the disk every flush interval while gor runs (GoReplay
+        never flushes before exit).
+        """
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        target = os.path.abspath(self.mktemp() + "-live.gor")
+        gor = startGor("--input-dummy", "0", "--output-file", target, "--output-file-flush-interval", "100ms")
+        await gor.waitForLog("gor: started")
+        await deferLater(reactor, 1.5, lambda: None)
+        with open(target, "rb") as f:
+            live = list(iterMessages(f.read()))
+        gor.signal("INT")
+        result = await gor.wait(20)
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertGreaterEqual(len(live), 1)
+
+    async def test_gzipRoundTrip(self) -> None:
+        """
+        A .gz output is gzip and replays back to the same records.
+        """
+        source = self.writeRecords(records(300, 0.1, size=100))
+        packed = source + ".gz"
+        result = await runGor("--input-file", source + "|max", "--output-file", packed)
+        self.assertEqual(result.rc, 0, result.errText)
+        with open(packed, "rb") as f:
+            self.assertEqual(f.read(2), b"\x1f\x8b")
+        unpacked = source + ".again"
+        result = await runGor("--input-file", packed + "|max", "--output-file", unpacked)
+        self.assertEqual(result.rc, 0, result.errText)
+        with open(source, "rb") as a, open(unpacked, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+
     async def test_badOption(self) -> None:
         """
         An unknown flag exits 2 with one line naming it; nothing starts.
