@@ -30,6 +30,7 @@ MAX_HEADER = 256 * 1024
 MAX_LINE = 64 * 1024
 
 _REQUEST_START = re.compile(rb"[A-Z][A-Z_-]{0,19} [^ \r\n]")
+_FRAMING = re.compile(rb"\r\n(content-length|transfer-encoding)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 
 Info = Union[bytes, int]
 MessageCallback = Callable[[bytes, int, int, int, int, Info, bool], None]
@@ -199,29 +200,25 @@ class HTTPStreamParser:
         """
         firstEnd = block.find(b"\r\n")
         first = block[:firstEnd]
-        lower = block.lower()
+        length: Optional[bytes] = None
+        chunked = False
+        for name, value in _FRAMING.findall(block, firstEnd):
+            if len(name) == 17:  # transfer-encoding
+                chunked = value.rstrip().lower().endswith(b"chunked")
+            elif length is None:
+                length = value.rstrip()
         if self.isRequest:
             sp1 = first.find(b" ")
             sp2 = first.rfind(b" ")
             if sp1 <= 0 or sp2 <= sp1 or first[sp2 + 1 : sp2 + 8] != b"HTTP/1.":
                 return False
             self.info = first[:sp1]
-            te = headerValue(lower, b"transfer-encoding")
-            if te is not None and te.endswith(b"chunked"):
+            if chunked:
                 self.state = CHUNK_LINE
                 return True
-            cl = headerValue(lower, b"content-length")
-            if cl:
-                try:
-                    length = int(cl)
-                except ValueError:
-                    return False
-                if length < 0:
-                    return False
-                self._remaining = length
-                self.state = FIXED if length else IDLE
-            else:
-                self.state = IDLE
+            if length:
+                return self._fixed(length)
+            self.state = IDLE
             return True
         if first[:7] != b"HTTP/1." or len(first) < 12 or not first[9:12].isdigit():
             return False
@@ -233,22 +230,23 @@ class HTTPStreamParser:
         if self._methodFor(self.startSeq) == b"HEAD":
             self.state = IDLE
             return True
-        te = headerValue(lower, b"transfer-encoding")
-        if te is not None and te.endswith(b"chunked"):
+        if chunked:
             self.state = CHUNK_LINE
             return True
-        cl = headerValue(lower, b"content-length")
-        if cl is not None:
-            try:
-                length = int(cl)
-            except ValueError:
-                return False
-            if length < 0:
-                return False
-            self._remaining = length
-            self.state = FIXED if length else IDLE
-            return True
+        if length is not None:
+            return self._fixed(length)
         self.state = UNTIL_CLOSE
+        return True
+
+    def _fixed(self, text: bytes) -> bool:
+        try:
+            length = int(text)
+        except ValueError:
+            return False
+        if length < 0:
+            return False
+        self._remaining = length
+        self.state = FIXED if length else IDLE
         return True
 
     def feed(self, data: bytes, ts: int, seq: int, ack: int, segmentStart: bool = True) -> None:

@@ -284,16 +284,11 @@ class RawInput(InputBase):
                 log.failure("while processing a captured packet")
 
         if not fileMode:
-            def countedLive(ts: int, data: bytes) -> None:
-                stats.increment("packets")
-                packetReceived(ts, data)
-
-            return countedLive
+            return packetReceived
 
         tracker = self.tracker
 
         def packetFromFile(ts: int, data: bytes) -> None:
-            stats.increment("packets")
             if ts > self._fileClock:
                 if ts - self._fileClock > 100_000_000:
                     tracker.expire(ts)
@@ -328,8 +323,11 @@ class RawInput(InputBase):
             self.log.failure("capture housekeeping failed")
 
     def _updateKernelStats(self) -> None:
+        if self._fileReader is not None:
+            self.stats.set("packets", self._fileReader.packets)
         if self.address.isFile or not self.readers:
             return
+        self.stats.set("packets", sum(reader.packets for reader in self.readers))
         dropped = ifDropped = 0
         for device, handle in self.handles:
             try:
@@ -343,5 +341,6 @@ class RawInput(InputBase):
 
     def _fileDone(self, _: None) -> None:
         self.tracker.finish()
+        self._updateKernelStats()
         if self._exhausted is not None and not self._exhausted.called:
             self._exhausted.callback(None)

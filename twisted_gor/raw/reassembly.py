@@ -63,6 +63,7 @@ class Connection:
         "lastIdAck",
         "clientText",
         "selfCapture",
+        "selfChecked",
     )
 
     def __init__(self, tracker: "Tracker", clientIp: bytes, clientPort: int, serverIp: bytes, serverPort: int) -> None:
@@ -78,6 +79,7 @@ class Connection:
         self.lastIdAck = 0
         self.clientText: Optional[str] = None
         self.selfCapture = False
+        self.selfChecked = False
 
     def makeId(self, number: int) -> bytes:
         """
@@ -200,6 +202,8 @@ class HalfStream:
             if self.nextSeq is not None and self.nextSeq != isn:
                 # The 4-tuple is reused by a new connection.
                 self.conn.tracker.giveUp(self)
+                self.conn.selfChecked = False
+                self.conn.selfCapture = False
                 self.pending.clear()
                 self.pendingBytes = 0
                 self.gapSince = None
@@ -397,6 +401,11 @@ class Tracker:
         return stream
 
     def _isSelf(self, conn: Connection) -> bool:
+        # Checked at a connection's first message: gor registers its own
+        # connections as soon as they are made, before sending anything.
+        if conn.selfChecked:
+            return conn.selfCapture
+        conn.selfChecked = True
         text = conn.clientText
         if text is None:
             text = conn.clientText = formatIP(conn.clientIp)
@@ -415,7 +424,8 @@ class Tracker:
         if not complete:
             stats.increment("incomplete")
         if self.realIPHeader is not None:
-            assert conn.clientText is not None
+            if conn.clientText is None:
+                conn.clientText = formatIP(conn.clientIp)
             payload = setHeader(payload, self.realIPHeader, conn.clientText.encode("ascii"))
         self.emit(REQUEST, rid, firstTs, lastTs - firstTs, payload)
 
