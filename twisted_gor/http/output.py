@@ -242,17 +242,22 @@ class _Worker:
         self.client = None
         d = self.output.connect(self)
         self.connecting = d
-        d.addCallbacks(self._connected, self._connectFailed)
+        d.addCallbacks(self._connected, self._connectFailed, callbackArgs=(d,), errbackArgs=(d,))
 
-    def _connected(self, client: HttpClientProtocol) -> None:
+    def _connected(self, client: HttpClientProtocol, attempt: Deferred[Any]) -> None:
+        if attempt is not self.connecting:
+            client.abort()  # a connection given up on (timeout, stop)
+            return
         self.connecting = None
         self.client = client
         if self.message is not None and client.connected:
             client.sendRequest(self.payload, self.isHead)
-        elif self.message is None and self.stopped:
+        elif self.stopped:
             client.abort()
 
-    def _connectFailed(self, failure: Failure) -> None:
+    def _connectFailed(self, failure: Failure, attempt: Deferred[Any]) -> None:
+        if attempt is not self.connecting:
+            return
         self.connecting = None
         if failure.check(ierror.ConnectionRefusedError):
             reason = "refused"
@@ -324,6 +329,18 @@ class _Worker:
         if self.message is not None:
             self._finish(0, None, "timeout")
 
+    def abandon(self) -> None:
+        """
+        Forget the current request (shutdown) and drop the connection.
+        """
+        self.message = None
+        if self.connecting is not None:
+            d, self.connecting = self.connecting, None
+            d.cancel()
+        if self.client is not None:
+            self.client.cancel()
+            self.client = None
+
     def _finish(self, status: int, parser: ResponseParser | None, error: str | None) -> None:
         message = self.message
         assert message is not None
@@ -332,6 +349,9 @@ class _Worker:
 
     def stop(self) -> None:
         self.stopped = True
+        if self.connecting is not None:
+            d, self.connecting = self.connecting, None
+            d.cancel()
         if self.client is not None:
             self.client.abort()
             self.client = None
@@ -595,7 +615,7 @@ class HttpOutput(OutputBase):
         self.queue.clear()
         for worker in self.workers:
             if worker.busy:
-                worker.message = None
+                worker.abandon()
         if left:
             self.stats.increment("dropped.shutdown", left)
         if d in self._drained:

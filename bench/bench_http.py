@@ -1,0 +1,192 @@
+"""
+Benchmark of --output-http: replay a 50k-request file at full speed to nginx
+on loopback (1 worker), compared with wrk's rate on the same URL; then peak
+RSS while replaying to a black-hole target.
+
+Usage: python bench/bench_http.py [--requests 50000] [--workers 10]
+Prints figures; see bench/README-http.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from twisted_gor.framing import encodeMessage  # noqa: E402
+from twisted_gor.message import Message  # noqa: E402
+
+
+def freePort() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def startNginx(tmp: str, port: int) -> subprocess.Popen[bytes]:
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"""
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 200 "ok"; }}
+  }}
+}}
+"""
+        )
+    proc = subprocess.Popen(["taskset", "-c", "1", "nginx", "-c", conf, "-p", tmp])
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nginx did not start")
+
+
+def writeFile(path: str, count: int) -> None:
+    with open(path, "wb") as f:
+        for i in range(count):
+            payload = b"GET /bench?i=%d HTTP/1.1\r\nHost: prod.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n" % i
+            f.write(encodeMessage(Message(1, b"%024x" % i, 1_000_000_000 + i * 1_000_000, -1, payload)))
+
+
+def runGor(args: list[str]) -> tuple[float, str, int]:
+    """
+    Run gor pinned to CPU 0; return (wall seconds, stderr, peak RSS kB).
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.monotonic()
+    proc = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-m", "twisted_gor", *args],
+        cwd=REPO,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": REPO},
+    )
+    wall = time.monotonic() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, proc.stderr.decode("utf-8", "replace"), max(peak, before)
+
+
+def counters(err: str, prefix: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for line in err.splitlines():
+        m = re.search(r"summary: (\S+): (.*)$", line)
+        if m and m.group(1).startswith(prefix):
+            found = {k: int(v) for k, v in (kv.split("=", 1) for kv in m.group(2).split())}
+    return found
+
+
+def blackHole(port: int, stop: threading.Event) -> None:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(4096)
+    s.settimeout(0.2)
+    held = []
+    while not stop.is_set():
+        try:
+            c, _ = s.accept()
+            held.append(c)
+        except socket.timeout:
+            pass
+    for c in held:
+        c.close()
+    s.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=50_000)
+    parser.add_argument("--workers", type=int, default=10)
+    parser.add_argument("--hole-seconds", type=float, default=15.0)
+    opts = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="bench_http")
+    port = freePort()
+    nginx = startNginx(tmp, port)
+    try:
+        wrk = subprocess.run(
+            ["taskset", "-c", "0", "wrk", "-t1", "-c10", "-d5s", f"http://127.0.0.1:{port}/bench?i=1"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        m = re.search(r"Requests/sec:\s+([\d.]+)", wrk)
+        wrkRate = float(m.group(1)) if m else 0.0
+        path = os.path.join(tmp, "in.gor")
+        writeFile(path, opts.requests)
+        results = []
+        for workers in (opts.workers, -1):
+            wall, err, rss = runGor(
+                [
+                    "--input-file", path + "|1000000000%",
+                    "--input-file-read-depth", "1000",
+                    "--output-http", f"127.0.0.1:{port}",
+                    "--output-http-workers", str(workers),
+                ]
+            )
+            c = counters(err, "output_http")
+            elapsed = re.findall(r"summary: elapsed=([\d.]+)s", err)
+            seconds = float(elapsed[-1]) if elapsed else wall
+            rate = c.get("succeeded", 0) / seconds if seconds else 0.0
+            results.append((workers, c, seconds, rate, rss))
+        print(f"wrk -t1 -c10 (same URL, same CPU pinning): {wrkRate:,.0f} req/s")
+        for workers, c, seconds, rate, rss in results:
+            print(
+                f"gor --output-http-workers {workers}: {c.get('succeeded', 0)}/{opts.requests} succeeded in "
+                f"{seconds:.2f}s = {rate:,.0f} req/s ({100 * rate / wrkRate if wrkRate else 0:.0f}% of wrk), "
+                f"peak RSS {rss / 1024:.0f} MB, counters {c}"
+            )
+    finally:
+        nginx.terminate()
+        nginx.wait()
+
+    holePort = freePort()
+    stop = threading.Event()
+    t = threading.Thread(target=blackHole, args=(holePort, stop), daemon=True)
+    t.start()
+    try:
+        # A non-pausable source would drop at the queue; a file input is paused
+        # by backpressure. Both keep memory bounded: measure the file case.
+        wall, err, rss = runGor(
+            [
+                "--input-file", path + "|1000000000%",
+                "--output-http", f"127.0.0.1:{holePort}",
+                "--output-http-timeout", "2s",
+                "--exit-after", f"{opts.hole_seconds}s",
+            ]
+        )
+        c = counters(err, "output_http")
+        print(f"black hole, {opts.hole_seconds:.0f}s, default workers: peak RSS {rss / 1024:.0f} MB, counters {c}")
+    finally:
+        stop.set()
+        t.join()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+# -*- test-case-name: tests.test_http_output -*-
+"""
+Unit tests for the HTTP output: response parser, target URLs, workers,
+queue, backpressure, timeouts and statistics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from twisted_gor._interfaces import IBackpressure, IOutput, IResponseSource
+from twisted_gor.http.client import BadResponse, ResponseParser
+from twisted_gor.http.output import HttpOutput, HttpOutputConfig, parseTarget
+from twisted_gor.http.stats import QueueStats
+from twisted_gor.message import Message
+
+
+class ParserTests(SynchronousTestCase):
+    """
+    L{ResponseParser} framing.
+    """
+
+    def feedAll(self, parser: ResponseParser, data: bytes, step: int = 3) -> None:
+        """
+        Feed C{data} in small pieces.
+        """
+        for i in range(0, len(data), step):
+            parser.feed(data[i : i + step])
+
+    def test_contentLength(self) -> None:
+        """
+        A Content-Length body split across reads completes; raw bytes kept.
+        """
+        raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+        p = ResponseParser(keep=1000)
+        self.feedAll(p, raw)
+        self.assertTrue(p.done)
+        self.assertEqual((p.status, p.rawBytes(), p.closeAfter), (200, raw, False))
+
+    def test_chunkedWithTrailer(self) -> None:
+        """
+        Chunked bodies with extensions and trailers complete at the final CRLF.
+        """
+        raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nWiki\r\n3\r\n0\r\n\r\n0\r\nExpires: x\r\n\r\n"
+        p = ResponseParser(keep=1000)
+        self.feedAll(p, raw[:-1], step=1)
+        self.assertFalse(p.done)
+        p.feed(raw[-1:])
+        self.assertTrue(p.done)
+        self.assertEqual(p.rawBytes(), raw)
+
+    def test_interimAndNoBody(self) -> None:
+        """
+        100 Continue is skipped; HEAD, 204 and 304 have no body.
+        """
+        p = ResponseParser()
+        p.feed(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        self.assertEqual((p.done, p.status), (True, 201))
+        p = ResponseParser(isHead=True)
+        p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        self.assertTrue(p.done)
+        p = ResponseParser()
+        p.feed(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n")
+        self.assertTrue(p.done)
+
+    def test_closeDelimited(self) -> None:
+        """
+        No length: the body ends with the connection; HTTP/1.0 closes.
+        """
+        p = ResponseParser()
+        p.feed(b"HTTP/1.0 200 OK\r\n\r\nabc")
+        self.assertFalse(p.done)
+        self.assertTrue(p.closeAfter)
+        self.assertTrue(p.finishOnClose())
+
+    def test_garbage(self) -> None:
+        """
+        Non-HTTP bytes raise BadResponse.
+        """
+        self.assertRaises(BadResponse, ResponseParser().feed, b"garbage\r\n\r\n")
+        self.assertRaises(BadResponse, ResponseParser().feed, b"SSH-2.0")
+        self.assertRaises(BadResponse, ResponseParser().feed, b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
+
+    def test_keepLimit(self) -> None:
+        """
+        Only C{keep} bytes are kept; the size is still counted.
+        """
+        p = ResponseParser(keep=10)
+        p.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+        self.assertEqual((p.rawBytes(), p.truncated, p.done), (b"HTTP/1.1 2", True, True))
+
+
+class TargetTests(SynchronousTestCase):
+    """
+    C{--output-http} URL parsing.
+    """
+
+    def test_forms(self) -> None:
+        """
+        Scheme-less means http; ports default; credentials become Basic auth;
+        a path becomes a base path.
+        """
+        t = parseTarget("staging.com")
+        self.assertEqual((t.scheme, t.host, t.port, t.netloc, t.basePath), ("http", "staging.com", 80, b"staging.com", b""))
+        t = parseTarget("https://user:p%40ss@h:8443/base/")
+        self.assertEqual((t.scheme, t.port, t.netloc, t.basePath), ("https", 8443, b"h:8443", b"/base"))
+        self.assertEqual(t.authorization, b"Basic dXNlcjpwQHNz")
+        for bad in ("", "ftp://x", "http://", "http://h/?q=1"):
+            self.assertRaises(ValueError, parseTarget, bad)
+
+    def test_workerRange(self) -> None:
+        """
+        N fixed; -1/0 dynamic 1..500 unless min/max given.
+        """
+        t = parseTarget("h")
+        self.assertEqual(HttpOutputConfig(t, workers=8).workerRange(), (8, 8))
+        self.assertEqual(HttpOutputConfig(t, workers=8, workersMin=2).workerRange(), (2, 8))
+        self.assertEqual(HttpOutputConfig(t, workers=-1).workerRange(), (1, 500))
+        self.assertEqual(HttpOutputConfig(t, workers=0, workersMin=3, workersMax=7).workerRange(), (3, 7))
+
+
+@implementer(IBackpressure)
+class RecordingBackpressure:
+    """
+    Records pause/resume calls.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause(self, output: Any) -> None:
+        self.calls.append("pause")
+
+    def resume(self, output: Any) -> None:
+        self.calls.append("resume")
+
+
+class NeverConnecting(HttpOutput):
+    """
+    An output whose connections never complete (a black hole at connect time).
+    """
+
+    def connect(self, worker: Any) -> Deferred[Any]:
+        self.stats.increment("connections")
+        return Deferred(lambda d: None)
+
+
+def request(i: int) -> Message:
+    """
+    A small GET.
+    """
+    return Message(1, b"%024x" % i, 0, -1, b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
+
+
+class OutputTests(SynchronousTestCase):
+    """
+    Queue, backpressure, timeouts, shutdown.
+    """
+
+    def makeOutput(self, **kw: Any) -> tuple[NeverConnecting, Clock, RecordingBackpressure]:
+        """
+        A started output on a Clock.
+        """
+        clock = Clock()
+        config = HttpOutputConfig(parseTarget("127.0.0.1:1"), **kw)
+        output = NeverConnecting(config, clock)
+        bp = RecordingBackpressure()
+        output.setBackpressure(bp)
+        output.startService()
+        return output, clock, bp
+
+    def test_interfaces(self) -> None:
+        """
+        The output is an IOutput and an IResponseSource accepting type 1 only,
+        and its config has trackResponse.
+        """
+        output, _, _ = self.makeOutput()
+        verifyObject(IOutput, output)
+        verifyObject(IResponseSource, output)
+        self.assertEqual(output.acceptedTypes, frozenset({1}))
+        self.assertFalse(output.config.trackResponse)
+
+    def test_queueFullAndBackpressure(self) -> None:
+        """
+        With 2 busy workers and a queue of 8: pause at 6, drops past 8 are
+        counted; timeouts free the workers, the queue drains, resume at 2.
+        """
+        output, clock, bp = self.makeOutput(workers=2, queueLen=8, timeout=1.0)
+        for i in range(20):
+            output.write(request(i))
+        self.assertEqual(len(output.queue), 8)
+        self.assertEqual(output.stats["dropped.queue_full"], 10)
+        self.assertEqual(bp.calls, ["pause"])
+        for _ in range(60):
+            clock.advance(0.1)
+        self.assertIn("resume", bp.calls)
+        self.assertTrue(output.stats["failed.timeout"] >= 6)
+
+    def test_ignoresOtherTypes(self) -> None:
+        """
+        Responses are not replayed.
+        """
+        output, _, _ = self.makeOutput(workers=1)
+        output.write(Message(2, b"a", 0, -1, b"HTTP/1.1 200 OK\r\n\r\n"))
+        self.assertEqual(output.stats["connections"], 0)
+
+    def test_notHttpDropped(self) -> None:
+        """
+        Payloads that are not HTTP requests are counted, not sent.
+        """
+        output, _, _ = self.makeOutput(workers=1)
+        output.write(Message(1, b"a", 0, -1, b"garbage"))
+        self.assertEqual(output.stats["dropped.not_http"], 1)
+
+    def test_shutdownCountsLeftovers(self) -> None:
+        """
+        stopService waits up to the timeout, then counts what is left.
+        """
+        output, clock, _ = self.makeOutput(workers=1, queueLen=10, timeout=1.0)
+        for i in range(3):
+            output.write(request(i))
+        d = output.stopService()
+        self.assertNoResult(d)
+        clock.advance(1.0)
+        clock.advance(0.6)
+        self.successResultOf(d)
+        self.assertEqual(output.stats["dropped.shutdown"] + output.stats["failed.timeout"], 3)
+
+    def test_prepare(self) -> None:
+        """
+        Host set to the target, base path prefixed, Authorization replaced;
+        --http-original-host keeps Host.
+        """
+        config = HttpOutputConfig(parseTarget("http://u:p@h:81/base"))
+        output = HttpOutput(config, Clock())
+        sent = output._prepare(b"GET /x?y HTTP/1.1\r\nHost: prod\r\nAuthorization: Bearer z\r\n\r\n")
+        self.assertEqual(sent, b"GET /base/x?y HTTP/1.1\r\nHost: h:81\r\nAuthorization: Basic dTpw\r\n\r\n")
+        config = HttpOutputConfig(parseTarget("h"), originalHost=True)
+        self.assertEqual(HttpOutput(config, Clock())._prepare(b"GET / HTTP/1.1\r\nHost: prod\r\n\r\n"), b"GET / HTTP/1.1\r\nHost: prod\r\n\r\n")
+
+
+class StatsTests(SynchronousTestCase):
+    """
+    The seed's stats line.
+    """
+
+    def test_line(self) -> None:
+        """
+        latest,mean,max,count,count/second, then reset.
+        """
+        s = QueueStats("output_http")
+        for n in (0, 4, 2):
+            s.sample(n)
+        self.assertEqual(s.line(5.0), "output_http:2,2,4,3,0")
+        self.assertEqual(s.line(5.0), "output_http:0,0,0,0,0")
