@@ -134,7 +134,8 @@ class GorService(MultiService):
 
     def stopService(self) -> Deferred[None]:
         """
-        Stop inputs, then drain outputs, then the rest; log the summary.
+        Stop inputs, then drain the outputs that produce messages, then the
+        other outputs, then the rest; log the summary.
         """
         if not self.running:
             return succeed(None)
@@ -151,8 +152,13 @@ class GorService(MultiService):
                     results.append(_maybeDeferred(service.stopService))
             return DeferredList(results, consumeErrors=True)
 
+        # Outputs that produce messages (replays tracking responses) drain
+        # first, so the outputs recording those messages are still open.
+        producers = [o for o in self.outputs if IResponseSource.providedBy(o)]
+        consumers = [o for o in self.outputs if not IResponseSource.providedBy(o)]
         d = stopAll(self.inputs)
-        d.addCallback(lambda _: stopAll(self.outputs))
+        d.addCallback(lambda _: stopAll(producers))
+        d.addCallback(lambda _: stopAll(consumers))
         d.addCallback(lambda _: stopAll(self.extraServices))
         d.addCallback(lambda _: self._summary())
         return d
