@@ -31,6 +31,8 @@ DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_CONNECTIONS = 1024
 _LOGGED_PER_CONNECTION = 3
+WARNINGS_PER_WINDOW = 10
+WARNING_WINDOW = 10.0
 
 
 def _skipReason(reason: str) -> str:
@@ -87,7 +89,7 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         self.input.stats.increment(_skipReason(reason))
         self.malformed += 1
         if self.malformed <= _LOGGED_PER_CONNECTION:
-            self.log.warn(
+            self.input.warnLimited(
                 "input_tcp: skipped a record from {peer} at byte {offset}: {reason}",
                 peer=self.peer,
                 offset=offset,
@@ -99,7 +101,7 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         Nothing arrived for the idle timeout: close (a stalled client).
         """
         self.input.stats.increment("closed.idle_timeout")
-        self.log.info("input_tcp: closing idle connection from {peer}", peer=self.peer)
+        self.input.warnLimited("input_tcp: closing idle connection from {peer}", peer=self.peer)
         self.transport.abortConnection()  # type: ignore[union-attr]
 
     def pause(self) -> None:
@@ -123,7 +125,7 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         self.setTimeout(None)
         self.decoder.finish()
         if self.malformed > _LOGGED_PER_CONNECTION:
-            self.log.warn(
+            self.input.warnLimited(
                 "input_tcp: {count} malformed records from {peer} in all",
                 count=self.malformed,
                 peer=self.peer,
@@ -179,6 +181,31 @@ class TCPInput(InputBase):
         self.connections: set[RelayServerProtocol] = set()
         self.port: IListeningPort | None = None
         self._lost: list[Deferred[None]] = []
+        self._warnWindow = 0.0
+        self._warned = 0
+        self._suppressed = 0
+
+    def warnLimited(self, format: str, **kw: Any) -> None:
+        """
+        Log a warning about bad input, at most L{WARNINGS_PER_WINDOW} per
+        L{WARNING_WINDOW} seconds (a flood of bad clients must not flood the
+        log); the counters keep the full picture.
+        """
+        now = self.reactor.seconds()
+        if now - self._warnWindow >= WARNING_WINDOW:
+            if self._suppressed:
+                self.log.warn(
+                    "input_tcp: {n} more warnings about bad input suppressed (see the counters)",
+                    n=self._suppressed,
+                )
+            self._warnWindow = now
+            self._warned = 0
+            self._suppressed = 0
+        if self._warned < WARNINGS_PER_WINDOW:
+            self._warned += 1
+            self.log.warn(format, **kw)
+        else:
+            self._suppressed += 1
 
     def privilegedStartService(self) -> None:
         """

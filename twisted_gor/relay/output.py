@@ -20,7 +20,7 @@ from typing import Any
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IHandshakeListener, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -51,18 +51,24 @@ def fnv1a32(data: bytes) -> int:
     return h
 
 
-@implementer(IPushProducer)
+@implementer(IPushProducer, IHandshakeListener)
 class RelayClientProtocol(Protocol):
     """
     One worker's connection; the transport's producer is this protocol.
 
+    Over TLS nothing is written before the handshake completed, so a
+    connection whose certificate is refused never swallows messages.
+
     @ivar writable: the transport's buffer has room (not paused by it).
+    @ivar ready: connected (and, over TLS, handshake done).
     """
 
     def __init__(self, worker: "_Worker") -> None:
         self.worker = worker
         self.writable = False
+        self.ready = False
         self.local: tuple[str, int] | None = None
+        self.paused = False
 
     def connectionMade(self) -> None:
         """
@@ -74,7 +80,20 @@ class RelayClientProtocol(Protocol):
             self.local = (ip, port)
             selfports.registry.add(ip, port)
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
-        self.writable = True
+        if self.worker.output.tlsCreator is None:
+            self._ready()
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS handshake succeeded: start writing.
+        """
+        self._ready()
+
+    def _ready(self) -> None:
+        if self.ready:
+            return
+        self.ready = True
+        self.writable = not self.paused
         self.worker.connected(self)
 
     def dataReceived(self, data: bytes) -> None:
@@ -87,14 +106,17 @@ class RelayClientProtocol(Protocol):
         """
         The transport's buffer is full: stop writing into it.
         """
+        self.paused = True
         self.writable = False
 
     def resumeProducing(self) -> None:
         """
         The transport drained: write queued messages.
         """
-        self.writable = True
-        self.worker.flush()
+        self.paused = False
+        if self.ready:
+            self.writable = True
+            self.worker.flush()
 
     def stopProducing(self) -> None:
         """
@@ -109,7 +131,10 @@ class RelayClientProtocol(Protocol):
         self.writable = False
         if self.local is not None:
             selfports.registry.remove(*self.local)
-        self.worker.disconnected(self)
+        if self.ready:
+            self.worker.disconnected(self)
+        else:
+            self.worker.output._handshakeFailed(reason)
 
 
 class _WorkerFactory(Factory):
@@ -256,6 +281,18 @@ class TCPOutput(OutputBase):
                 host=self.host,
                 port=self.port,
                 n=self.queueLen,
+            )
+
+    def _handshakeFailed(self, reason: Failure | None) -> None:
+        self.stats.increment("failed.tls_handshake")
+        count = self.stats["failed.tls_handshake"]
+        if count == 1 or count % 100 == 0:
+            self.log.warn(
+                "output_tcp: TLS handshake with {host}:{port} failed ({count} so far): {error}",
+                host=self.host,
+                port=self.port,
+                count=count,
+                error=reason.getErrorMessage() if reason is not None else "connection lost",
             )
 
     # -- messages ------------------------------------------------------
