@@ -6,6 +6,7 @@ export to a real Elasticsearch-compatible server (noida-db) started by the test.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from typing import Any
@@ -397,3 +398,100 @@ class DownTests(TestCase):
         yield output.stopService()
         self.assertEqual(output.stats["failed.http_503"], 4)
 
+
+
+class _Target(resource.Resource):
+    """
+    A replay target: 200 for even paths, 404 for odd ones; counts requests.
+    """
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        resource.Resource.__init__(self)
+        self.paths: list[bytes] = []
+
+    def render(self, request: Any) -> bytes:
+        self.paths.append(request.uri)
+        number = int(request.uri.rsplit(b"/", 1)[-1])
+        if number % 2:
+            request.setResponseCode(404)
+        return b"item %d" % number
+
+
+def writeRequests(path: str, count: int) -> None:
+    from twisted_gor.framing import encodeMessage
+
+    with open(path, "wb") as f:
+        for i in range(count):
+            payload = b"GET /item/%d HTTP/1.1\r\nHost: shop\r\nUser-Agent: test/%d\r\n\r\n" % (i, i)
+            f.write(encodeMessage(Message(1, b"%024x" % i, 1_700_000_000_000_000_000 + i * 1000, -1, payload)))
+
+
+class EndToEndTests(TestCase):
+    """
+    C{gor --input-file --output-http --output-http-elasticsearch} with a real
+    replay target and a real Elasticsearch-compatible server.
+    """
+
+    timeout = 90
+    count = 60
+
+    def setUp(self) -> None:
+        self.target = _Target()
+        self.port = reactor.listenTCP(0, server.Site(self.target), interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.dir = os.path.abspath(self.mktemp())
+        os.makedirs(self.dir)
+        self.source = os.path.join(self.dir, "in.gor")
+        writeRequests(self.source, self.count)
+
+    def gor(self, esURL: str) -> Deferred[Any]:
+        from tests.support import runGor
+
+        return runGor(
+            "--input-file", self.source + "|10000%",
+            "--output-http", f"http://127.0.0.1:{self.port.getHost().port}",
+            "--output-http-elasticsearch", esURL,
+            "--output-http-elasticsearch-flush-interval", "100ms",
+            timeout=60,
+        )
+
+    @inlineCallbacks
+    def test_export(self) -> Any:
+        """
+        Every replayed request is found in the index with its status and latency,
+        without asking for --output-http-track-response.
+        """
+        if not noidaAvailable():
+            raise SkipTest("noida-db is not installed")
+        es = NoidaServer()
+        self.addCleanup(es.stop)
+        yield es.start()
+        result = yield self.gor(f"127.0.0.1:{es.port}/gor")
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertEqual(len(self.target.paths), self.count)
+        yield es.query("POST", "/gor/_refresh")
+        count = yield es.query("GET", "/gor/_count")
+        self.assertEqual(count["count"], self.count, result.errText)
+        found = yield es.query("POST", "/gor/_search", {"size": 500, "query": {"match_all": {}}})
+        docs = {h["_source"]["Req_URL"]: h["_source"] for h in found["hits"]["hits"]}
+        for i in range(self.count):
+            doc = docs[f"/item/{i}"]
+            self.assertEqual(doc["Resp_Status"], "404" if i % 2 else "200")
+            self.assertEqual(doc["Req_User-Agent"], f"test/{i}")
+            self.assertGreater(doc["RTT"], 0)
+            self.assertLess(doc["RTT"], 60_000)
+        odd = yield es.query("POST", "/gor/_count", {"query": {"match": {"Resp_Status": "404"}}})
+        self.assertEqual(odd["count"], self.count // 2)
+
+    @inlineCallbacks
+    def test_elasticsearchDown(self) -> Any:
+        """
+        Nothing listens at the Elasticsearch address: the replay is complete
+        anyway and every document is counted as failed.
+        """
+        result = yield self.gor(f"http://127.0.0.1:{freePort()}/gor")
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertEqual(len(self.target.paths), self.count)
+        self.assertIn(f"failed.connection={self.count}", result.errText)
