@@ -161,7 +161,10 @@ def run(name: str, path: str, track: bool, lua: str | None, workdir: str, durati
     if not os.path.exists(out):
         raise RuntimeError("no capture file; gor log:\n" + open(log).read()[-3000:])
     captured, responses = countRecords(out)
-    stats = re.findall(r"summary: input_raw\([^)]*\): (.*)", open(log).read())
+    text = open(log).read()
+    stats = re.findall(r"summary: input_raw\([^)]*\): (.*)", text)
+    others = re.findall(r"summary: ((?:output|pipeline|read)[^\n]*)", text)
+    problems = re.findall(r"#(?:error|critical|warn)\] ([^\n]*)", text)[:5]
     rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
     return {
         "name": name,
@@ -173,6 +176,8 @@ def run(name: str, path: str, track: bool, lua: str | None, workdir: str, durati
         "dumpMsPer1k": (dumpCpu1 - dumpCpu0) * 1e6 / max(requests, 1),
         "rssMB": peak / 1024,
         "stats": stats[-1] if stats else "",
+        "others": others,
+        "problems": problems,
     }
 
 
@@ -212,6 +217,8 @@ def main() -> None:
                 f"{r['gorMsPer1k']:10.1f} {r['dumpMsPer1k']:14.1f} {ratio:6.1f} {r['rssMB']:7.0f}"
             )
             print(f"    gor counters: {r['stats']}")
+            for line in r["others"] + r["problems"]:
+                print(f"    {line}")
             sys.stdout.flush()
     finally:
         nginx.send_signal(signal.SIGQUIT)

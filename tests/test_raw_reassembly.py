@@ -337,3 +337,25 @@ class ReassemblyTests(SynchronousTestCase):
         c = Conversation().handshake().send(req, mss=65000)
         messages, _ = capture(self, c.packets)
         self.assertEqual(payloads(messages), [req])
+
+
+class FileClockTests(SynchronousTestCase):
+    """
+    In a savefile, gaps expire on the file's clock while packets keep coming.
+    """
+
+    def test_gapExpiresDuringTraffic(self) -> None:
+        """
+        A request cut by a lost segment is given up 2 s (file time) later
+        while later requests of the connection keep flowing, and the lost
+        whole response is counted as a gap.
+        """
+        c = Conversation(step=10_000_000).handshake()
+        for i in range(400):
+            c.send(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i).send(RESP1, False)
+        packets = c.packets[:100] + c.packets[102:]
+        messages, raw = capture(self, packets, trackResponse=True)
+        self.assertEqual(len(payloads(messages)), 399)
+        self.assertEqual(len(payloads(messages, 2)), 399)
+        self.assertEqual(raw.stats["dropped.gaps"], 2)
+        self.assertGreater(raw.stats["segments.out_of_order"], 0)

@@ -289,8 +289,9 @@ class RawInput(InputBase):
         tracker = self.tracker
 
         def packetFromFile(ts: int, data: bytes) -> None:
-            if ts > self._fileClock:
-                if ts - self._fileClock > 100_000_000:
+            if ts - self._fileClock >= 100_000_000:
+                # The capture clock of a file is its packets' timestamps.
+                if self._fileClock:
                     tracker.expire(ts)
                 self._fileClock = ts
             packetReceived(ts, data)

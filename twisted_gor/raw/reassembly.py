@@ -287,6 +287,10 @@ class HalfStream:
                 progressed = True
                 continue
             found = False
+            if len(pending) > 256:
+                # Overlapping held segments are rare; with many held (a long
+                # gap) they are sorted out when the gap is given up.
+                break
             for s in list(pending):
                 if ((s - nxt) & MASK) >= HALF:
                     payload, ack, its = pending.pop(s)
@@ -468,9 +472,64 @@ class Tracker:
             stream.nextSeq = min(starts, key=lambda s: _signed(s - base))
             stream.parser.state = IDLE
         else:
+            self._purgeBehind(stream)
+            if not pending:
+                stream.gapSince = None
+                return
             stream.nextSeq = min(pending, key=lambda s: (s - nxt) & MASK)
-            self.stats.increment("gaps")
+            self.stats.increment("dropped.gaps")
         stream.drain(ts)
+
+    def _purgeBehind(self, stream: HalfStream) -> None:
+        """
+        Feed the new part of held segments that overlap the next expected
+        byte, and forget those entirely behind it.
+        """
+        pending = stream.pending
+        nxt = stream.nextSeq
+        assert nxt is not None
+        for s in [s for s in pending if ((s - nxt) & MASK) >= HALF]:
+            payload, ack, its = pending.pop(s)
+            stream.pendingBytes -= len(payload)
+            nxt = stream.nextSeq
+            assert nxt is not None
+            over = (nxt - s) & MASK
+            if over < HALF and over < len(payload):
+                stream.nextSeq = (s + len(payload)) & MASK
+                stream.parser.feed(payload[over:], its, nxt, ack, False)
+            else:
+                self.stats.increment("segments.duplicate")
+
+    def _flushAll(self, stream: HalfStream) -> None:
+        """
+        Feed every held segment in sequence order, giving up each gap (the
+        capture ended).
+        """
+        pending = stream.pending
+        if stream.nextSeq is None:
+            self.skipGap(stream, stream.lastTs)
+            if stream.nextSeq is None:
+                return
+        self._purgeBehind(stream)
+        nxt = stream.nextSeq
+        assert nxt is not None
+        for s in sorted(pending, key=lambda s: (s - nxt) & MASK):
+            payload, ack, its = pending.pop(s)
+            current = stream.nextSeq
+            assert current is not None
+            ahead = (s - current) & MASK
+            if ahead >= HALF:
+                over = (current - s) & MASK
+                if over >= len(payload):
+                    continue
+                payload, s = payload[over:], current
+            elif ahead:
+                self.giveUp(stream)
+                self.stats.increment("dropped.gaps")
+            stream.nextSeq = (s + len(payload)) & MASK
+            stream.parser.feed(payload, its, s, ack, True)
+        stream.pendingBytes = 0
+        stream.gapSince = None
 
     def close(self, stream: HalfStream, ts: int, reset: bool) -> None:
         """
@@ -543,8 +602,8 @@ class Tracker:
         The capture ended: every gap and partial message expires now.
         """
         for stream in list(self.streams.values()):
-            while stream.pending:
-                self.skipGap(stream, stream.lastTs)
+            if stream.pending:
+                self._flushAll(stream)
             if stream.parser.close(stream.lastTs):
                 self.giveUp(stream)
         self.streams.clear()
