@@ -427,6 +427,22 @@ class OutputTests(SynchronousTestCase):
         self.assertLessEqual(output.queuedBytes, 10_000)
         self.assertGreater(output.stats["dropped.queue_full"], 0)
 
+    def test_tlsWaitsForHandshake(self) -> None:
+        """
+        Over TLS nothing is written before the handshake completes; a
+        connection lost before it counts a handshake failure.
+        """
+        output, _ = makeOutput(workers=1, tlsCreator=object())
+        protocol, transport = attach(output, 0)
+        output.write(request(1))
+        self.assertEqual(transport.value(), b"")
+        protocol.handshakeCompleted()
+        self.assertEqual(transport.value(), encodeMessage(request(1)))
+        other = RelayClientProtocol(output.workers[0])
+        other.makeConnection(StringTransport(hostAddress=IPv4Address("TCP", "127.0.0.1", 40001)))
+        other.connectionLost(None)
+        self.assertEqual(output.stats["failed.tls_handshake"], 1)
+
     def test_stopTimeoutCounts(self) -> None:
         """
         At stop, what cannot be delivered within the stop timeout is counted.

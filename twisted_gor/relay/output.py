@@ -3,8 +3,9 @@
 C{--output-tcp HOST:PORT}: forward requests and original responses to another
 gor's C{--input-tcp}, framed exactly as GoReplay frames them.
 
-Several persistent connections (workers) are kept up by L{ClientService}s,
-which reconnect with backoff when the receiver goes away. Messages wait in a
+Several persistent connections (workers) are kept up, each reconnecting with
+jittered exponential backoff when the receiver goes away (connection failures
+are counted and logged sparingly, unlike L{ClientService}'s line per retry). Messages wait in a
 bounded queue while no connection can take them: overflow is dropped and
 counted, and the pipeline is asked to pause pausable inputs once the queue is
 nearly full. Every connection registers this output as a streaming producer
@@ -18,8 +19,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.application.internet import backoffPolicy
+from twisted.internet.defer import CancelledError
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IHandshakeListener, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
@@ -134,7 +136,8 @@ class RelayClientProtocol(Protocol):
         if self.ready:
             self.worker.disconnected(self)
         else:
-            self.worker.output._handshakeFailed(reason)
+            self.worker.output._connectFailed(reason, "failed.tls_handshake")
+            self.worker.lostBeforeReady(self)
 
 
 class _WorkerFactory(Factory):
@@ -159,7 +162,81 @@ class _Worker:
         self.index = index
         self.queue = queue
         self.protocol: RelayClientProtocol | None = None
-        self.service: ClientService | None = None
+        self.transportProtocol: RelayClientProtocol | None = None
+        self.attempt: Deferred[Any] | None = None
+        self.retryCall: Any = None
+        self.failures = 0
+        self.stopping = False
+        self._stopped: list[Deferred[None]] = []
+
+    def start(self) -> None:
+        """
+        Connect, and keep reconnecting until L{stop}.
+        """
+        self.stopping = False
+        self._connect()
+
+    def _connect(self) -> None:
+        self.retryCall = None
+        if self.stopping:
+            return
+        attempt = self.output._endpoint().connect(_WorkerFactory(self))
+        self.attempt = attempt
+        attempt.addCallbacks(self._attemptDone, self._attemptFailed)
+
+    def _attemptDone(self, protocol: RelayClientProtocol) -> None:
+        self.attempt = None
+        self.transportProtocol = protocol
+
+    def _attemptFailed(self, failure: Failure) -> None:
+        self.attempt = None
+        if self.stopping and failure.check(CancelledError):
+            return
+        self.output._connectFailed(failure, "failed.connect")
+        self._retry()
+
+    def _retry(self) -> None:
+        if self.stopping:
+            self._finishStop()
+            return
+        self.failures += 1
+        delay = self.output.retryPolicy(self.failures)
+        self.retryCall = self.output.reactor.callLater(delay, self._connect)
+
+    def lostBeforeReady(self, protocol: RelayClientProtocol) -> None:
+        self.transportProtocol = None
+        self._retry()
+
+    def stop(self) -> Deferred[None]:
+        """
+        Stop reconnecting; close the connection once its buffer is written.
+        """
+        self.stopping = True
+        if self.retryCall is not None and self.retryCall.active():
+            self.retryCall.cancel()
+        self.retryCall = None
+        if self.attempt is not None:
+            self.attempt.cancel()
+        live = self.protocol or self.transportProtocol
+        if live is None or live.transport is None:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._stopped.append(d)
+        live.transport.loseConnection()
+        return d
+
+    def abort(self) -> None:
+        """
+        Drop the connection now (stop timeout).
+        """
+        live = self.protocol or self.transportProtocol
+        if live is not None and live.transport is not None:
+            live.transport.abortConnection()  # type: ignore[attr-defined]
+
+    def _finishStop(self) -> None:
+        stopped, self._stopped = self._stopped, []
+        for d in stopped:
+            d.callback(None)
 
     def writable(self) -> bool:
         protocol = self.protocol
@@ -167,13 +244,16 @@ class _Worker:
 
     def connected(self, protocol: RelayClientProtocol) -> None:
         self.protocol = protocol
+        self.failures = 0
         self.output._workerConnected(self)
         self.flush()
 
     def disconnected(self, protocol: RelayClientProtocol) -> None:
         if self.protocol is protocol:
             self.protocol = None
+            self.transportProtocol = None
             self.output._workerDisconnected(self)
+        self._retry()
 
     def flush(self) -> None:
         """
@@ -238,6 +318,7 @@ class TCPOutput(OutputBase):
         self._next = 1 % len(self.workers)
         self._pausedPipeline = False
         self._drained: list[Deferred[None]] = []
+        self.retryPolicy = backoffPolicy(initialDelay=0.2, maxDelay=2.0, factor=1.5)
         self.queueStats = QueueStats("output_tcp", self.reactor, statsInterval) if statsInterval else None
 
     # -- connections ---------------------------------------------------
@@ -257,10 +338,8 @@ class TCPOutput(OutputBase):
         Start every worker's reconnecting connection.
         """
         OutputBase.startService(self)
-        policy = backoffPolicy(initialDelay=0.2, maxDelay=2.0, factor=1.5)
         for worker in self.workers:
-            worker.service = ClientService(self._endpoint(), _WorkerFactory(worker), retryPolicy=policy, clock=self.reactor)
-            worker.service.startService()
+            worker.start()
         if self.queueStats is not None:
             self.queueStats.start()
 
@@ -283,12 +362,13 @@ class TCPOutput(OutputBase):
                 n=self.queueLen,
             )
 
-    def _handshakeFailed(self, reason: Failure | None) -> None:
-        self.stats.increment("failed.tls_handshake")
-        count = self.stats["failed.tls_handshake"]
+    def _connectFailed(self, reason: Failure | None, key: str) -> None:
+        self.stats.increment(key)
+        count = self.stats[key]
         if count == 1 or count % 100 == 0:
             self.log.warn(
-                "output_tcp: TLS handshake with {host}:{port} failed ({count} so far): {error}",
+                "output_tcp: {what} {host}:{port} failed ({count} so far, retrying with backoff): {error}",
+                what="TLS handshake with" if key == "failed.tls_handshake" else "connecting to",
                 host=self.host,
                 port=self.port,
                 count=count,
@@ -394,14 +474,12 @@ class TCPOutput(OutputBase):
             if not drained.called:
                 drained.callback(None)
             for worker in self.workers:
-                protocol = worker.protocol
-                if protocol is not None and protocol.transport is not None:
-                    protocol.transport.abortConnection()  # type: ignore[attr-defined]
+                worker.abort()
 
         timer = self.reactor.callLater(self.stopTimeout, timedOut)
 
         def closeAll(_: Any) -> Deferred[Any]:
-            stops = [w.service.stopService() for w in self.workers if w.service is not None]
+            stops = [w.stop() for w in self.workers]
             return DeferredList(stops, consumeErrors=True)
 
         def done(_: Any) -> None:
