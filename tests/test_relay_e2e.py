@@ -395,3 +395,86 @@ class BadInputTests(RelayTestBase):
             self.assertIn(key, text)
         opened = int(text.split("connections.opened=")[-1].split()[0])
         self.assertGreaterEqual(opened, 1004)
+
+
+class _SlowSink(Protocol):
+    """
+    A final receiver that stops reading for a while, then reads everything.
+    """
+
+    def __init__(self, sink: "_SinkFactory") -> None:
+        self.sink = sink
+
+    def connectionMade(self) -> None:
+        self.sink.connections.append(self)
+        if self.sink.paused:
+            self.transport.pauseProducing()  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        self.sink.data.append(data)
+
+
+class _SinkFactory:
+    def __init__(self) -> None:
+        self.paused = True
+        self.connections: list[_SlowSink] = []
+        self.data: list[bytes] = []
+
+    def resume(self) -> None:
+        self.paused = False
+        for c in self.connections:
+            c.transport.resumeProducing()  # type: ignore[union-attr]
+
+
+class FlowControlTests(RelayTestBase):
+    """
+    A slow end of the chain slows the first sender instead of losing messages.
+    """
+
+    timeout = 120
+
+    @inlineCallbacks
+    def test_backpressureAcrossTheChain(self) -> Any:
+        """
+        file → gor A (output-tcp) → gor B (input-tcp, output-tcp) → a sink that
+        does not read for a while: B's queue fills and pauses its input-tcp, A's
+        writes back up by TCP flow control and A pauses its file input; once the
+        sink reads again every message arrives, and nothing was dropped.
+        """
+        from twisted.internet.protocol import Factory
+
+        sink = _SinkFactory()
+        factory = Factory.forProtocol(lambda: _SlowSink(sink))  # type: ignore[arg-type]
+        listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(listening.stopListening)
+        messages = [
+            Message(1, b"%024x" % i, BASE_TS + i, -1, b"POST /%d HTTP/1.1\r\n\r\n" % i + b"p" * 2000) for i in range(20_000)
+        ]
+        writeFile(self.path("in.gor"), messages)
+        port = freePort()
+        small = ("--output-tcp-workers", "1", "--output-tcp-queue-len", "200", "--output-tcp-timeout", "20s")
+        middle = self.start(
+            "--input-tcp", f"127.0.0.1:{port}", "--output-tcp", f"127.0.0.1:{listening.getHost().port}", *small
+        )
+        yield middle.waitForLog("input_tcp: listening", timeout=20)
+        first = self.start("--input-file", self.path("in.gor") + "|max", "--output-tcp", f"127.0.0.1:{port}", *small)
+        yield deferLater(reactor, 3.0, lambda: None)
+        self.assertFalse(first.ended.called, "the first sender finished although nothing was read")
+        received = sum(len(d) for d in sink.data)
+        self.assertEqual(received, 0)
+        sink.resume()
+        result = yield first.wait(60)
+        self.assertEqual(result.rc, 0, result.errText)
+        total = sum(len(encodeMessage(m)) for m in messages)
+        for _ in range(200):
+            if sum(len(d) for d in sink.data) >= total:
+                break
+            yield deferLater(reactor, 0.1, lambda: None)
+        middleResult = yield self.finish(middle)
+        got = sorted(m.meta() + b"\n" + m.payload for m in iterMessages(b"".join(sink.data)))
+        summaries = "\n".join(line for r in (result, middleResult) for line in r.errText.splitlines() if "summary" in line)
+        self.assertNotIn("dropped.", summaries)
+        self.assertEqual(len(got), len(messages), summaries)
+        self.assertTrue(got == expected(messages))
+        self.assertRegex(result.errText, r"output_tcp\(.*paused=\d+")
+        self.assertRegex(middleResult.errText, r"output_tcp\(.*paused=\d+")

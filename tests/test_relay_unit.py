@@ -283,6 +283,31 @@ class InputTests(SynchronousTestCase):
         self.assertEqual(transport.producerState, "producing")
         self.assertEqual(otherTransport.producerState, "producing")
 
+    def test_pauseWhileEmittingHoldsTheRest(self) -> None:
+        """
+        When the pipeline pauses the input in the middle of one read's records,
+        the rest is held (not emitted) and emitted on resume, in order.
+        """
+        inp, _, receiver = makeInput()
+
+        class PausingReceiver(Receiver):
+            def messageReceived(self, message: Message) -> None:
+                Receiver.messageReceived(self, message)
+                if len(self.messages) == 3:
+                    inp.pauseProducing()
+
+        pausing = PausingReceiver()
+        inp.setReceiver(pausing)
+        protocol, transport = connect(inp)
+        protocol.dataReceived(b"".join(encodeMessage(request(i)) for i in range(10)))
+        self.assertEqual(len(pausing.messages), 3)
+        self.assertEqual(transport.producerState, "paused")
+        protocol.dataReceived(encodeMessage(request(10)))
+        self.assertEqual(len(pausing.messages), 3)
+        inp.resumeProducing()
+        self.assertEqual(pausing.messages, [request(i) for i in range(11)])
+        self.assertEqual(transport.producerState, "producing")
+
     def test_truncatedAtClose(self) -> None:
         """
         A connection closed mid-record counts the truncated record.

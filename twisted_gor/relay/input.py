@@ -26,6 +26,7 @@ from twisted_gor.base import InputBase, resolveReactor
 from twisted_gor.config import BuildContext
 from twisted_gor.framing import RecordDecoder
 from twisted_gor.limiter import Limit
+from twisted_gor.message import Message
 
 DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -54,6 +55,7 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         self.input = input
         self.peer = "?"
         self.malformed = 0
+        self.held: list[Message] = []
         self.decoder = RecordDecoder(self._malformed, input.maxRecordSize)
 
     def logPrefix(self) -> str:
@@ -79,11 +81,26 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         Decode and emit the complete records.
         """
         self.resetTimeout()
-        stats = self.input.stats
+        input = self.input
+        stats = input.stats
         stats.increment("bytes", len(data))
-        for message in self.decoder.feed(data):
-            stats.increment("read")
-            self.input.emit(message)
+        messages = self.decoder.feed(data)
+        stats.increment("read", len(messages))
+        if self.held:
+            self.held.extend(messages)
+            return
+        for index, message in enumerate(messages):
+            if input.paused:
+                # paused by an output while emitting this read: keep the rest
+                # (at most one read's worth) until resumed, never overshoot
+                self.held.extend(messages[index:])
+                return
+            input.emit(message)
+
+    def _emitHeld(self) -> None:
+        input = self.input
+        while self.held and not input.paused:
+            input.emit(self.held.pop(0))
 
     def _malformed(self, offset: int, reason: str) -> None:
         self.input.stats.increment(_skipReason(reason))
@@ -113,8 +130,11 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
 
     def resume(self) -> None:
         """
-        Read again.
+        Emit what was held back, then read again (unless paused again meanwhile).
         """
+        self._emitHeld()
+        if self.input.paused:
+            return
         self.transport.resumeProducing()  # type: ignore[union-attr]
         self.setTimeout(self.input.idleTimeout or None)
 
@@ -124,6 +144,15 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         """
         self.setTimeout(None)
         self.decoder.finish()
+        if self.held:
+            # the connection is gone but what it sent is complete: deliver it
+            if self.input.running:
+                held, self.held = self.held, []
+                for message in held:
+                    self.input.emit(message)
+            else:
+                self.input.stats.increment("dropped.stopped", len(self.held))
+                self.held = []
         if self.malformed > _LOGGED_PER_CONNECTION:
             self.input.warnLimited(
                 "input_tcp: {count} malformed records from {peer} in all",
