@@ -163,6 +163,28 @@ class OutputLogicTests(SynchronousTestCase):
         d.callback(FakeResponse(200, json.dumps({"errors": False, "items": [{}] * 3}).encode()))
         self.assertEqual(self.output.stats["sent"], 3)
 
+    def test_observedReplays(self) -> None:
+        """
+        Results from an HTTP output's observer become documents directly (the
+        bytes actually sent, the response or the error).
+        """
+        from types import SimpleNamespace
+
+        req, resp = pair(1)
+        ok = SimpleNamespace(request=req, sent=req.payload.replace(b"/p1", b"/rewritten"), status=404,
+                             response=RESPONSE, start=resp.timestamp, rtt=2_500_000, error=None)
+        failed = SimpleNamespace(request=req, sent=req.payload, status=0, response=None, start=resp.timestamp,
+                                 rtt=5_000_000_000, error="timeout")
+        self.output.replayed(ok)
+        self.output.replayed(failed)
+        self.clock.advance(1.0)
+        lines = self.client.posts[0][1].splitlines()
+        first, second = json.loads(lines[1]), json.loads(lines[3])
+        self.assertEqual((first["Req_URL"], first["Resp_Status"], first["RTT"]), ("/rewritten?q=1", "404", 2.5))
+        self.assertEqual((second["Error"], second["RTT"]), ("timeout", 5000.0))
+        self.assertNotIn("Resp_Status", second)
+        self.assertEqual(self.output.stats["documents.failed_replay"], 1)
+
     def test_timerFlushAndRejections(self) -> None:
         """
         A partial batch goes after the flush interval; rejected items and HTTP
@@ -441,17 +463,20 @@ class EndToEndTests(TestCase):
         self.target = _Target()
         self.port = reactor.listenTCP(0, server.Site(self.target), interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
+        self.port2 = reactor.listenTCP(0, server.Site(self.target), interface="127.0.0.1")
+        self.addCleanup(self.port2.stopListening)
         self.dir = os.path.abspath(self.mktemp())
         os.makedirs(self.dir)
         self.source = os.path.join(self.dir, "in.gor")
         writeRequests(self.source, self.count)
 
-    def gor(self, esURL: str) -> Deferred[Any]:
+    def gor(self, esURL: str, *extra: str) -> Deferred[Any]:
         from tests.support import runGor
 
         return runGor(
             "--input-file", self.source + "|10000%",
             "--output-http", f"http://127.0.0.1:{self.port.getHost().port}",
+            *extra,
             "--output-http-elasticsearch", esURL,
             "--output-http-elasticsearch-flush-interval", "100ms",
             timeout=60,
@@ -461,14 +486,17 @@ class EndToEndTests(TestCase):
     def test_export(self) -> Any:
         """
         Every replayed request is found in the index with its status and latency,
-        without asking for --output-http-track-response.
+        without asking for --output-http-track-response, also when
+        --split-output shares the requests between two HTTP outputs.
         """
         if not noidaAvailable():
             raise SkipTest("noida-db is not installed")
         es = NoidaServer()
         self.addCleanup(es.stop)
         yield es.start()
-        result = yield self.gor(f"127.0.0.1:{es.port}/gor")
+        result = yield self.gor(
+            f"127.0.0.1:{es.port}/gor", "--output-http", f"http://127.0.0.1:{self.port2.getHost().port}", "--split-output"
+        )
         self.assertEqual(result.rc, 0, result.errText)
         self.assertEqual(len(self.target.paths), self.count)
         yield es.query("POST", "/gor/_refresh")

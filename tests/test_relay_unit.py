@@ -155,30 +155,52 @@ class FlagTests(SynchronousTestCase):
         config = parse("--input-dummy", "x", "--output-null", "--cpuprofile", "/tmp/c.prof", "--memprofile", "/tmp/m")
         self.assertEqual((config.cpuProfile, config.memProfile), ("/tmp/c.prof", "/tmp/m"))
 
-    def test_elasticsearchTracksResponses(self) -> None:
+    def test_elasticsearchObservesHTTP(self) -> None:
         """
-        --output-http-elasticsearch adds the exporter and sets trackResponse on
-        every output config that has the attribute.
+        --output-http-elasticsearch attaches the exporter to every HTTP output
+        config's observers (the exporter then takes nothing from the pipeline);
+        configs with only C{trackResponse} get it set instead.
         """
+        from twisted_gor.config import BuildContext
+        from twisted_gor.relay import flags
         from twisted_gor.relay.elasticsearch import ElasticsearchOutputConfig
 
-        class FakeHTTPConfig:
+        class ObservedConfig:
             limit = None
             trackResponse = False
 
-        config = parse("--input-dummy", "x", "--output-null", "--output-http-elasticsearch", "localhost:9200/gor")
-        [es] = [c for c in config.outputs if isinstance(c, ElasticsearchOutputConfig)]
-        self.assertEqual(es.target.index, "gor")
-        # the http area appends its configs before ours; emulate that ordering
-        from twisted_gor.relay import flags
+            def __init__(self) -> None:
+                self.observers: list[Any] = []
 
-        fake = FakeHTTPConfig()
-        options = Options()
-        options.parseOptions(["--input-dummy", "x", "--output-null", "--output-http-elasticsearch", "h:1/i"])
-        config2 = options.config
-        config2.outputs = [fake]
-        flags.configure(options.flagValues, config2)
-        self.assertTrue(fake.trackResponse)
+        class TrackedConfig:
+            limit = None
+            trackResponse = False
+
+        from twisted_gor.config import GorConfig
+        from twisted_gor.flags import defaultValues
+
+        values = defaultValues(flags.FLAGS)
+        values.values["output-http-elasticsearch"] = "h:1/i"
+        observed, tracked = ObservedConfig(), TrackedConfig()
+        config = GorConfig(outputs=[observed, tracked])  # type: ignore[list-item]
+        flags.configure(values, config)
+        [es] = [c for c in config.outputs if isinstance(c, ElasticsearchOutputConfig)]
+        self.assertEqual(es.target.index, "i")
+        self.assertEqual(observed.observers, [es.observer])
+        self.assertFalse(observed.trackResponse)
+        self.assertTrue(tracked.trackResponse)
+        output = es.build(BuildContext(Clock(), config))
+        self.assertEqual(output.acceptedTypes, frozenset())
+        self.assertIs(es.observer.output, output)
+
+    def test_elasticsearchNeedsHTTP(self) -> None:
+        """
+        Without an --output-http there is nothing to export: a usage error.
+        """
+        self.assertIn(
+            "--output-http-elasticsearch",
+            parseError("--input-dummy", "x", "--output-null", "--output-http-elasticsearch", "h:1/i"),
+        )
 
 
 def makeInput(**kw: Any) -> tuple[TCPInput, Clock, Receiver]:

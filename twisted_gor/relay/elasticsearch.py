@@ -18,7 +18,7 @@ import base64
 import datetime
 import json
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -183,18 +183,48 @@ def rfc3339(ns: int) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:09d}Z"
 
 
-def buildDocument(request: dict[str, str], response: Message, now: float) -> dict[str, Any]:
+def buildDocument(
+    request: dict[str, str],
+    response: bytes | None,
+    latency: int,
+    start: int,
+    id_: bytes,
+    now: float,
+    error: str | None = None,
+) -> dict[str, Any]:
     """
     One document: the request's fields, the replayed response's fields, the
-    round trip in real milliseconds (GoReplay's is wrong above one second).
+    round trip in real milliseconds (GoReplay's is wrong above one second),
+    and C{Error} when the replay failed without a response.
     """
     doc: dict[str, Any] = dict(request)
-    doc.update(responseFields(response.payload))
-    doc["RTT"] = round(response.latency / 1e6, 3) if response.latency >= 0 else -1.0
-    doc["ID"] = response.id.decode("ascii", "replace")
-    doc["Replay_Timestamp"] = rfc3339(response.timestamp)
+    if response is not None:
+        doc.update(responseFields(response))
+    if error is not None:
+        doc["Error"] = error
+    doc["RTT"] = round(latency / 1e6, 3) if latency >= 0 else -1.0
+    doc["ID"] = id_.decode("ascii", "replace")
+    doc["Replay_Timestamp"] = rfc3339(start)
     doc["Timestamp"] = rfc3339(int(now * 1e9))
     return doc
+
+
+class ReplayObserver:
+    """
+    Connects HTTP outputs' observers to the Elasticsearch output built later:
+    configuration adds this to every HTTP output config's C{observers}, the
+    exporter attaches itself when built.
+    """
+
+    def __init__(self) -> None:
+        self.output: "ElasticsearchOutput | None" = None
+
+    def __call__(self, result: Any) -> None:
+        """
+        One replayed request (an HTTP output's C{ReplayResult}).
+        """
+        if self.output is not None:
+            self.output.replayed(result)
 
 
 class _PendingRequests:
@@ -251,7 +281,7 @@ class ElasticsearchOutput(OutputBase):
     Export replayed request/response pairs to Elasticsearch.
     """
 
-    acceptedTypes = frozenset({REQUEST, REPLAYED_RESPONSE})
+    acceptedTypes: frozenset[int] = frozenset({REQUEST, REPLAYED_RESPONSE})
     log = Logger()
 
     def __init__(
@@ -266,9 +296,14 @@ class ElasticsearchOutput(OutputBase):
         requestTimeout: float = 10.0,
         stopTimeout: float = 5.0,
         httpClient: Any = None,
+        observed: bool = False,
     ) -> None:
         OutputBase.__init__(self, f"output_elasticsearch({target.baseURL.rstrip('/')}/{target.index})")
         self.target = target
+        if observed:
+            # fed by HTTP outputs' observers: take nothing from the pipeline
+            # (so --split-output never hands requests to this exporter)
+            self.acceptedTypes = frozenset()
         self.reactor = resolveReactor(reactor)
         self.batchSize = batchSize
         self.flushInterval = flushInterval
@@ -324,10 +359,29 @@ class ElasticsearchOutput(OutputBase):
         if request is None:
             stats.increment("dropped.unpaired_response")
             return
+        self._enqueue(buildDocument(request, message.payload, message.latency, message.timestamp, message.id, now))
+
+    def replayed(self, result: Any) -> None:
+        """
+        An HTTP output replayed a request (its observer's C{ReplayResult}):
+        document the bytes actually sent and the response received.
+        """
+        fields = requestFields(result.sent or result.request.payload)
+        doc = buildDocument(
+            fields, result.response, result.rtt, result.start, result.request.id, self.reactor.seconds(), result.error
+        )
+        if result.error is not None:
+            self.stats.increment("documents.failed_replay")
+        self._enqueue(doc)
+
+    def _enqueue(self, doc: dict[str, Any]) -> None:
+        stats = self.stats
+        if not self.running:
+            stats.increment("dropped.stopped")
+            return
         if len(self.documents) >= self.queueLen:
             stats.increment("dropped.queue_full")
             return
-        doc = buildDocument(request, message, now)
         self.documents.append(self._action + json.dumps(doc, separators=(",", ":")).encode("utf-8") + b"\n")
         stats.increment("documents")
         stats.set("queued", len(self.documents))
@@ -467,15 +521,20 @@ class ElasticsearchOutputConfig:
     batchSize: int = 500
     flushInterval: float = 1.0
     queueLen: int = 10_000
+    observer: ReplayObserver = field(default_factory=ReplayObserver)
+    observed: bool = False
 
     def build(self, context: BuildContext) -> ElasticsearchOutput:
         """
-        Build the output.
+        Build the output (and attach it to the HTTP outputs' observer).
         """
-        return ElasticsearchOutput(
+        output = ElasticsearchOutput(
             self.target,
             context.reactor,
             batchSize=self.batchSize,
             flushInterval=self.flushInterval,
             queueLen=self.queueLen,
+            observed=self.observed,
         )
+        self.observer.output = output
+        return output

@@ -207,17 +207,27 @@ def configure(values: FlagValues, config: GorConfig) -> None:
             target = _es.parseElasticsearchURL(es)
         except ValueError as e:
             raise ValueError(f"--output-http-elasticsearch: {e}") from None
-        config.outputs.append(
-            _es.ElasticsearchOutputConfig(
-                target=target,
-                batchSize=values["output-http-elasticsearch-batch-size"],
-                flushInterval=values["output-http-elasticsearch-flush-interval"] or 0.05,
-                queueLen=values["output-http-elasticsearch-queue-len"],
-            )
+        exporter = _es.ElasticsearchOutputConfig(
+            target=target,
+            batchSize=values["output-http-elasticsearch-batch-size"],
+            flushInterval=values["output-http-elasticsearch-flush-interval"] or 0.05,
+            queueLen=values["output-http-elasticsearch-queue-len"],
         )
+        # Prefer the HTTP outputs' observer hook (exact request/response pairs,
+        # unaffected by --split-output, no type-3 messages added to the other
+        # outputs); fall back to tracked responses through the pipeline.
+        tracked = False
         for output in config.outputs:
-            if hasattr(output, "trackResponse"):
+            observers = getattr(output, "observers", None)
+            if isinstance(observers, list):
+                observers.append(exporter.observer)
+                exporter.observed = True
+            elif hasattr(output, "trackResponse"):
                 output.trackResponse = True
+                tracked = True
+        if not exporter.observed and not tracked:
+            raise ValueError("--output-http-elasticsearch: exports what --output-http replays; add an --output-http")
+        config.outputs.append(exporter)
 
     for name, attribute in (("cpuprofile", "cpuProfile"), ("memprofile", "memProfile")):
         path = values[name]
