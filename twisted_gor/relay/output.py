@@ -317,6 +317,8 @@ class TCPOutput(OutputBase):
         self.connectedCount = 0
         self._next = 1 % len(self.workers)
         self._pausedPipeline = False
+        self._everConnected = False
+        self._warnedDown = False
         self._drained: list[Deferred[None]] = []
         self.retryPolicy = backoffPolicy(initialDelay=0.2, maxDelay=2.0, factor=1.5)
         self.queueStats = QueueStats("output_tcp", self.reactor, statsInterval) if statsInterval else None
@@ -348,15 +350,29 @@ class TCPOutput(OutputBase):
         self.stats.increment("connections.opened")
         self.stats.set("connections.active", self.connectedCount)
         if self.connectedCount == 1:
-            self.log.info("output_tcp: connected to {host}:{port}", host=self.host, port=self.port)
+            if not self._everConnected:
+                self.log.info("output_tcp: connected to {host}:{port}", host=self.host, port=self.port)
+            elif self._warnedDown:
+                self.log.info("output_tcp: connected to {host}:{port} again", host=self.host, port=self.port)
+            else:
+                self.log.debug("output_tcp: reconnected to {host}:{port}", host=self.host, port=self.port)
+            self._everConnected = True
+            self._warnedDown = False
 
     def _workerDisconnected(self, worker: _Worker) -> None:
         self.connectedCount -= 1
         self.stats.increment("connections.closed")
         self.stats.set("connections.active", self.connectedCount)
         if self.connectedCount == 0 and self.running:
+            # routine when the receiver closes idle connections: only say it
+            # when a message has to wait (see _noteDown)
+            self.log.debug("output_tcp: every connection to {host}:{port} closed", host=self.host, port=self.port)
+
+    def _noteDown(self) -> None:
+        if not self._warnedDown:
+            self._warnedDown = True
             self.log.warn(
-                "output_tcp: lost every connection to {host}:{port}; buffering up to {n} messages while reconnecting",
+                "output_tcp: no connection to {host}:{port}; buffering up to {n} messages while reconnecting",
                 host=self.host,
                 port=self.port,
                 n=self.queueLen,
@@ -408,6 +424,8 @@ class TCPOutput(OutputBase):
             worker.protocol.transport.write(data)
             stats.increment("sent")
             return
+        if self.connectedCount == 0:
+            self._noteDown()
         if self.queued >= self.queueLen or self.queuedBytes + len(data) > self.queueBytes:
             stats.increment("dropped.queue_full")
             return
