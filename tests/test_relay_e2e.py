@@ -479,3 +479,69 @@ class FlowControlTests(RelayTestBase):
         self.assertTrue(got == expected(messages))
         self.assertRegex(result.errText, r"output_tcp\(.*paused=\d+")
         self.assertRegex(middleResult.errText, r"output_tcp\(.*paused=\d+")
+
+
+def goreplayRecords(stream: bytes) -> list[bytes]:
+    """
+    Split a stream the way GoReplay's reader does (reference 2.3): line by
+    line, a line that is exactly the monkeys ends a record, whose bytes are the
+    accumulated lines minus their final newline.
+    """
+    monkeys = SEPARATOR[1:]
+    found, current = [], b""
+    for line in stream.splitlines(keepends=True):
+        if line == monkeys:
+            found.append(current[:-1])
+            current = b""
+        else:
+            current += line
+    return found
+
+
+class GoReplayWireTests(RelayTestBase):
+    """
+    The link is GoReplay's: its reader splits what --output-tcp sends into the
+    same records, and what its writer sends (three writes per message) is read
+    by --input-tcp.
+    """
+
+    @inlineCallbacks
+    def test_bothDirections(self) -> Any:
+        """
+        GoReplay-style reader on our output, GoReplay-style writer into our input.
+        """
+        from twisted.internet.protocol import Factory
+
+        sink = _SinkFactory()
+        sink.paused = False
+        listening = reactor.listenTCP(0, Factory.forProtocol(lambda: _SlowSink(sink)), interface="127.0.0.1")  # type: ignore[arg-type]
+        self.addCleanup(listening.stopListening)
+        messages = records(50)
+        writeFile(self.path("in.gor"), messages)
+        result = yield self.start(
+            "--input-file", self.path("in.gor") + "|max", "--output-tcp", f"127.0.0.1:{listening.getHost().port}",
+            "--output-tcp-workers", "1",
+        ).wait(30)
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertEqual(goreplayRecords(b"".join(sink.data)), [m.meta() + b"\n" + m.payload for m in messages])
+
+        port = freePort()
+        out = self.path("out.gor")
+        recv = yield self.receiver(port, out)
+        protocol = yield self.send(port, [])
+        for m in messages:
+            for part in (m.meta() + b"\n", m.payload, SEPARATOR):
+                protocol.transport.write(part)
+                yield deferLater(reactor, 0, lambda: None)
+        protocol.transport.loseConnection()
+        yield protocol.lost
+        yield deferLater(reactor, 0.5, lambda: None)
+        yield self.finish(recv)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"".join(encodeMessage(m) for m in messages))
+
+    @inlineCallbacks
+    def send(self, port: int, chunks: list[bytes]) -> Any:
+        protocol = _Sender(chunks, stay=True)
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), protocol)
+        return protocol
