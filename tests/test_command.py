@@ -297,3 +297,21 @@ class DaemonTests(TestCase):
             self.assertEqual(len(list(iterMessages(f.read()))), 50)
         with open(os.path.join(workdir, "gor.log")) as f:
             self.assertIn("summary: read=50 emitted=50 skipped=0 dropped=0", f.read())
+
+
+class DuplicateNameTests(TestCase):
+    """
+    The same input or output given twice.
+    """
+
+    timeout = 60
+
+    async def test_sameInputTwice(self) -> None:
+        """
+        Two identical inputs run side by side, told apart in the stats.
+        """
+        result = await runGor("--input-dummy", "0", "--input-dummy", "0", "--output-null", "--exit-after", "1.5s")
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertIn("input_dummy: emitted=2", result.errText)
+        self.assertIn("input_dummy#2: emitted=2", result.errText)
+        self.assertIn("output_null: written=4", result.errText)

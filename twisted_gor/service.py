@@ -69,7 +69,15 @@ class GorService(MultiService):
             from twisted_gor.profiling import ProfilingService
 
             self.extraServices.append(ProfilingService(config.cpuProfile, config.memProfile))
+        seen: dict[str, int] = {}
         for service in (*self.extraServices, *self.outputs, *self.inputs):
+            name = service.name
+            if name is not None:
+                # Service names must be unique within a MultiService; the same
+                # output given twice gets "#2", which also tells their stats apart.
+                seen[name] = seen.get(name, 0) + 1
+                if seen[name] > 1:
+                    service.name = f"{name}#{seen[name]}"
             service.setServiceParent(self)
         self._done: Deferred[None] = Deferred()
         self._waiters: list[Deferred[None]] = []
