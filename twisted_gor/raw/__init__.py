@@ -1,3 +1,43 @@
 """
 Live capture: C{--input-raw}, pcap in the reactor and TCP reassembly.
+
+Modules: L{address} (GoReplay address forms, the kernel BPF filter),
+L{source} (the pypcap seam), L{reader} (the pcap descriptor in the reactor),
+L{decode} (link/IP/TCP decoding), L{reassembly} (TCP streams, ids, pairing),
+L{httpstream} (HTTP/1.x message boundaries), L{pcapfile} (savefiles),
+L{input} (the service), L{flags}.
+
+Privileges: the handle and its filter are opened in C{privilegedStartService},
+so C{twistd --uid=gor --gid=gor gor --input-raw :80 ...} drops root after
+opening; the C{gor} command and C{twist} open it in C{startService}. Without
+root, grant the capabilities to the interpreter::
+
+    setcap cap_net_raw,cap_net_admin=eip "$(readlink -f "$(command -v python3)")"
+
+Decisions:
+  - C{:80} captures on the Linux C{any} device (one handle, no host clause);
+    with C{--input-raw-ignore-interface} each remaining interface is opened
+    instead. A loopback IP uses C{lo}; another IP uses C{any} plus
+    C{dst host IP}.
+  - Engines C{raw_socket} and C{af_packet} are aliases of C{libpcap} (which
+    reads an AF_PACKET ring on Linux); C{vxlan} and C{--input-raw-protocol
+    binary} exit 2 with a message.
+  - Default kernel buffer 32 MB and a 10 ms block timeout (TPACKET_V3), not
+    immediate mode: immediate mode's fixed-size frames overflowed at ~50k
+    req/s on loopback (see bench/README-capture.md).
+  - Reassembly is by sequence number per direction, not by Ack as in
+    GoReplay, so requests spanning Ack changes and pipelined requests are
+    kept. Ids still follow GoReplay (ports, client IP, Ack of the first
+    segment); pipelined requests sharing an Ack get Ack+1, Ack+2...;
+    responses take their request's id (matched by Seq == Ack, else in order).
+  - Payloads are byte-exact: C{Expect: 100-continue} is kept (GoReplay
+    deletes it); interim 1xx responses are not emitted (counted
+    C{skipped.interim_response}).
+  - Request latency is first-to-last packet; a response's latency is its
+    last packet minus its request's last packet (the server's time to answer).
+  - Every loss has a counter: C{dropped.kernel}, C{dropped.truncated},
+    C{dropped.gaps}, C{dropped.expired_request}/C{_response},
+    C{dropped.unparsable}, C{dropped.decode}, C{dropped.midstream_segments};
+    C{skipped.self_capture} for gor's own connections
+    (L{twisted_gor.selfports.registry}).
 """
