@@ -359,3 +359,31 @@ class FileClockTests(SynchronousTestCase):
         self.assertEqual(len(payloads(messages, 2)), 399)
         self.assertEqual(raw.stats["dropped.gaps"], 2)
         self.assertGreater(raw.stats["segments.out_of_order"], 0)
+
+
+class CloseTests(SynchronousTestCase):
+    """
+    FIN and RST end streams.
+    """
+
+    def test_finBeforeLastSegment(self) -> None:
+        """
+        A FIN captured before the last data segment still ends a
+        read-until-close response after that segment.
+        """
+        resp = b"HTTP/1.0 200 OK\r\n\r\nfirst second"
+        c = Conversation().handshake().send(GET1).send(resp, False, sizes=[25]).close(fromClient=False)
+        # order: ..., resp part 1, resp part 2, FIN(server), FIN(client) -> swap part 2 and FIN
+        packets = list(c.packets)
+        packets[-3], packets[-2] = packets[-2], packets[-3]
+        messages, _ = capture(self, packets, trackResponse=True)
+        self.assertEqual(payloads(messages, 2), [resp])
+
+    def test_resetDropsPartial(self) -> None:
+        """
+        A reset in the middle of a request drops it, counted.
+        """
+        c = Conversation().handshake().send(POST[:40]).reset()
+        messages, raw = capture(self, c.packets)
+        self.assertEqual(messages, [])
+        self.assertEqual(raw.stats["dropped.expired_request"], 1)

@@ -193,6 +193,16 @@ def decoderFor(linktype: int) -> Callable[[bytes], Segment]:
 
         return decodeRaw
 
+    if link is _ethernet:
+
+        def decodeEthernet(data: bytes) -> Segment:
+            etype = data[12:14]
+            if etype == b"\x08\x00" or etype == b"\x86\xdd":
+                return decodeIP(data, 14)
+            return decodeIP(data, _ethernet(data))
+
+        return decodeEthernet
+
     def decode(data: bytes) -> Segment:
         return decodeIP(data, link(data))
 

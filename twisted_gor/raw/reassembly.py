@@ -34,7 +34,7 @@ HALF = 0x80000000
 MAX_PENDING_BYTES = 64 * 1024 * 1024
 MAX_QUEUED_REQUESTS = 1024
 
-_PACK_ID = struct.Struct("!HH4sI").pack
+_PACK_PREFIX = struct.Struct("!HH4s").pack
 
 Emit = Callable[[int, bytes, int, int, bytes], None]
 """C{(type, id, timestampNs, latencyNs, payload)}."""
@@ -64,6 +64,7 @@ class Connection:
         "clientText",
         "selfCapture",
         "selfChecked",
+        "idPrefix",
     )
 
     def __init__(self, tracker: "Tracker", clientIp: bytes, clientPort: int, serverIp: bytes, serverPort: int) -> None:
@@ -80,12 +81,13 @@ class Connection:
         self.clientText: Optional[str] = None
         self.selfCapture = False
         self.selfChecked = False
+        self.idPrefix = _PACK_PREFIX(clientPort, serverPort, clientIp[-4:]).hex().encode("ascii")
 
     def makeId(self, number: int) -> bytes:
         """
         The 24-hex-character id of GoReplay for this connection and C{number}.
         """
-        return _PACK_ID(self.clientPort, self.serverPort, self.clientIp[-4:], number).hex().encode("ascii")
+        return self.idPrefix + b"%08x" % (number,)
 
     def _match(self, seq: int, pop: bool) -> Optional[tuple[int, bytes, Info, int]]:
         queue = self.queue
@@ -357,6 +359,13 @@ class Tracker:
             flags &= ~FIN
         key = (src, sport, dst, dport)
         stream = self.streams.get(key)
+        if stream is not None and payload and not flags & 0x07 and not stream.closed:
+            # Fast path: data without SYN/FIN/RST on a known stream.
+            stream.lastTs = ts
+            stream._data(ts, seq, ack, payload)
+            if stream.finSeq is not None and stream.finSeq == stream.nextSeq:
+                self.close(stream, ts, reset=False)
+            return
         if stream is None:
             if not (flags & SYN) and (not payload or flags & RST):
                 return
