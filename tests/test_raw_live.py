@@ -317,3 +317,61 @@ class GorCommandTests(TestCase):
         self.assertEqual(b"".join(m.payload for m in requests), sent, result.errText)
         self.assertEqual(b"".join(m.payload for m in responses), received)
         self.assertEqual([m.id for m in requests], [m.id for m in responses])
+
+
+class CountingSite(Site):
+    """
+    Counts the requests it answers.
+    """
+
+    def __init__(self) -> None:
+        Site.__init__(self)
+        self.count = 0
+
+    def render_GET(self, request: Any) -> bytes:
+        self.count += 1
+        return Site.render_GET(self, request)
+
+
+class SelfCaptureTests(TestCase):
+    """
+    Replaying to the captured port does not capture the replay again.
+    """
+
+    timeout = 90
+
+    async def test_replayToCapturedPort(self) -> None:
+        """
+        C{gor --input-raw 127.0.0.1:P --output-http http://127.0.0.1:P}: each
+        request reaches the server twice (original and replay), never more,
+        and the replays are counted as skipped self-capture.
+        """
+        if os.geteuid() != 0:
+            raise SkipTest("needs root (CAP_NET_RAW) to capture on loopback; CI runs as root")
+        from twisted.internet.utils import getProcessOutputAndValue
+
+        from tests.support import startGor
+
+        site = CountingSite()
+        listening = globalReactor.listenTCP(0, server.Site(site), interface="127.0.0.1")
+        self.addCleanup(listening.stopListening)
+        port = listening.getHost().port
+        gor = startGor("--input-raw", f"127.0.0.1:{port}", "--output-http", f"http://127.0.0.1:{port}", "--stats")
+        ended = gor.wait(80)
+        try:
+            await gor.waitForLog("BPF Filter", timeout=30)
+            prefix = os.path.abspath(self.mktemp())
+            _, err, code = await getProcessOutputAndValue(
+                sys.executable, ["-c", CLIENT, "keepalive", "127.0.0.1", str(port), prefix], env=os.environ
+            )
+            self.assertEqual(code, 0, err.decode())
+            for _ in range(100):
+                if site.count >= 20:
+                    break
+                await deferLater(globalReactor, 0.05, lambda: None)
+            await deferLater(globalReactor, 1.0, lambda: None)
+        finally:
+            gor.signal("INT")
+        result = await ended
+        self.assertEqual(site.count, 20, result.errText)
+        self.assertIn("skipped.self_capture=10", result.errText)
