@@ -21,7 +21,7 @@ from twisted_gor.message import Message
 from twisted_gor.relay.address import parseHostPort
 from twisted_gor.relay.input import RelayServerProtocol, TCPInput, TCPInputConfig
 from twisted_gor.relay.output import RelayClientProtocol, TCPOutput, TCPOutputConfig, fnv1a32
-from twisted_gor.relay.stats import QueueStats
+from twisted_gor.queuestats import QueueStats
 from twisted_gor.tap import Options
 
 

@@ -34,7 +34,7 @@ from twisted_gor.config import BuildContext
 from twisted_gor.framing import encodeMessage
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
-from twisted_gor.relay.stats import QueueStats
+from twisted_gor.queuestats import QueueStats
 
 DEFAULT_WORKERS = 10
 DEFAULT_QUEUE_LEN = 10_000

@@ -1,6 +1,7 @@
-# -*- test-case-name: tests.test_relay_unit -*-
+# -*- test-case-name: tests.test_relay_unit,tests.test_http_output -*-
 """
-Gor's queue statistics line: C{output_tcp:latest,mean,max,count,count/second}.
+Gor's queue statistics line: C{output_tcp:latest,mean,max,count,count/second}
+(and C{output_http:...}), shared by the outputs that have a queue.
 
 The output samples its queue length at every write; every period the line
 gives the last sample, their mean and maximum, how many writes there were and
