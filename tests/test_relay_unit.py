@@ -21,6 +21,7 @@ from twisted_gor.message import Message
 from twisted_gor.relay.address import parseHostPort
 from twisted_gor.relay.input import RelayServerProtocol, TCPInput, TCPInputConfig
 from twisted_gor.relay.output import RelayClientProtocol, TCPOutput, TCPOutputConfig, fnv1a32
+from twisted_gor.testing import MessageCollector, RecordingBackpressure
 from twisted_gor.queuestats import QueueStats
 from twisted_gor.tap import Options
 
@@ -31,33 +32,6 @@ def request(i: int, size: int = 0) -> Message:
     """
     body = b"x" * size
     return Message(1, b"%024x" % i, 1_700_000_000_000_000_000 + i, -1, b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n%s" % (i, body))
-
-
-class Receiver:
-    """
-    Collects what an input emits.
-    """
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    def messageReceived(self, message: Message) -> None:
-        self.messages.append(message)
-
-
-class Backpressure:
-    """
-    Records pause/resume calls.
-    """
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def pause(self, output: Any) -> None:
-        self.calls.append("pause")
-
-    def resume(self, output: Any) -> None:
-        self.calls.append("resume")
 
 
 class AddressTests(SynchronousTestCase):
@@ -203,10 +177,10 @@ class FlagTests(SynchronousTestCase):
         )
 
 
-def makeInput(**kw: Any) -> tuple[TCPInput, Clock, Receiver]:
+def makeInput(**kw: Any) -> tuple[TCPInput, Clock, MessageCollector]:
     clock = Clock()
     inp = TCPInput("", 0, clock, **kw)
-    receiver = Receiver()
+    receiver = MessageCollector()
     inp.setReceiver(receiver)
     return inp, clock, receiver
 
@@ -312,9 +286,9 @@ class InputTests(SynchronousTestCase):
         """
         inp, _, receiver = makeInput()
 
-        class PausingReceiver(Receiver):
+        class PausingReceiver(MessageCollector):
             def messageReceived(self, message: Message) -> None:
-                Receiver.messageReceived(self, message)
+                MessageCollector.messageReceived(self, message)
                 if len(self.messages) == 3:
                     inp.pauseProducing()
 
@@ -342,9 +316,9 @@ class InputTests(SynchronousTestCase):
         self.assertEqual(inp.stats["connections.active"], 0)
 
 
-def makeOutput(**kw: Any) -> tuple[TCPOutput, Backpressure]:
+def makeOutput(**kw: Any) -> tuple[TCPOutput, RecordingBackpressure]:
     output = TCPOutput("127.0.0.1", 1, Clock(), **kw)
-    backpressure = Backpressure()
+    backpressure = RecordingBackpressure()
     output.setBackpressure(backpressure)
     return output, backpressure
 

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
+from zope.interface import implementer
 
+from twisted_gor._interfaces import IBackpressure, IMessageReceiver
 from twisted_gor.base import InputBase, OutputBase
 from twisted_gor.config import BuildContext
 from twisted_gor.limiter import Limit
@@ -79,3 +81,41 @@ class MemoryConfig:
         Return the component.
         """
         return self.component
+
+
+@implementer(IMessageReceiver)
+class MessageCollector:
+    """
+    A receiver that keeps every message pushed into it.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def messageReceived(self, message: Message) -> None:
+        """
+        Keep the message.
+        """
+        self.messages.append(message)
+
+
+@implementer(IBackpressure)
+class RecordingBackpressure:
+    """
+    Records the C{"pause"} and C{"resume"} calls an output makes.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause(self, output: Any) -> None:
+        """
+        Record a pause.
+        """
+        self.calls.append("pause")
+
+    def resume(self, output: Any) -> None:
+        """
+        Record a resume.
+        """
+        self.calls.append("resume")
