@@ -11,7 +11,7 @@ import os
 
 from twisted_gor.config import GorConfig
 from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues
-from twisted_gor.limiter import Limit, PercentageLimit, splitLimit
+from twisted_gor.limiter import PercentageLimit, splitFlagLimit
 
 
 def _nonNegative(value: float) -> None:
@@ -139,7 +139,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     config.copyBufferSize = values["copy-buffer-size"]
 
     for raw in values["input-dummy"]:
-        _, limit = _limited("input-dummy", raw)
+        _, limit = splitFlagLimit("input-dummy", raw)
         config.inputs.append(DummyInputConfig(limit=limit))
 
     readDepth = values["input-file-read-depth"]
@@ -147,7 +147,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
         raise ValueError("--input-file-read-depth: must be at least 1")
     for raw in values["input-file"]:
         fastest = raw.endswith("|max")
-        pattern, limit = (raw[: -len("|max")], None) if fastest else _limited("input-file", raw)
+        pattern, limit = (raw[: -len("|max")], None) if fastest else splitFlagLimit("input-file", raw)
         paths = expandInputFiles(pattern)
         if not paths:
             raise ValueError(f"--input-file: no such file: {pattern!r}")
@@ -174,7 +174,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     if values["output-null"]:
         config.outputs.append(NullOutputConfig(limit=None))
     for raw in values["output-file"]:
-        path, limit = _limited("output-file", raw)
+        path, limit = splitFlagLimit("output-file", raw)
         if not path:
             raise ValueError("--output-file: empty path")
         directory = os.path.dirname(os.path.abspath(path.split("%", 1)[0] + "x"))
@@ -191,10 +191,3 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 maxSize=values["output-file-max-size-limit"],
             )
         )
-
-
-def _limited(flagName: str, raw: str) -> tuple[str, Limit | None]:
-    try:
-        return splitLimit(raw)
-    except ValueError as e:
-        raise ValueError(f"--{flagName}: {e}") from None

@@ -78,6 +78,18 @@ def splitLimit(value: str) -> tuple[str, Limit | None]:
     return address, parseLimit(limit)
 
 
+def splitFlagLimit(flagName: str, value: str) -> tuple[str, Limit | None]:
+    """
+    L{splitLimit} for the value of C{--flagName}; the error names the flag.
+
+    @raise ValueError: C{"--flag-name: ..."}.
+    """
+    try:
+        return splitLimit(value)
+    except ValueError as e:
+        raise ValueError(f"--{flagName}: {e}") from None
+
+
 class AbsoluteLimiter:
     """
     GoReplay's fixed-window counter: a window starts with the first message and

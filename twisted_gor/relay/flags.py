@@ -10,7 +10,7 @@ import os
 
 from twisted_gor.config import GorConfig
 from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues
-from twisted_gor.limiter import splitLimit
+from twisted_gor.limiter import splitFlagLimit
 from twisted_gor.relay import input as _input
 from twisted_gor.relay import output as _output
 from twisted_gor.relay.address import parseHostPort
@@ -123,13 +123,6 @@ FLAGS: list[Flag] = [
 ]
 
 
-def _limited(flagName: str, raw: str) -> tuple[str, object]:
-    try:
-        return splitLimit(raw)
-    except ValueError as e:
-        raise ValueError(f"--{flagName}: {e}") from None
-
-
 def _address(flagName: str, raw: str, requireHost: bool) -> tuple[str, int]:
     try:
         return parseHostPort(raw, requireHost)
@@ -161,13 +154,13 @@ def configure(values: FlagValues, config: GorConfig) -> None:
         except Exception as e:
             raise ValueError(f"--input-tcp-certificate: cannot load the certificate and key: {e}") from None
     for raw in values["input-tcp"]:
-        address, limit = _limited("input-tcp", raw)
+        address, limit = splitFlagLimit("input-tcp", raw)
         host, port = _address("input-tcp", address, requireHost=False)
         config.inputs.append(
             _input.TCPInputConfig(
                 host=host,
                 port=port,
-                limit=limit,  # type: ignore[arg-type]
+                limit=limit,
                 maxRecordSize=values["input-tcp-max-record-size"],
                 idleTimeout=values["input-tcp-idle-timeout"],
                 maxConnections=values["input-tcp-max-connections"],
@@ -180,13 +173,13 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     if ca is not None and not os.path.isfile(ca):
         raise ValueError(f"--output-tcp-ca-certificate: no such file: {ca!r}")
     for raw in values["output-tcp"]:
-        address, limit = _limited("output-tcp", raw)
+        address, limit = splitFlagLimit("output-tcp", raw)
         host, port = _address("output-tcp", address, requireHost=True)
         config.outputs.append(
             _output.TCPOutputConfig(
                 host=host,
                 port=port,
-                limit=limit,  # type: ignore[arg-type]
+                limit=limit,
                 workers=values["output-tcp-workers"],
                 sticky=values["output-tcp-sticky"],
                 queueLen=values["output-tcp-queue-len"],
