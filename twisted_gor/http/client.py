@@ -21,6 +21,11 @@ from twisted.python.failure import Failure
 
 from twisted_gor import selfports
 
+try:
+    from OpenSSL.SSL import Error as _TLSError
+except ImportError:  # pragma: no cover - pyOpenSSL is a Twisted[tls] dependency
+    _TLSError = None  # type: ignore[assignment,misc]
+
 MAX_HEAD = 256 * 1024
 """Largest accepted response status line + headers."""
 
@@ -232,6 +237,17 @@ class ResponseParser:
         return self.done
 
 
+def lostReason(reason: Failure) -> str:
+    """
+    The failure counter suffix for a connection lost with a request
+    outstanding: C{tls} when the TLS handshake or record layer failed
+    (untrusted certificate, protocol mismatch), C{reset} otherwise.
+    """
+    if _TLSError is not None and reason.check(_TLSError):
+        return "tls"
+    return "reset"
+
+
 class IClientListener(TypingProtocol):
     """
     What an L{HttpClientProtocol} reports to (a replay worker).
@@ -249,7 +265,7 @@ class IClientListener(TypingProtocol):
 
     def requestFailed(self, client: "HttpClientProtocol", reason: str, failure: Failure | None) -> None:
         """
-        The outstanding request failed (C{reason}: reset, bad_response).
+        The outstanding request failed (C{reason}: reset, tls, bad_response).
         """
 
     def clientDisconnected(self, client: "HttpClientProtocol") -> None:
@@ -353,5 +369,5 @@ class HttpClientProtocol(Protocol):
             if parser.finishOnClose():
                 self.listener.responseDone(self, parser)
             else:
-                self.listener.requestFailed(self, "reset", reason)
+                self.listener.requestFailed(self, lostReason(reason), reason)
         self.listener.clientDisconnected(self)

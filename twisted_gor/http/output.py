@@ -17,8 +17,9 @@ sent are the captured request with only these changes:
    path is what users expect (reference §7.1).
 
 Nothing is retried. Failures are counted by reason: C{failed.refused},
-C{failed.timeout}, C{failed.reset}, C{failed.bad_response}, C{failed.dns},
-C{failed.connect}. When the queue is full new requests are dropped and
+C{failed.timeout}, C{failed.reset}, C{failed.tls} (untrusted certificate,
+handshake failure; the first is logged), C{failed.bad_response},
+C{failed.dns}, C{failed.connect}. When the queue is full new requests are dropped and
 counted as C{dropped.queue_full}; the pipeline is asked to pause pausable
 inputs at the high-water mark and to resume them at the low-water mark, so a
 file replay slows down instead of losing requests.
@@ -283,6 +284,8 @@ class _Worker:
         self._finish(parser.status, parser, None)
 
     def requestFailed(self, client: HttpClientProtocol, reason: str, failure: Failure | None) -> None:
+        if reason == "tls":
+            self.output.tlsFailed(failure)
         if self.message is not None:
             self._finish(0, None, reason)
 
@@ -386,6 +389,7 @@ class HttpOutput(OutputBase):
         self._statsLoop: LoopingCall | None = None
         self._drained: list[Deferred[None]] = []
         self._lastScaleDown = 0.0
+        self._tlsWarned = False
         self._endpointFactory = self._makeEndpoint()
 
     # --- configuration -------------------------------------------------
@@ -424,13 +428,9 @@ class HttpOutput(OutputBase):
                 return TCP6ClientEndpoint(reactor, host, target.port, timeout=timeout)
         if not target.secure:
             return plain
-        from twisted.internet import ssl
+        from twisted_gor.http.tls import clientCreator
 
-        creator: Any
-        if self.config.skipVerify:
-            creator = ssl.CertificateOptions(verify=False)
-        else:
-            creator = ssl.optionsForClientTLS(host)
+        creator = clientCreator(host, self.config.skipVerify)
 
         def secure() -> Any:
             return wrapClientTLS(creator, plain())
@@ -555,6 +555,22 @@ class HttpOutput(OutputBase):
             return
         self.idle.append(worker)
         self._dispatch()
+
+    def tlsFailed(self, failure: Failure | None) -> None:
+        """
+        A TLS handshake or record failed (counted as C{failed.tls} by the
+        worker); log the first one, since it usually means configuration.
+        """
+        if self._tlsWarned:
+            return
+        self._tlsWarned = True
+        hint = "" if self.config.skipVerify else " (self-signed or private CA? --output-http-skip-verify)"
+        self.log.warn(
+            "{name}: TLS failed: {error}; such requests are counted as failed.tls{hint}",
+            name=self.name,
+            error=failure.getErrorMessage() if failure is not None else "unknown",
+            hint=hint,
+        )
 
     def _notify(self, result: ReplayResult) -> None:
         for observer in self.observers:
