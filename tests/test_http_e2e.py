@@ -90,9 +90,12 @@ class RecordingServer(Protocol):
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
 
-def startServer(testCase: TestCase, mode: str = "ok", port: int = 0, delay: float = 2.0) -> Any:
+def startServer(
+    testCase: TestCase, mode: str = "ok", port: int = 0, delay: float = 2.0, tlsOptions: Any = None
+) -> Any:
     """
-    Listen on loopback; the factory has C{requests}, C{port}, C{mode}.
+    Listen on loopback (TLS with C{tlsOptions}); the factory has
+    C{requests}, C{port}, C{mode}.
     """
     factory: Any = Factory.forProtocol(RecordingServer)
     factory.noisy = False
@@ -102,7 +105,10 @@ def startServer(testCase: TestCase, mode: str = "ok", port: int = 0, delay: floa
     factory.connections = 0
     factory.calls = []
     testCase.addCleanup(lambda: [c.cancel() for c in factory.calls if c.active()])
-    listening = reactor.listenTCP(port, factory, interface="127.0.0.1")
+    if tlsOptions is not None:
+        listening = reactor.listenSSL(port, factory, tlsOptions, interface="127.0.0.1")
+    else:
+        listening = reactor.listenTCP(port, factory, interface="127.0.0.1")
     factory.port = listening.getHost().port
     factory.listening = listening
     testCase.addCleanup(listening.stopListening)
