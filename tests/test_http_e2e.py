@@ -51,7 +51,7 @@ def counters(errText: str, prefix: str) -> dict[str, int]:
 class RecordingServer(Protocol):
     """
     Records each request (head + Content-Length body) exactly; answers as its
-    factory's C{mode} says: ok, blackhole, slow, reset, garbage.
+    factory's C{mode} says: ok, blackhole, slow, reset, garbage, redirect.
     """
 
     def connectionMade(self) -> None:
@@ -82,6 +82,16 @@ class RecordingServer(Protocol):
                 self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")  # type: ignore[union-attr]
                 self.transport.abortConnection()  # type: ignore[union-attr]
                 return
+            elif mode == "redirect":
+                # /r/N redirects to /r/N-1 (N > 0); anything else is 200.
+                m = re.match(rb"[A-Z]+ /r/(\d+) ", request)
+                hops = int(m.group(1)) if m else 0
+                if hops > 0:
+                    self.transport.write(  # type: ignore[union-attr]
+                        b"HTTP/1.1 302 Found\r\nLocation: /r/%d\r\nContent-Length: 0\r\n\r\n" % (hops - 1)
+                    )
+                else:
+                    self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhere")  # type: ignore[union-attr]
             elif mode == "garbage":
                 self.transport.write(b"garbage garbage\r\n\r\n")  # type: ignore[union-attr]
 

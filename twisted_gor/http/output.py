@@ -302,7 +302,10 @@ class _Worker:
         if location.startswith((b"http://", b"https://")):
             parts = urlsplit(location.decode("latin-1"))
             if (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)) != (target.host, target.port):
-                return False  # only same-target redirects are followed
+                # Only same-target redirects are followed: a replay must not
+                # wander off to another host (production, a login service).
+                self.output.stats.increment("redirects.other_host")
+                return False
             path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
             newTarget = path.encode("latin-1")
         elif location.startswith(b"/"):
