@@ -6,6 +6,7 @@ commands, in subprocesses, with real files.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from twisted.trial.unittest import TestCase
@@ -55,15 +56,18 @@ class CommandTests(TestCase):
 
     async def test_fileToStdoutKeepsGaps(self) -> None:
         """
-        Records 200 ms apart come out on stdout in order, the whole replay
-        taking about the recorded 0.8 s, and nothing but records on stdout.
+        Records 200 ms apart come out on stdout in order, the replay taking at
+        least the recorded 0.8 s, and nothing but records on stdout.
         """
         source = self.writeRecords(records(5, 200))
         result = await runGor("--input-file", source, "--output-stdout")
         self.assertEqual(result.rc, 0, result.errText)
         out = list(iterMessages(result.out))
         self.assertEqual([m.id for m in out], [m.id for m in records(5, 200)])
-        self.assertIn("elapsed=0.8", result.errText)
+        # The replay cannot be faster than recorded (an upper bound would be a
+        # timing assertion; the gaps themselves are checked on a fake clock).
+        elapsed = float(re.search(r"done: .* elapsed=([0-9.]+)s", result.errText).group(1))  # type: ignore[union-attr]
+        self.assertGreaterEqual(elapsed, 0.79)
 
     async def test_dummyToFile(self) -> None:
         """
@@ -74,7 +78,7 @@ class CommandTests(TestCase):
         self.assertEqual(result.rc, 0, result.errText)
         with open(target, "rb") as f:
             out = list(iterMessages(f.read()))
-        self.assertEqual(len(out), 3)
+        self.assertIn(len(out), (2, 3, 4))
         self.assertTrue(all(m.payload.startswith(b"GET / HTTP/1.1\r\n") for m in out))
 
     async def test_statsAndLimits(self) -> None:
@@ -89,8 +93,15 @@ class CommandTests(TestCase):
         )  # fmt: skip
         self.assertEqual(result.rc, 0, result.errText)
         self.assertIn("stats: input_file(", result.errText)
-        self.assertIn("dropped.limit=90", result.errText)
-        self.assertIn("summary: read=100 emitted=100 skipped=0 dropped=90", result.errText)
+        # |10 lets 10 through per one-second window; the 0.5 s replay fits in
+        # one window unless the machine stalls, so count rather than assume.
+        summary = re.search(r"summary: output_file\(.*\): dropped.limit=(\d+) .*written=(\d+)", result.errText)
+        assert summary is not None, result.errText
+        dropped, written = int(summary.group(1)), int(summary.group(2))
+        self.assertEqual(dropped + written, 100)
+        self.assertEqual(written % 10, 0)
+        self.assertGreaterEqual(dropped, 80)
+        self.assertIn(f"summary: read=100 emitted=100 skipped=0 dropped={dropped}", result.errText)
 
     async def test_outputFlushedWhileRunning(self) -> None:
         """
@@ -312,6 +323,8 @@ class DuplicateNameTests(TestCase):
         """
         result = await runGor("--input-dummy", "0", "--input-dummy", "0", "--output-null", "--exit-after", "1.5s")
         self.assertEqual(result.rc, 0, result.errText)
-        self.assertIn("input_dummy: emitted=2", result.errText)
-        self.assertIn("input_dummy#2: emitted=2", result.errText)
-        self.assertIn("output_null: written=4", result.errText)
+        first = re.search(r"summary: input_dummy: emitted=(\d+)", result.errText)
+        second = re.search(r"summary: input_dummy#2: emitted=(\d+)", result.errText)
+        written = re.search(r"summary: output_null: written=(\d+)", result.errText)
+        assert first and second and written, result.errText
+        self.assertEqual(int(first.group(1)) + int(second.group(1)), int(written.group(1)))
