@@ -189,7 +189,9 @@ class OutputTests(SynchronousTestCase):
     def test_queueFullAndBackpressure(self) -> None:
         """
         With 2 busy workers and a queue of 8: pause at 6, drops past 8 are
-        counted; timeouts free the workers, the queue drains, resume at 2.
+        counted; timeouts (of connects that never complete: counted as
+        connect_timeout, not timeout) free the workers, the queue drains,
+        resume at 2.
         """
         output, clock, bp = self.makeOutput(workers=2, queueLen=8, timeout=1.0)
         for i in range(20):
@@ -200,7 +202,8 @@ class OutputTests(SynchronousTestCase):
         for _ in range(60):
             clock.advance(0.1)
         self.assertIn("resume", bp.calls)
-        self.assertTrue(output.stats["failed.timeout"] >= 6)
+        self.assertTrue(output.stats["failed.connect_timeout"] >= 6)
+        self.assertEqual(output.stats["failed.timeout"], 0)
 
     def test_ignoresOtherTypes(self) -> None:
         """
@@ -230,7 +233,7 @@ class OutputTests(SynchronousTestCase):
         clock.advance(1.0)
         clock.advance(0.6)
         self.successResultOf(d)
-        self.assertEqual(output.stats["dropped.shutdown"] + output.stats["failed.timeout"], 3)
+        self.assertEqual(output.stats["dropped.shutdown"] + output.stats["failed.connect_timeout"], 3)
 
     def test_prepare(self) -> None:
         """

@@ -17,7 +17,8 @@ sent are the captured request with only these changes:
    path is what users expect (reference §7.1).
 
 Nothing is retried. Failures are counted by reason: C{failed.refused},
-C{failed.timeout}, C{failed.reset}, C{failed.tls} (untrusted certificate,
+C{failed.timeout} (no complete response in time), C{failed.connect_timeout}
+(the connection itself was not established in time), C{failed.reset}, C{failed.tls} (untrusted certificate,
 handshake failure; the first is logged), C{failed.bad_response},
 C{failed.dns}, C{failed.connect}. When the queue is full new requests are dropped and
 counted as C{dropped.queue_full}; the pipeline is asked to pause pausable
@@ -262,7 +263,9 @@ class _Worker:
         self.connecting = None
         if failure.check(ierror.ConnectionRefusedError):
             reason = "refused"
-        elif failure.check(ierror.TimeoutError, ierror.UserError, ierror.ConnectingCancelledError):
+        elif failure.check(ierror.TimeoutError):
+            reason = "connect_timeout"
+        elif failure.check(ierror.UserError, ierror.ConnectingCancelledError):
             reason = "timeout"
         elif failure.check(ierror.DNSLookupError):
             reason = "dns"
@@ -325,6 +328,13 @@ class _Worker:
         return True
 
     def timedOut(self) -> None:
+        """
+        The request took longer than the timeout: C{failed.connect_timeout}
+        when the connection was still being established (a target that does
+        not accept: SYNs dropped, full listen queue), C{failed.timeout} when
+        it was waiting for the response.
+        """
+        reason = "connect_timeout" if self.connecting is not None else "timeout"
         client = self.client
         if client is not None:
             client.cancel()
@@ -333,7 +343,7 @@ class _Worker:
             d, self.connecting = self.connecting, None
             d.cancel()
         if self.message is not None:
-            self._finish(0, None, "timeout")
+            self._finish(0, None, reason)
 
     def abandon(self) -> None:
         """
