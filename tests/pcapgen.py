@@ -109,6 +109,7 @@ class Conversation:
         start: int = 1_600_000_000_000_000_000,
         step: int = 1_000_000,
         vlan: Optional[int] = None,
+        ipOptions: bytes = b"",
     ) -> None:
         self.client = client
         self.server = server
@@ -117,6 +118,7 @@ class Conversation:
         self.now = start
         self.step = step
         self.vlan = vlan
+        self.ipOptions = ipOptions
         self.packets: list[tuple[int, bytes]] = []
 
     def frame(self, fromClient: bool, seq: int, ack: int, flags: int, payload: bytes = b"", ipOptions: bytes = b"", tcpOptions: bytes = b"") -> bytes:
@@ -125,7 +127,7 @@ class Conversation:
         """
         src, dst = (self.client, self.server) if fromClient else (self.server, self.client)
         tcp = tcpHeader(src[1], dst[1], seq, ack, flags, tcpOptions) + payload
-        return linkFrame(self.linktype, ipPacket(src[0], dst[0], tcp, ipOptions), self.vlan)
+        return linkFrame(self.linktype, ipPacket(src[0], dst[0], tcp, ipOptions or self.ipOptions), self.vlan)
 
     def _add(self, frame: bytes) -> None:
         self.now += self.step

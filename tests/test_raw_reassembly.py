@@ -14,7 +14,15 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from tests.pcapgen import LINKTYPE_ETHERNET, Conversation, writePcap
+from tests.pcapgen import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    Conversation,
+    writePcap,
+)
 from twisted_gor.interfaces import IMessageReceiver
 from twisted_gor.message import Message
 from twisted_gor.raw.input import RawInput, RawInputConfig
@@ -387,3 +395,57 @@ class CloseTests(SynchronousTestCase):
         messages, raw = capture(self, c.packets)
         self.assertEqual(messages, [])
         self.assertEqual(raw.stats["dropped.expired_request"], 1)
+
+
+class FastPathTests(SynchronousTestCase):
+    """
+    The per-packet fast path (data on known streams, IPv4 without options or
+    IPv6 without extension headers, at fixed link offsets) gives exactly what
+    the general decoder gives.
+    """
+
+    def _scenario(self, vlan: bool = False, **options: Any) -> list[tuple[int, bytes, int]]:
+        tag = options.pop("vlanTag", None)
+        c = Conversation(vlan=tag, **options).handshake()
+        c.send(GET1).send(RESP1, False)
+        c.send(POST, sizes=[20, 50]).send(RESP2, False)
+        c.send(GET1 + GET2).send(RESP1 + RESP204, False)
+        c.send(CHUNKED, sizes=[30, 30])
+        c.close()
+        packets = list(c.packets)
+        # the two first CHUNKED segments swapped, the second one duplicated
+        i = len(packets) - 5
+        packets[i], packets[i + 1] = packets[i + 1], packets[i]
+        packets.insert(i + 2, packets[i])
+        messages, raw = capture(
+            self, packets, trackResponse=True, linktype=options.get("linktype", LINKTYPE_ETHERNET), vlan=vlan
+        )
+        ids = [m.id for m in messages]
+        self.assertEqual(raw.stats["emitted"], len(messages))
+        return [(m.type, m.payload, ids.index(m.id)) for m in messages]
+
+    def test_sameMessagesEveryLayout(self) -> None:
+        """
+        Ethernet, Linux cooked v1/v2, raw IP (fast path), BSD loopback, VLAN
+        tags (with C{--input-raw-vlan}) and IPv4 options (general decoder),
+        IPv4 and IPv6: identical messages, pairing and order.
+        """
+        expected = self._scenario()
+        self.assertEqual(
+            [(t, p) for t, p, _ in expected],
+            [(1, GET1), (2, RESP1), (1, POST), (2, RESP2), (1, GET1), (1, GET2), (2, RESP1), (2, RESP204), (1, CHUNKED)],
+        )
+        v6 = {"client": ("fd00::1", 50000), "server": ("fd00::2", 80)}
+        variants: list[dict[str, Any]] = [
+            {"linktype": LINKTYPE_LINUX_SLL},
+            {"linktype": LINKTYPE_LINUX_SLL2},
+            {"linktype": LINKTYPE_RAW},
+            {"linktype": LINKTYPE_NULL},
+            {"vlan": True, "vlanTag": 7},
+            {"ipOptions": b"\x01\x01\x01\x01"},
+            v6,
+            dict(v6, linktype=LINKTYPE_LINUX_SLL),
+            dict(v6, linktype=LINKTYPE_RAW),
+        ]
+        for options in variants:
+            self.assertEqual(self._scenario(**options), expected, options)

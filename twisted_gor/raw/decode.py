@@ -11,7 +11,7 @@ frame as captured; the only copy made is the TCP payload slice.
 from __future__ import annotations
 
 import struct
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 DLT_NULL = 0
 DLT_EN10MB = 1
@@ -209,6 +209,26 @@ def decoderFor(linktype: int) -> Callable[[bytes], Segment]:
     return decode
 
 
+def fastLayout(linktype: int) -> Optional[tuple[int, int]]:
+    """
+    Where the ethertype and the IP header sit in frames of C{linktype}, for
+    the capture's fast path: C{(ethertypeOffset, ipOffset)}, the ethertype
+    offset being -1 for raw IP link types; L{None} when frames of this link
+    type always go through L{decoderFor}'s decoder (BSD loopback, or unknown).
+    Frames with VLAN tags, IP options, IPv6 extension headers or anything
+    unusual are left to the decoder too.
+    """
+    if linktype == DLT_EN10MB:
+        return (12, 14)
+    if linktype == DLT_LINUX_SLL:
+        return (14, 16)
+    if linktype == DLT_LINUX_SLL2:
+        return (0, 20)
+    if linktype in (DLT_RAW, DLT_RAW_BSD, DLT_RAW_OPENBSD, DLT_IPV4, DLT_IPV6):
+        return (-1, 0)
+    return None
+
+
 def formatIP(packed: bytes) -> str:
     """
     The text form of a packed IPv4 or IPv6 address.
@@ -223,6 +243,7 @@ __all__ = [
     "NotTCP",
     "decodeIP",
     "decoderFor",
+    "fastLayout",
     "formatIP",
     "SUPPORTED_LINKTYPES",
     "FIN",

@@ -199,20 +199,20 @@ class HTTPStreamParser:
         Decide the body framing from a complete header block.
         """
         firstEnd = block.find(b"\r\n")
-        first = block[:firstEnd]
         length: Optional[bytes] = None
         chunked = False
-        for name, value in _FRAMING.findall(block, firstEnd):
-            if len(name) == 17:  # transfer-encoding
-                chunked = value.rstrip().lower().endswith(b"chunked")
-            elif length is None:
-                length = value.rstrip()
+        if firstEnd + 4 < len(block):
+            for name, value in _FRAMING.findall(block, firstEnd):
+                if len(name) == 17:  # transfer-encoding
+                    chunked = value.rstrip().lower().endswith(b"chunked")
+                elif length is None:
+                    length = value.rstrip()
         if self.isRequest:
-            sp1 = first.find(b" ")
-            sp2 = first.rfind(b" ")
-            if sp1 <= 0 or sp2 <= sp1 or first[sp2 + 1 : sp2 + 8] != b"HTTP/1.":
+            sp1 = block.find(b" ", 0, firstEnd)
+            sp2 = block.rfind(b" ", 0, firstEnd)
+            if sp1 <= 0 or sp2 <= sp1 or not block.startswith(b"HTTP/1.", sp2 + 1, firstEnd):
                 return False
-            self.info = first[:sp1]
+            self.info = block[:sp1]
             if chunked:
                 self.state = CHUNK_LINE
                 return True
@@ -220,9 +220,10 @@ class HTTPStreamParser:
                 return self._fixed(length)
             self.state = IDLE
             return True
-        if first[:7] != b"HTTP/1." or len(first) < 12 or not first[9:12].isdigit():
+        digits = block[9:12]
+        if firstEnd < 12 or not block.startswith(b"HTTP/1.") or not digits.isdigit():
             return False
-        status = int(first[9:12])
+        status = int(digits)
         self.info = status
         if status < 200 or status == 204 or status == 304:
             self.state = IDLE
@@ -257,9 +258,18 @@ class HTTPStreamParser:
         @param ack: the acknowledgement number of the segment carrying C{data}.
         @param segmentStart: C{data} starts a segment (used to resynchronise).
         """
-        pos = 0
-        n = len(data)
         self.lastTs = ts
+        n = len(data)
+        if self.state == IDLE and self.isRequest and data.find(b"\r\n\r\n") + 4 == n:
+            # The common case: a request without a body, alone in the data.
+            firstEnd = data.find(b"\r\n")
+            if firstEnd + 4 == n or _FRAMING.search(data, firstEnd) is None:
+                sp1 = data.find(b" ", 0, firstEnd)
+                sp2 = data.rfind(b" ", 0, firstEnd)
+                if sp1 > 0 and sp2 > sp1 and data.startswith(b"HTTP/1.", sp2 + 1, firstEnd):
+                    self._onMessage(data, ts, ts, seq, ack, data[:sp1], True)
+                    return
+        pos = 0
         while pos < n:
             state = self.state
             if state == IDLE:
@@ -282,10 +292,24 @@ class HTTPStreamParser:
                 if not self._headersDone(block):
                     self._bad()
                     return
+                state = self.state
+                if state == IDLE and (self.isRequest or self.info != 101):
+                    # The whole message is this header block: nothing to buffer.
+                    pos = end
+                    self._onMessage(block, ts, ts, self.startSeq, ack, self.info, True)
+                    continue
+                if state == FIXED and not self._maxStore and self._remaining <= n - end:
+                    # Headers and body in this data: one slice, no join.
+                    stop = end + self._remaining
+                    self.state = IDLE
+                    message = data[pos:stop]
+                    pos = stop
+                    self._onMessage(message, ts, ts, self.startSeq, ack, self.info, True)
+                    continue
                 self._size = len(block)
                 self._parts.append(block)
                 pos = end
-                if self.state == IDLE:
+                if state == IDLE:
                     self._complete(ts)
             elif state == HEADERS:
                 hdr = self._hdr

@@ -34,7 +34,7 @@ from twisted_gor.config import BuildContext
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
 from twisted_gor.raw.address import CaptureAddress, bpfFilter, parseAddress
-from twisted_gor.raw.decode import NotTCP, decoderFor
+from twisted_gor.raw.decode import NotTCP, decoderFor, fastLayout
 from twisted_gor.raw.pcapfile import PcapFileReader
 from twisted_gor.raw.reader import PcapReader
 from twisted_gor.raw.reassembly import Tracker
@@ -155,7 +155,15 @@ class RawInput(InputBase):
         address = self.address
         if address.isFile:
             bpf = self.config.bpfFilter or (
-                bpfFilter(address, trackResponse=self.config.trackResponse, dataOnly=False) if address.ports else ""
+                bpfFilter(
+                    address,
+                    trackResponse=self.config.trackResponse,
+                    vlan=self.config.vlan,
+                    vlanIds=self.config.vlanIds,
+                    dataOnly=False,
+                )
+                if address.ports
+                else ""
             )
             self.handles.append((address.devices[0], self._openOffline(address.devices[0], bpf)))
             return
@@ -283,10 +291,10 @@ class RawInput(InputBase):
                 stats.increment("errors")
                 log.failure("while processing a captured packet")
 
-        if not fileMode:
-            return packetReceived
-
         tracker = self.tracker
+        handler = packetReceived if wallClock else tracker.packetHandler(fastLayout(linktype), packetReceived)
+        if not fileMode:
+            return handler
 
         def packetFromFile(ts: int, data: bytes) -> None:
             if ts - self._fileClock >= 100_000_000:
@@ -294,15 +302,18 @@ class RawInput(InputBase):
                 if self._fileClock:
                     tracker.expire(ts)
                 self._fileClock = ts
-            packetReceived(ts, data)
+            handler(ts, data)
 
         return packetFromFile
 
     def _emitMessage(self, kind: int, rid: bytes, ts: int, latency: int, payload: bytes) -> None:
-        if self.receiver is None:
+        # InputBase.emit, inlined: this runs once per captured message.
+        receiver = self.receiver
+        if receiver is None:
             self.stats.increment("dropped.no_receiver")
             return
-        self.emit(Message(kind, rid, ts, latency, payload))
+        self.stats.increment("emitted")
+        receiver.messageReceived(Message(kind, rid, ts, latency, payload))
 
     def _tick(self) -> None:
         try:

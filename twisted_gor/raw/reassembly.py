@@ -22,6 +22,8 @@ import struct
 from collections import deque
 from typing import Callable, Optional
 
+from twisted.logger import Logger
+
 from twisted_gor.message import REQUEST, RESPONSE
 from twisted_gor.raw.decode import ACK, FIN, RST, SYN, Segment, formatIP
 from twisted_gor.raw.httpstream import IDLE, SKIP, HTTPStreamParser, Info, looksLikeResponse, setHeader
@@ -35,6 +37,33 @@ MAX_PENDING_BYTES = 64 * 1024 * 1024
 MAX_QUEUED_REQUESTS = 1024
 
 _PACK_PREFIX = struct.Struct("!HH4s").pack
+_PACK_PORTS = struct.Struct("!HH").pack
+
+StreamKey = bytes
+"""
+A direction's key: source address, destination address (packed, 4 or 16
+bytes each), source port and destination port (2 bytes each, big endian):
+exactly the bytes an IPv4 header without options (from offset 12) or an IPv6
+header without extension headers (from offset 8) and the TCP ports hold, so a
+captured frame gives its key with one slice.
+"""
+
+
+def streamKey(src: bytes, sport: int, dst: bytes, dport: int) -> StreamKey:
+    """
+    The L{StreamKey} of the direction from C{src:sport} to C{dst:dport}.
+    """
+    return src + dst + _PACK_PORTS(sport, dport)
+
+# IPv4 (no options) + TCP: total length, flags/fragment offset, protocol,
+# then (past the addresses and ports) sequence, acknowledgement, offset/flags.
+_V4_TCP = struct.Struct("!2xH2xHxB14xIIH").unpack_from
+# IPv6 (no extension header) + TCP: payload length, next header, then seq,
+# ack, offset/flags.
+_V6_TCP = struct.Struct("!4xHB37xIIH").unpack_from
+
+Packet = Callable[[int, bytes], None]
+"""C{(timestampNs, frame)}: what a pcap handle delivers."""
 
 Emit = Callable[[int, bytes, int, int, bytes], None]
 """C{(type, id, timestampNs, latencyNs, payload)}."""
@@ -65,10 +94,12 @@ class Connection:
         "selfCapture",
         "selfChecked",
         "idPrefix",
+        "key",
     )
 
     def __init__(self, tracker: "Tracker", clientIp: bytes, clientPort: int, serverIp: bytes, serverPort: int) -> None:
         self.tracker = tracker
+        self.key = streamKey(clientIp, clientPort, serverIp, serverPort)
         self.clientIp = clientIp
         self.clientPort = clientPort
         self.serverIp = serverIp
@@ -111,7 +142,8 @@ class Connection:
         """
         The method of the request answered by the response starting at C{seq}.
         """
-        entry = self._match(seq, False)
+        queue = self.queue
+        entry = queue[0] if queue and queue[0][0] == seq else self._match(seq, False)
         if entry is None:
             return None
         method = entry[2]
@@ -129,14 +161,17 @@ class Connection:
             used = ack
         self.lastRawAck = ack
         self.lastIdAck = used
-        rid = self.makeId(used)
+        rid = self.idPrefix + b"%08x" % (used,)
         tracker = self.tracker
         if tracker.trackResponse:
             queue = self.queue
             queue.append((ack, rid, info, lastTs))
             if len(queue) > MAX_QUEUED_REQUESTS:
                 queue.popleft()
-        tracker.emitRequest(self, rid, firstTs, lastTs, payload, complete)
+        if complete and self.selfChecked and not self.selfCapture and tracker.realIPHeader is None:
+            tracker.emit(REQUEST, rid, firstTs, lastTs - firstTs, payload)
+        else:
+            tracker.emitRequest(self, rid, firstTs, lastTs, payload, complete)
 
     def responseDone(
         self, payload: bytes, firstTs: int, lastTs: int, seq: int, ack: int, info: Info, complete: bool
@@ -148,7 +183,8 @@ class Connection:
         if isinstance(info, int) and 100 <= info < 200 and info != 101:
             tracker.stats.increment("skipped.interim_response")
             return
-        entry = self._match(seq, True)
+        queue = self.queue
+        entry = queue.popleft() if queue and queue[0][0] == seq else self._match(seq, True)
         if entry is not None:
             rid = entry[1]
             latency = lastTs - entry[3]
@@ -160,7 +196,10 @@ class Connection:
         if info == 101:
             if self.client is not None:
                 self.client.parser.upgrade()
-        tracker.emitResponse(self, rid, firstTs, latency, payload, complete)
+        if complete and self.selfChecked and not self.selfCapture:
+            tracker.emit(RESPONSE, rid, firstTs, latency, payload)
+        else:
+            tracker.emitResponse(self, rid, firstTs, latency, payload, complete)
 
     def unparsable(self) -> None:
         """
@@ -176,7 +215,7 @@ class HalfStream:
 
     __slots__ = ("conn", "key", "isClient", "nextSeq", "pending", "pendingBytes", "parser", "lastTs", "gapSince", "finSeq", "closed")
 
-    def __init__(self, conn: Connection, key: tuple[bytes, int, bytes, int], isClient: bool, maxStore: int) -> None:
+    def __init__(self, conn: Connection, key: StreamKey, isClient: bool, maxStore: int) -> None:
         self.conn = conn
         self.key = key
         self.isClient = isClient
@@ -322,6 +361,8 @@ class Tracker:
     @ivar stats: the capture's counters.
     """
 
+    log = Logger()
+
     def __init__(
         self,
         emit: Emit,
@@ -345,8 +386,8 @@ class Tracker:
         self.realIPHeader = realIPHeader
         self.maxStore = maxStore
         self.selfPorts = selfRegistry if selfPorts is None else selfPorts
-        self.streams: dict[tuple[bytes, int, bytes, int], HalfStream] = {}
-        self.connections: dict[tuple[bytes, int, bytes, int], Connection] = {}
+        self.streams: dict[StreamKey, HalfStream] = {}
+        self.connections: dict[StreamKey, Connection] = {}
 
     def segment(self, ts: int, seg: Segment) -> None:
         """
@@ -357,7 +398,7 @@ class Tracker:
             self.stats.increment("dropped.truncated")
             payload = b""
             flags &= ~FIN
-        key = (src, sport, dst, dport)
+        key = src + dst + _PACK_PORTS(sport, dport)
         stream = self.streams.get(key)
         if stream is not None and payload and not flags & 0x07 and not stream.closed:
             # Fast path: data without SYN/FIN/RST on a known stream.
@@ -369,15 +410,91 @@ class Tracker:
         if stream is None:
             if not (flags & SYN) and (not payload or flags & RST):
                 return
-            stream = self._newStream(key, flags, payload)
+            stream = self._newStream(key, src, sport, dst, dport, flags, payload)
             if stream is None:
                 return
         stream.segment(ts, seq, ack, flags, payload)
 
-    def _newStream(self, key: tuple[bytes, int, bytes, int], flags: int, payload: bytes) -> Optional[HalfStream]:
-        src, sport, dst, dport = key
+    def packetHandler(self, layout: Optional[tuple[int, int]], slow: Packet) -> Packet:
+        """
+        A per-packet function that handles the common case itself: a data
+        segment without SYN/FIN/RST, IPv4 without options or IPv6 without
+        extension headers (at the fixed offsets of C{layout}, see
+        L{twisted_gor.raw.decode.fastLayout}), on a stream already known. Its
+        stream key is one slice of the frame, its header fields one
+        C{unpack_from}, and in-order data goes straight to the stream's
+        parser. Everything else goes to C{slow} (decode, then L{segment}).
+        """
+        if layout is None:
+            return slow
+        etOff, ip = layout
+        noEthertype = etOff < 0
+        et1 = etOff + 1
+        streams = self.streams
+        getStream = streams.get
+        close = self.close
+        stats = self.stats
+        v4Key, v4KeyEnd, v4Tcp = ip + 12, ip + 24, ip + 20
+        v6Key, v6KeyEnd, v6Tcp = ip + 8, ip + 44, ip + 40
+        minV4, minV6 = ip + 40, ip + 60
+
+        def packet(ts: int, data: bytes) -> None:
+            n = len(data)
+            if n < minV4:
+                slow(ts, data)
+                return
+            version = data[ip]
+            if version == 0x45:
+                if not noEthertype and (data[etOff] != 0x08 or data[et1] != 0x00):
+                    slow(ts, data)
+                    return
+                total, frag, proto, seq, ack, offFlags = _V4_TCP(data, ip)
+                if proto != 6 or frag & 0x3FFF or offFlags & 0x07:
+                    slow(ts, data)
+                    return
+                start = v4Tcp + ((offFlags >> 12) << 2)
+                end = ip + total
+                key = data[v4Key:v4KeyEnd]
+            elif version >> 4 == 6 and n >= minV6:
+                if not noEthertype and (data[etOff] != 0x86 or data[et1] != 0xDD):
+                    slow(ts, data)
+                    return
+                plen, nxt, seq, ack, offFlags = _V6_TCP(data, ip)
+                if nxt != 6 or offFlags & 0x07 or not plen:
+                    slow(ts, data)
+                    return
+                start = v6Tcp + ((offFlags >> 12) << 2)
+                end = v6Tcp + plen
+                key = data[v6Key:v6KeyEnd]
+            else:
+                slow(ts, data)
+                return
+            stream = getStream(key)
+            if stream is None or stream.closed or not start < end <= n:
+                slow(ts, data)
+                return
+            payload = data[start:end]
+            try:
+                stream.lastTs = ts
+                if seq == stream.nextSeq and not stream.pending:
+                    stream.nextSeq = (seq + end - start) & MASK
+                    stream.parser.feed(payload, ts, seq, ack, True)
+                else:
+                    stream._data(ts, seq, ack, payload)
+                fin = stream.finSeq
+                if fin is not None and fin == stream.nextSeq:
+                    close(stream, ts, False)
+            except Exception:
+                stats.increment("errors")
+                self.log.failure("while processing a captured packet")
+
+        return packet
+
+    def _newStream(
+        self, key: StreamKey, src: bytes, sport: int, dst: bytes, dport: int, flags: int, payload: bytes
+    ) -> Optional[HalfStream]:
         ports = self.ports
-        reverse = (dst, dport, src, sport)
+        reverse = dst + src + _PACK_PORTS(dport, sport)
         if ports:
             if dport in ports:
                 isClient = True
@@ -560,8 +677,7 @@ class Tracker:
             for s in (conn.client, conn.server):
                 if s is not None:
                     self.streams.pop(s.key, None)
-            key = (conn.clientIp, conn.clientPort, conn.serverIp, conn.serverPort)
-            self.connections.pop(key, None)
+            self.connections.pop(conn.key, None)
 
     def expire(self, now: int) -> None:
         """
@@ -590,7 +706,7 @@ class Tracker:
             else:
                 conn.server = None
             if conn.client is None and conn.server is None:
-                self.connections.pop((conn.clientIp, conn.clientPort, conn.serverIp, conn.serverPort), None)
+                self.connections.pop(conn.key, None)
 
     def hasGaps(self) -> bool:
         """
