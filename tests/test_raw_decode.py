@@ -192,6 +192,18 @@ class FlagTests(SynchronousTestCase):
         self.assertIsNotNone(first.limit)
         self.assertTrue(first.trackResponse)
         self.assertEqual(first.bufferTimeout, 0.01)
+        self.assertEqual(first.maxHeld, 256 * 1024 * 1024)
+
+    def test_maxHeld(self) -> None:
+        """
+        --input-raw-max-held sets the global bound; it must be positive.
+        """
+        config = self._configure(**{"input-raw": [":80"], "input-raw-max-held": 1 << 20})
+        first = config.inputs[0]
+        assert isinstance(first, RawInputConfig)
+        self.assertEqual(first.maxHeld, 1 << 20)
+        e = self.assertRaises(ValueError, self._configure, **{"input-raw": [":80"], "input-raw-max-held": 0})
+        self.assertIn("--input-raw-max-held:", str(e))
 
     def test_badAddress(self) -> None:
         """

@@ -25,8 +25,11 @@ from tests.pcapgen import (
 )
 from twisted_gor.interfaces import IMessageReceiver
 from twisted_gor.message import Message
+from twisted_gor.raw.decode import ACK, RST, SYN
 from twisted_gor.raw.input import RawInput, RawInputConfig
+from twisted_gor.raw.reassembly import Tracker
 from twisted_gor.selfports import SelfPorts
+from twisted_gor.stats import Counters
 
 GET1 = b"GET /a HTTP/1.1\r\nHost: example\r\n\r\n"
 GET2 = b"GET /b?x=1 HTTP/1.1\r\nHost: example\r\nUser-Agent: t\r\n\r\n"
@@ -449,3 +452,78 @@ class FastPathTests(SynchronousTestCase):
         ]
         for options in variants:
             self.assertEqual(self._scenario(**options), expected, options)
+
+
+class HeldLimitTests(SynchronousTestCase):
+    """
+    A bound on the out-of-order bytes held across all streams: over it the
+    oldest gaps are given up and counted.
+    """
+
+    def _tracker(self, maxHeld: int) -> tuple[Tracker, list[tuple[int, bytes]]]:
+        emitted: list[tuple[int, bytes]] = []
+        tracker = Tracker(
+            lambda kind, rid, ts, latency, payload: emitted.append((kind, payload)),
+            Counters(),
+            ports=frozenset({80}),
+            maxHeld=maxHeld,
+            selfPorts=SelfPorts(),
+        )
+        return tracker, emitted
+
+    def _request(self, n: int) -> bytes:
+        return b"GET /%d HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n" % (n, b"p" * 3000)
+
+    def _heldBehindGap(self, tracker: Tracker, client: int, ts: int) -> bytes:
+        """
+        Open a connection from port C{client} whose first 50 bytes are lost
+        and whose next request is held behind that gap.
+        """
+        src, dst = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+        tracker.segment(ts, (src, dst, client, 80, 1000, 0, SYN, b"", False))
+        request = self._request(client)
+        tracker.segment(ts, (src, dst, client, 80, 1001 + 50, 1, ACK, request, False))
+        return request
+
+    def test_oldestGapsGivenUp(self) -> None:
+        """
+        Three streams hold a request each behind a gap; the third one goes
+        over the bound: the two oldest gaps are given up (counted), their
+        held requests come out in age order, the newest stays held until the
+        capture ends.
+        """
+        size = len(self._request(50001))
+        tracker, emitted = self._tracker(maxHeld=int(size * 2.5))
+        first = self._heldBehindGap(tracker, 50001, 1)
+        second = self._heldBehindGap(tracker, 50002, 2)
+        self.assertEqual(emitted, [])
+        self.assertEqual(tracker.heldBytes, 2 * size)
+        third = self._heldBehindGap(tracker, 50003, 3)
+        self.assertEqual(emitted, [(1, first), (1, second)])
+        self.assertEqual(tracker.stats["dropped.gaps_held_limit"], 2)
+        self.assertEqual(tracker.stats["dropped.gaps"], 0)
+        self.assertEqual(tracker.heldBytes, size)
+        tracker.finish()
+        self.assertEqual(emitted[2:], [(1, third)])
+        self.assertEqual(tracker.heldBytes, 0)
+
+    def test_accountingFollowsFilledGaps(self) -> None:
+        """
+        Held bytes go back to zero when the missing segment arrives, when a
+        gap expires and when a connection is reset.
+        """
+        tracker, emitted = self._tracker(maxHeld=1 << 30)
+        src, dst = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+        held = self._heldBehindGap(tracker, 50001, 1)
+        lost = b"GET /lost HTTP/1.1\r\nHost: xxxxxxxxxxxxxxxxxxxx\r\n\r\n"
+        self.assertEqual(len(lost), 50)
+        tracker.segment(2, (src, dst, 50001, 80, 1001, 1, ACK, lost, False))
+        self.assertEqual(emitted, [(1, lost), (1, held)])
+        self.assertEqual(tracker.heldBytes, 0)
+        self._heldBehindGap(tracker, 50002, 3)
+        tracker.expire(3 + tracker.expireNs)
+        self.assertEqual(tracker.heldBytes, 0)
+        self.assertEqual(tracker.stats["dropped.gaps"], 1)
+        self._heldBehindGap(tracker, 50003, 4)
+        tracker.segment(5, (src, dst, 50003, 80, 1001, 1, RST | ACK, b"", False))
+        self.assertEqual(tracker.heldBytes, 0)

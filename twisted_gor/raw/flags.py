@@ -105,6 +105,13 @@ FLAGS: list[Flag] = [
         "Read pcap files at the pace they were captured instead of as fast as possible.",
     ),
     Flag(
+        "input-raw-max-held",
+        SIZE,
+        "Out-of-order data held behind gaps, all connections together (default 256mb); over it the oldest gaps "
+        "are given up, counted as dropped.gaps_held_limit.",
+        default=256 * 1024 * 1024,
+    ),
+    Flag(
         "input-raw-keep-acks",
         BOOL,
         "Let pure ACK segments through the automatic kernel filter (by default only data, SYN, FIN and RST reach gor).",
@@ -129,6 +136,11 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     bufferSize = values.get("input-raw-buffer-size") or 0
     if bufferSize < 0:
         raise ValueError(f"--input-raw-buffer-size: must not be negative, got {bufferSize}")
+    maxHeld = values.get("input-raw-max-held")
+    if maxHeld is None:
+        maxHeld = 256 * 1024 * 1024
+    if maxHeld <= 0:
+        raise ValueError(f"--input-raw-max-held: must be positive, got {maxHeld}")
     engine = values.get("input-raw-engine") or "libpcap"
     for value in values.get("input-raw", []):
         address, limit = splitLimit(value)
@@ -151,6 +163,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
             bufferTimeout=bufferTimeout,
             originalTiming=bool(values.get("input-raw-original-timing")),
             dataOnly=not values.get("input-raw-keep-acks"),
+            maxHeld=maxHeld,
         )
         try:
             raw.parsed()

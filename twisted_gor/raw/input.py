@@ -53,6 +53,8 @@ class RawInputConfig:
     @ivar bpfFilter: replaces the automatic filter when set.
     @ivar originalTiming: savefiles are read at the pace they were captured.
     @ivar dataOnly: the automatic filter leaves pure ACKs in the kernel.
+    @ivar maxHeld: bound on out-of-order bytes held across all connections;
+        over it the oldest gaps are given up (C{dropped.gaps_held_limit}).
     """
 
     address: str
@@ -73,6 +75,7 @@ class RawInputConfig:
     bufferTimeout: float = 0.01
     originalTiming: bool = False
     dataOnly: bool = True
+    maxHeld: int = 256 * 1024 * 1024
 
     def parsed(self) -> CaptureAddress:
         """
@@ -123,6 +126,7 @@ class RawInput(InputBase):
             realIPHeader=config.realIPHeader.encode("ascii") if config.realIPHeader else None,
             maxStore=maxStore,
             selfPorts=selfPorts,
+            maxHeld=config.maxHeld,
         )
         self.filter = config.bpfFilter or bpfFilter(
             self.address,

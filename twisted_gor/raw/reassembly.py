@@ -34,6 +34,7 @@ from twisted_gor.stats import Counters
 MASK = 0xFFFFFFFF
 HALF = 0x80000000
 MAX_PENDING_BYTES = 64 * 1024 * 1024
+MAX_HELD_BYTES = 256 * 1024 * 1024
 MAX_QUEUED_REQUESTS = 1024
 
 _PACK_PREFIX = struct.Struct("!HH4s").pack
@@ -245,8 +246,7 @@ class HalfStream:
                 self.conn.tracker.giveUp(self)
                 self.conn.selfChecked = False
                 self.conn.selfCapture = False
-                self.pending.clear()
-                self.pendingBytes = 0
+                self.release()
                 self.gapSince = None
                 self.finSeq = None
                 self.closed = False
@@ -303,12 +303,26 @@ class HalfStream:
                 self.conn.tracker.stats.increment("segments.duplicate")
                 return
             self.pendingBytes -= len(old[0])
+            self.conn.tracker.heldBytes -= len(old[0])
         pending[seq] = (payload, ack, ts)
         self.pendingBytes += len(payload)
+        tracker = self.conn.tracker
+        tracker.heldBytes += len(payload)
         if self.gapSince is None:
             self.gapSince = ts
         if self.pendingBytes > MAX_PENDING_BYTES:
-            self.conn.tracker.skipGap(self, ts)
+            tracker.skipGap(self, ts)
+        if tracker.heldBytes > tracker.maxHeld:
+            tracker.relieve(ts)
+
+    def release(self) -> None:
+        """
+        Forget every held segment (uncounted: the caller counts what it gives
+        up).
+        """
+        self.conn.tracker.heldBytes -= self.pendingBytes
+        self.pendingBytes = 0
+        self.pending.clear()
 
     def drain(self, ts: int) -> None:
         """
@@ -323,6 +337,7 @@ class HalfStream:
             if item is not None:
                 payload, ack, its = item
                 self.pendingBytes -= len(payload)
+                self.conn.tracker.heldBytes -= len(payload)
                 self.nextSeq = (nxt + len(payload)) & MASK
                 self.parser.feed(payload, its, nxt, ack, True)
                 progressed = True
@@ -336,6 +351,7 @@ class HalfStream:
                 if ((s - nxt) & MASK) >= HALF:
                     payload, ack, its = pending.pop(s)
                     self.pendingBytes -= len(payload)
+                    self.conn.tracker.heldBytes -= len(payload)
                     over = (nxt - s) & MASK
                     if over < len(payload):
                         self.nextSeq = (s + len(payload)) & MASK
@@ -359,6 +375,8 @@ class Tracker:
     @ivar ports: server ports (requests go to them); empty = any port, the
         direction then comes from the handshake or the payload.
     @ivar stats: the capture's counters.
+    @ivar maxHeld: bound on the bytes held behind gaps across all streams.
+    @ivar heldBytes: bytes held behind gaps now, across all streams.
     """
 
     log = Logger()
@@ -375,6 +393,7 @@ class Tracker:
         maxStore: int = 0,
         selfPorts: Optional[SelfPorts] = None,
         idleTimeout: float = 120.0,
+        maxHeld: int = MAX_HELD_BYTES,
     ) -> None:
         self.emit = emit
         self.stats = stats
@@ -386,6 +405,8 @@ class Tracker:
         self.realIPHeader = realIPHeader
         self.maxStore = maxStore
         self.selfPorts = selfRegistry if selfPorts is None else selfPorts
+        self.maxHeld = maxHeld if maxHeld > 0 else MAX_HELD_BYTES
+        self.heldBytes = 0
         self.streams: dict[StreamKey, HalfStream] = {}
         self.connections: dict[StreamKey, Connection] = {}
 
@@ -577,9 +598,10 @@ class Tracker:
         if stream.parser.abort(self.allowIncomplete) and not self.allowIncomplete:
             self.stats.increment("dropped.expired_request" if stream.isClient else "dropped.expired_response")
 
-    def skipGap(self, stream: HalfStream, ts: int) -> None:
+    def skipGap(self, stream: HalfStream, ts: int, reason: str = "dropped.gaps") -> None:
         """
-        Give up waiting for the bytes missing before the held segments.
+        Give up waiting for the bytes missing before the held segments,
+        counted as C{reason}.
         """
         pending = stream.pending
         if not pending:
@@ -590,8 +612,7 @@ class Tracker:
             starts = [s for s, item in pending.items() if stream.parser.looksLikeStart(item[0])]
             if not starts:
                 self.stats.increment("dropped.midstream_segments", len(pending))
-                pending.clear()
-                stream.pendingBytes = 0
+                stream.release()
                 stream.gapSince = None
                 return
             base = starts[0]
@@ -603,8 +624,26 @@ class Tracker:
                 stream.gapSince = None
                 return
             stream.nextSeq = min(pending, key=lambda s: (s - nxt) & MASK)
-            self.stats.increment("dropped.gaps")
+            self.stats.increment(reason)
         stream.drain(ts)
+
+    def relieve(self, ts: int) -> None:
+        """
+        More than L{maxHeld} bytes wait behind gaps across all streams: give
+        up the oldest gaps (counted as C{dropped.gaps_held_limit}) until at
+        most three quarters of the bound are held.
+        """
+        target = self.maxHeld * 3 // 4
+        waiting = [s for s in self.streams.values() if s.pending]
+        waiting.sort(key=lambda s: s.gapSince if s.gapSince is not None else ts)
+        for stream in waiting:
+            while stream.pending and self.heldBytes > target:
+                before = self.heldBytes
+                self.skipGap(stream, ts, "dropped.gaps_held_limit")
+                if self.heldBytes >= before:
+                    break
+            if self.heldBytes <= target:
+                return
 
     def _purgeBehind(self, stream: HalfStream) -> None:
         """
@@ -617,6 +656,7 @@ class Tracker:
         for s in [s for s in pending if ((s - nxt) & MASK) >= HALF]:
             payload, ack, its = pending.pop(s)
             stream.pendingBytes -= len(payload)
+            self.heldBytes -= len(payload)
             nxt = stream.nextSeq
             assert nxt is not None
             over = (nxt - s) & MASK
@@ -641,6 +681,8 @@ class Tracker:
         assert nxt is not None
         for s in sorted(pending, key=lambda s: (s - nxt) & MASK):
             payload, ack, its = pending.pop(s)
+            stream.pendingBytes -= len(payload)
+            self.heldBytes -= len(payload)
             current = stream.nextSeq
             assert current is not None
             ahead = (s - current) & MASK
@@ -654,7 +696,6 @@ class Tracker:
                 self.stats.increment("dropped.gaps")
             stream.nextSeq = (s + len(payload)) & MASK
             stream.parser.feed(payload, its, s, ack, True)
-        stream.pendingBytes = 0
         stream.gapSince = None
 
     def close(self, stream: HalfStream, ts: int, reset: bool) -> None:
@@ -676,6 +717,8 @@ class Tracker:
         if all(s is None or s.closed for s in (conn.client, conn.server)):
             for s in (conn.client, conn.server):
                 if s is not None:
+                    if s.pending:
+                        s.release()
                     self.streams.pop(s.key, None)
             self.connections.pop(conn.key, None)
 
@@ -733,3 +776,4 @@ class Tracker:
                 self.giveUp(stream)
         self.streams.clear()
         self.connections.clear()
+        self.heldBytes = 0
