@@ -527,3 +527,84 @@ class HeldLimitTests(SynchronousTestCase):
         self._heldBehindGap(tracker, 50003, 4)
         tracker.segment(5, (src, dst, 50003, 80, 1001, 1, RST | ACK, b"", False))
         self.assertEqual(tracker.heldBytes, 0)
+
+
+class OriginalTimingTests(SynchronousTestCase):
+    """
+    C{--input-raw-original-timing}: a savefile is replayed at its recorded
+    pace, on the reactor's clock (a L{Clock} here, so nothing depends on the
+    machine's speed).
+    """
+
+    # capture-time offsets (s) of the four requests after the handshake
+    offsets = [0.5, 1.5, 1.6, 3.0]
+
+    def _start(self) -> tuple[RawInput, Collector, Clock, list[bytes]]:
+        start = 1_600_000_000_000_000_000
+        c = Conversation(start=start, step=1000).handshake()
+        requests = [b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(len(self.offsets))]
+        packets = list(c.packets)
+        for request, offset in zip(requests, self.offsets):
+            c.send(request)
+            packets.append((start + int(offset * 1e9), c.packets[-1][1]))
+        path = self.mktemp() + ".pcap"
+        writePcap(path, packets)
+        clock = Clock()
+        clock.advance(1000)
+        raw = RawInput(
+            RawInputConfig(address=path + ":80", engine="pcap_file", originalTiming=True),
+            reactor=clock,
+            selfPorts=SelfPorts(),
+        )
+        collector = Collector()
+        raw.setReceiver(collector)
+        raw.startService()
+        return raw, collector, clock, requests
+
+    def _advanceTo(self, clock: Clock, started: float, offset: float) -> None:
+        clock.advance(started + offset - clock.seconds())
+
+    def test_recordedPace(self) -> None:
+        """
+        Each request comes out when its capture offset has elapsed on the
+        reactor clock, not before, with its capture timestamp.
+        """
+        raw, collector, clock, requests = self._start()
+        started = clock.seconds()
+        self.assertEqual(collector.messages, [])
+        for i, offset in enumerate(self.offsets):
+            self._advanceTo(clock, started, offset - 0.001)
+            self.assertEqual(len(collector.messages), i, offset)
+            self._advanceTo(clock, started, offset)
+            self.assertEqual(len(collector.messages), i + 1, offset)
+        self.assertEqual(payloads(collector.messages), requests)
+        gaps = [b.timestamp - a.timestamp for a, b in zip(collector.messages, collector.messages[1:])]
+        self.assertEqual(gaps, [1_000_000_000, 100_000_000, 1_400_000_000])
+        done = raw.whenExhausted()
+        assert done is not None
+        self.successResultOf(done)
+        raw.stopService()
+
+    def test_pauseKeepsGaps(self) -> None:
+        """
+        Time spent paused (backpressure) is not counted: after resuming, the
+        remaining gaps are as recorded.
+        """
+        raw, collector, clock, requests = self._start()
+        started = clock.seconds()
+        self._advanceTo(clock, started, 0.7)
+        self.assertEqual(len(collector.messages), 1)
+        raw.pauseProducing()
+        clock.advance(60)
+        self.assertEqual(len(collector.messages), 1)
+        raw.resumeProducing()
+        # 0.8 s of the 1 s gap to the second request are still to wait
+        clock.advance(0.799)
+        self.assertEqual(len(collector.messages), 1)
+        clock.advance(0.001)
+        self.assertEqual(len(collector.messages), 2)
+        clock.advance(0.1)
+        self.assertEqual(len(collector.messages), 3)
+        clock.advance(1.4)
+        self.assertEqual(payloads(collector.messages), requests)
+        raw.stopService()

@@ -2,7 +2,9 @@
 """
 Reading a pcap savefile through the capture pipeline, without blocking the
 reactor: as fast as possible in bounded batches under C{task.cooperate}, or at
-the original timing.
+the original timing (each packet delivered when as much reactor time has
+passed since the first one as capture time did; time spent paused does not
+count).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class PcapFileReader:
         self._delayed: Any = None
         self._held: Optional[tuple[int, bytes]] = None
         self._base: Optional[tuple[int, float]] = None
+        self._pausedAt: Optional[float] = None
         self.done: Deferred[None] = Deferred()
         self.packets = 0
 
@@ -100,6 +103,7 @@ class PcapFileReader:
         if self._paused:
             return
         self._paused = True
+        self._pausedAt = self._reactor.seconds()
         if self._task is not None:
             try:
                 self._task.pause()
@@ -122,7 +126,12 @@ class PcapFileReader:
             except task.TaskDone:
                 pass
         elif self._originalTiming and not self.done.called:
-            self._base = None
+            # The time spent paused shifts the rest of the capture: the gaps
+            # between the packets still to come stay as recorded.
+            if self._base is not None and self._pausedAt is not None:
+                packetTs, startedAt = self._base
+                self._base = (packetTs, startedAt + self._reactor.seconds() - self._pausedAt)
+            self._pausedAt = None
             self._next()
 
     def stop(self) -> None:
