@@ -247,6 +247,29 @@ class OutputTests(SynchronousTestCase):
         config = HttpOutputConfig(parseTarget("h"), originalHost=True)
         self.assertEqual(HttpOutput(config, Clock())._prepare(b"GET / HTTP/1.1\r\nHost: prod\r\n\r\n"), b"GET / HTTP/1.1\r\nHost: prod\r\n\r\n")
 
+    def test_prepareConnectAndAbsolute(self) -> None:
+        """
+        CONNECT is skipped (counted); an absolute-form target gets the
+        target's scheme and authority, its Host header is left alone.
+        """
+        output = HttpOutput(HttpOutputConfig(parseTarget("h:81")), Clock())
+        self.assertIsNone(output._prepare(b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"))
+        self.assertEqual(output.stats["skipped.connect"], 1)
+        sent = output._prepare(b"GET https://prod/x HTTP/1.1\r\nHost: prod\r\n\r\n")
+        self.assertEqual(sent, b"GET http://h:81/x HTTP/1.1\r\nHost: prod\r\n\r\n")
+
+    def test_conflictingContentLength(self) -> None:
+        """
+        Differing Content-Length headers are a bad response; equal duplicates
+        and odd case/spacing are fine.
+        """
+        self.assertRaises(
+            BadResponse, ResponseParser().feed, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\ncontent-length: 2\r\n\r\nab"
+        )
+        p = ResponseParser()
+        p.feed(b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH:  2 \r\ncontent-length:2\r\nTransfer-Encoding: gzip\r\n\r\nab")
+        self.assertEqual((p.done, p.size, p.status), (True, 85, 200))
+
 
 class StatsTests(SynchronousTestCase):
     """

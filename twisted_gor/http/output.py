@@ -230,7 +230,7 @@ class _Worker:
     def take(self, message: Message, payload: bytes) -> None:
         self.message = message
         self.payload = payload
-        self.isHead = proto.method(payload) == b"HEAD"
+        self.isHead = payload.startswith(b"HEAD ")
         self.startedAt = self.output.reactor.seconds()
         self.startNs = int(self.startedAt * 1e9)
         self.redirectsLeft = self.output.config.redirects
@@ -502,8 +502,7 @@ class HttpOutput(OutputBase):
         if not proto.isRequestLine(payload):
             self.stats.increment("dropped.not_http")
             return None
-        method = proto.method(payload)
-        if method == b"CONNECT":
+        if payload.startswith(b"CONNECT "):
             self.stats.increment("skipped.connect")
             return None
         config = self.config

@@ -282,6 +282,9 @@ def setHost(payload: bytes, scheme: bytes, netloc: bytes) -> bytes:
     GoReplay does); an origin-form request gets its C{Host} header set
     (inserted after the request line when absent).
     """
+    sp = payload.find(b" ")
+    if payload[sp + 1 : sp + 2] == b"/":
+        return setHeader(payload, b"Host", netloc)  # origin-form, the usual case
     target = requestTarget(payload)
     if target is not None:
         m = _ABSOLUTE.match(target)
