@@ -6,6 +6,12 @@ the file), completeness, and CPU ms per 1,000 requests of gor and tcpdump
 (user+sys from /proc/<pid>/stat over the load window).
 
 Usage (root): python bench/bench_capture.py [--duration 10] [--only NAME]
+
+Offline (no root, no load generator): C{--file dump.pcap:PORT} runs
+C{gor --input-raw dump.pcap:PORT --output-null} (plus C{--track}) and prints
+CPU microseconds per emitted message (user+sys of the whole process, start-up
+included; best of three runs). C{--record dump.pcap} makes such a file: the
+same nginx/wrk GET load captured by tcpdump with gor's data-only filter.
 """
 
 from __future__ import annotations
@@ -181,18 +187,82 @@ def run(name: str, path: str, track: bool, lua: str | None, workdir: str, durati
     }
 
 
+def runFile(target: str, track: bool) -> tuple[int, float]:
+    """
+    Run gor over a pcap file to the null output: (messages, CPU seconds).
+    """
+    args = [sys.executable, "-m", "twisted_gor", "--input-raw", target, "--output-null"]
+    if track:
+        args.append("--input-raw-track-response")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO)
+    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = status
+    match = re.search(r"summary: read=\d+ emitted=(\d+)", out)
+    if not match:
+        raise RuntimeError(out[-2000:])
+    return int(match.group(1)), usage.ru_utime + usage.ru_stime
+
+
+def fileMain(target: str) -> None:
+    """
+    Offline figures: CPU per message for a pcap file.
+    """
+    for track in (False, True):
+        runs = [runFile(target, track) for _ in range(3)]
+        messages, seconds = min(runs, key=lambda r: r[1])
+        label = "with track-response" if track else "requests only"
+        print(f"{target} {label:20} messages={messages} cpu={seconds:.2f}s  {seconds * 1e6 / max(messages, 1):.2f} us/message")
+
+
+def record(path: str, duration: int, loadCpu: str) -> None:
+    """
+    Capture nginx/wrk GET traffic with tcpdump (data-only filter) into C{path}.
+    """
+    workdir = tempfile.mkdtemp(prefix="bench-capture-")
+    with open(os.path.join(workdir, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(dir=workdir, port=PORT, status=STATUS_PORT))
+    nginx = subprocess.Popen(["taskset", "-c", loadCpu, "nginx", "-c", os.path.join(workdir, "nginx.conf"), "-p", workdir])
+    bpf = (
+        f"tcp port {PORT} and (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0"
+        " or (ip[2:2] - ((ip[0]&0xf)<<2) - ((tcp[12]&0xf0)>>2)) > 0)"
+    )
+    try:
+        time.sleep(0.5)
+        log = os.path.join(workdir, "tcpdump.log")
+        tcpdump = subprocess.Popen(["tcpdump", "-i", "lo", "-B", "65536", "-w", path, bpf], stderr=open(log, "w"))
+        waitFor(log, "listening")
+        subprocess.run(["taskset", "-c", loadCpu, "wrk", "-t1", "-c10", f"-d{duration}s", f"http://127.0.0.1:{PORT}/"], capture_output=True)
+        time.sleep(0.5)
+        tcpdump.send_signal(signal.SIGINT)
+        tcpdump.wait(30)
+        print(open(log).read().strip())
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--only", default="")
     parser.add_argument("--gor-cpu", default="1")
     parser.add_argument("--load-cpu", default="0")
+    parser.add_argument("--file", default="", help="FILE.pcap:PORT: offline CPU per message")
+    parser.add_argument("--record", default="", help="write a pcap of the GET load to this path")
     options = parser.parse_args()
+    if options.file:
+        fileMain(options.file)
+        return
     if os.geteuid() != 0:
         sys.exit("bench_capture needs root to capture")
     for tool in ("nginx", "wrk", "tcpdump", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} not found")
+    if options.record:
+        record(options.record, options.duration, options.load_cpu)
+        return
     workdir = tempfile.mkdtemp(prefix="bench-capture-")
     with open(os.path.join(workdir, "nginx.conf"), "w") as f:
         f.write(NGINX_CONF.format(dir=workdir, port=PORT, status=STATUS_PORT))
