@@ -36,7 +36,9 @@ Decisions:
   - Request latency is first-to-last packet; a response's latency is its
     last packet minus its request's last packet (the server's time to answer).
   - Every loss has a counter: C{dropped.kernel}, C{dropped.truncated},
-    C{dropped.gaps}, C{dropped.expired_request}/C{_response},
+    C{dropped.gaps}, C{dropped.gaps_held_limit} (over
+    C{--input-raw-max-held}, the oldest gaps are given up),
+    C{dropped.expired_request}/C{_response},
     C{dropped.unparsable}, C{dropped.decode}, C{dropped.midstream_segments};
     C{skipped.self_capture} for gor's own connections
     (L{twisted_gor.selfports.registry}).

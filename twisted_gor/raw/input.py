@@ -10,7 +10,9 @@ C{--input-raw-track-response}, type 2 responses with the same id.
 
 Counters (C{--stats} and the exit summary): C{packets}, C{emitted},
 C{dropped.kernel} / C{dropped.interface} (pcap statistics),
-C{dropped.truncated}, C{dropped.expired_request} / C{dropped.expired_response}
+C{dropped.truncated}, C{dropped.gaps} / C{dropped.gaps_held_limit} (gaps given
+up after the expiry, kernel drops, or over C{--input-raw-max-held}),
+C{dropped.expired_request} / C{dropped.expired_response}
 (incomplete messages given up), C{dropped.unparsable}, C{dropped.decode}
 (malformed frames), C{skipped.not_tcp}, C{skipped.filtered},
 C{skipped.self_capture} (gor's own replay traffic), C{incomplete} (emitted
