@@ -1,9 +1,15 @@
 """
 Benchmark of --output-http: replay a 50k-request file at full speed to nginx
-on loopback (1 worker), compared with wrk's rate on the same URL; then peak
-RSS while replaying to a black-hole target.
+on loopback (1 worker), interleaved with wrk on the same URL (each gor run is
+compared with the wrk run just before it); then peak RSS while replaying to a
+black-hole target.
 
-Usage: python bench/bench_http.py [--requests 50000] [--workers 10]
+Each round: wrk, gor --output-http-workers N, wrk, gor --output-http-workers
+-1. Around every gor run the kernel's TCP counters that would explain stuck
+connects are read (ListenOverflows, ListenDrops, TCPSynRetrans from
+/proc/net/netstat, system-wide).
+
+Usage: python bench/bench_http.py [--requests 50000] [--workers 10] [--rounds 3]
 Prints figures; see bench/README-http.md.
 """
 
@@ -12,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -78,19 +83,53 @@ def writeFile(path: str, count: int) -> None:
 
 def runGor(args: list[str]) -> tuple[float, str, int]:
     """
-    Run gor pinned to CPU 0; return (wall seconds, stderr, peak RSS kB).
+    Run gor pinned to CPU 0; return (wall seconds, stderr, peak RSS kB of
+    that process).
     """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.monotonic()
-    proc = subprocess.run(
-        ["taskset", "-c", "0", sys.executable, "-m", "twisted_gor", *args],
-        cwd=REPO,
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            ["taskset", "-c", "0", sys.executable, "-m", "twisted_gor", *args],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "PYTHONPATH": REPO},
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - start
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+    return wall, text, usage.ru_maxrss
+
+
+TCP_KEYS = ("ListenOverflows", "ListenDrops", "TCPSynRetrans")
+
+
+def tcpCounters() -> dict[str, int]:
+    """
+    System-wide TCP counters from /proc/net/netstat that stuck connects show up in.
+    """
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    values: dict[str, int] = {}
+    for names, numbers in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            values = dict(zip(names.split()[1:], (int(n) for n in numbers.split()[1:])))
+    return {k: values.get(k, 0) for k in TCP_KEYS}
+
+
+def wrkRate(port: int) -> float:
+    """
+    wrk -t1 -c10 -d5s against nginx, pinned to CPU 0; requests/s.
+    """
+    out = subprocess.run(
+        ["taskset", "-c", "0", "wrk", "-t1", "-c10", "-d5s", f"http://127.0.0.1:{port}/bench?i=1"],
         capture_output=True,
-        env={**os.environ, "PYTHONPATH": REPO},
-    )
-    wall = time.monotonic() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, proc.stderr.decode("utf-8", "replace"), max(peak, before)
+        text=True,
+    ).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return float(m.group(1)) if m else 0.0
 
 
 def counters(err: str, prefix: str) -> dict[str, int]:
@@ -125,42 +164,42 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--hole-seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=3)
     opts = parser.parse_args()
+    with open("/proc/loadavg") as f:
+        print(f"load average before: {f.read().split()[:3]}", flush=True)
     tmp = tempfile.mkdtemp(prefix="bench_http")
     port = freePort()
     nginx = startNginx(tmp, port)
+    path = os.path.join(tmp, "in.gor")
+    writeFile(path, opts.requests)
     try:
-        wrk = subprocess.run(
-            ["taskset", "-c", "0", "wrk", "-t1", "-c10", "-d5s", f"http://127.0.0.1:{port}/bench?i=1"],
-            capture_output=True,
-            text=True,
-        ).stdout
-        m = re.search(r"Requests/sec:\s+([\d.]+)", wrk)
-        wrkRate = float(m.group(1)) if m else 0.0
-        path = os.path.join(tmp, "in.gor")
-        writeFile(path, opts.requests)
-        results = []
-        for workers in (opts.workers, -1):
-            wall, err, rss = runGor(
-                [
-                    "--input-file", path + "|1000000000%",
-                    "--input-file-read-depth", "1000",
-                    "--output-http", f"127.0.0.1:{port}",
-                    "--output-http-workers", str(workers),
-                ]
-            )
-            c = counters(err, "output_http")
-            elapsed = re.findall(r"summary: elapsed=([\d.]+)s", err)
-            seconds = float(elapsed[-1]) if elapsed else wall
-            rate = c.get("succeeded", 0) / seconds if seconds else 0.0
-            results.append((workers, c, seconds, rate, rss))
-        print(f"wrk -t1 -c10 (same URL, same CPU pinning): {wrkRate:,.0f} req/s")
-        for workers, c, seconds, rate, rss in results:
-            print(
-                f"gor --output-http-workers {workers}: {c.get('succeeded', 0)}/{opts.requests} succeeded in "
-                f"{seconds:.2f}s = {rate:,.0f} req/s ({100 * rate / wrkRate if wrkRate else 0:.0f}% of wrk), "
-                f"peak RSS {rss / 1024:.0f} MB, counters {c}"
-            )
+        for round in range(1, opts.rounds + 1):
+            for workers in (opts.workers, -1):
+                ceiling = wrkRate(port)
+                before = tcpCounters()
+                wall, err, rss = runGor(
+                    [
+                        "--input-file", path + "|1000000000%",
+                        "--input-file-read-depth", "1000",
+                        "--output-http", f"127.0.0.1:{port}",
+                        "--output-http-workers", str(workers),
+                    ]
+                )
+                after = tcpCounters()
+                tcp = {k: after[k] - before[k] for k in TCP_KEYS}
+                c = counters(err, "output_http")
+                elapsed = re.findall(r"summary: .*elapsed=([\d.]+)s", err)
+                seconds = float(elapsed[-1]) if elapsed else wall
+                rate = c.get("succeeded", 0) / seconds if seconds else 0.0
+                print(
+                    f"round {round}: wrk {ceiling:,.0f} req/s; gor --output-http-workers {workers}: "
+                    f"{c.get('succeeded', 0)}/{opts.requests} succeeded in {seconds:.2f}s = {rate:,.0f} req/s "
+                    f"(process wall time incl. interpreter start {wall:.2f}s) "
+                    f"({100 * rate / ceiling if ceiling else 0:.0f}% of wrk), peak RSS {rss / 1024:.0f} MB, "
+                    f"counters {c}, kernel TCP during the run {tcp}",
+                    flush=True,
+                )
     finally:
         nginx.terminate()
         nginx.wait()
@@ -172,6 +211,7 @@ def main() -> None:
     try:
         # A non-pausable source would drop at the queue; a file input is paused
         # by backpressure. Both keep memory bounded: measure the file case.
+        before = tcpCounters()
         wall, err, rss = runGor(
             [
                 "--input-file", path + "|1000000000%",
@@ -181,7 +221,12 @@ def main() -> None:
             ]
         )
         c = counters(err, "output_http")
-        print(f"black hole, {opts.hole_seconds:.0f}s, default workers: peak RSS {rss / 1024:.0f} MB, counters {c}")
+        after = tcpCounters()
+        tcp = {k: after[k] - before[k] for k in TCP_KEYS}
+        print(
+            f"black hole, {opts.hole_seconds:.0f}s, default workers: peak RSS {rss / 1024:.0f} MB, counters {c}, "
+            f"kernel TCP during the run {tcp}"
+        )
     finally:
         stop.set()
         t.join()
