@@ -73,6 +73,9 @@ class FileOutput(OutputBase):
         self._dynamic = hasTokens(config.pathTemplate)
         self._perMessage = "%r" in config.pathTemplate or "%t" in config.pathTemplate
         self._rotating = config.sizeLimit > 0 or config.queueLimit > 0
+        self._naming = self._rotating or self._dynamic
+        self.written = 0
+        self.stats.track("written", lambda: self.written)
         self._worker: Any = None
         self._flusher: LoopingCall | None = None
         self._file: _OpenFile | None = None
@@ -120,32 +123,33 @@ class FileOutput(OutputBase):
         """
         Buffer one record (rotating first if the name changes).
         """
-        stats = self.stats
         if self._failed or self._worker is None:
-            stats.increment("dropped.closed")
+            self.stats.increment("dropped.closed")
             return
         data = encodeMessage(message)
         size = len(data)
+        buffered = self._buffered + size
         if self.config.maxSize and self._total + size > self.config.maxSize:
-            stats.increment("dropped.max_size")
+            self.stats.increment("dropped.max_size")
             if not self._maxSizeLogged:
                 self._maxSizeLogged = True
                 self.log.warn("{name}: reached --output-file-max-size-limit; dropping", name=self.name)
             return
-        if self._inFlight + self._buffered > self.dropBacklog:
-            stats.increment("dropped.backlog")
+        if self._inFlight + buffered > self.dropBacklog:
+            self.stats.increment("dropped.backlog")
             return
-        if self._rotating or self._dynamic or self._name is None:
+        if self._naming or self._name is None:
             name = self._targetName(message)
             if name != self._name:
                 self._switchTo(name)
+                buffered = size
         self._buffer.append(data)
-        self._buffered += size
+        self._buffered = buffered
         self._fileBytes += size
         self._fileRecords += 1
         self._total += size
-        stats.increment("written")
-        if self._buffered >= WRITE_THRESHOLD:
+        self.written += 1
+        if buffered >= WRITE_THRESHOLD:
             self._submitBuffer()
 
     def _switchTo(self, name: str) -> None:

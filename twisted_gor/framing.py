@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from twisted_gor.message import MalformedMeta, Message, parseMeta
+from twisted_gor.message import MESSAGE_TYPES, MalformedMeta, Message, parseMeta
 
 SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode("utf-8")
 """The record separator, C{0a f0 9f 90 b5 f0 9f 99 88 f0 9f 99 89 0a}."""
@@ -100,11 +100,21 @@ class RecordDecoder:
                 self._report(self.offset + start, "record has no payload")
             return
         meta = buffer[start:newline]
+        parts = meta.split(b" ", 4)
         try:
-            kind, id_, timestamp, latency = parseMeta(meta)
-        except MalformedMeta as e:
-            self._report(self.offset + start, str(e))
-            return
+            # the common, well-formed case without a function call per record
+            kind = int(parts[0])
+            timestamp = int(parts[2])
+            latency = int(parts[3]) if len(parts) > 3 and parts[3] else -1
+            if kind not in MESSAGE_TYPES or not parts[1] or len(parts) > 4:
+                raise ValueError
+            id_ = parts[1]
+        except (ValueError, IndexError):
+            try:
+                kind, id_, timestamp, latency = parseMeta(meta)
+            except MalformedMeta as e:
+                self._report(self.offset + start, str(e))
+                return
         out.append(Message(kind, id_, timestamp, latency, buffer[newline + 1 : end], meta))
 
     def _report(self, offset: int, reason: str) -> None:

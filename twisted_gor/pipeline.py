@@ -70,15 +70,14 @@ class _InputPort:
     What one input pushes into: applies that input's limit, then the pipeline.
     """
 
-    def __init__(self, pipeline: "Pipeline", input: IInput, limiter: Limiter | None) -> None:
+    def __init__(self, pipeline: "Pipeline", input: IInput, limiter: Limiter) -> None:
         self._pipeline = pipeline
         self._input = input
         self._limiter = limiter
         self._stats: Counters = input.stats
 
     def messageReceived(self, message: Message) -> None:
-        limiter = self._limiter
-        if limiter is not None and not limiter.allow():
+        if not self._limiter.allow():
             self._stats.increment("dropped.limit")
             return
         self._pipeline.messageReceived(message)
@@ -128,9 +127,11 @@ class Pipeline:
         """
         Make C{input} push into this pipeline, behind its own C{limit}.
         """
-        limiter = makeLimiter(limit, self._clock) if limit is not None else None
         self._inputs.append(input)
-        input.setReceiver(_InputPort(self, input, limiter))
+        if limit is None:
+            input.setReceiver(self)
+        else:
+            input.setReceiver(_InputPort(self, input, makeLimiter(limit, self._clock)))
         if self._paused:
             input.pauseProducing()
 

@@ -5,7 +5,7 @@ Counters: every message read, emitted or dropped is counted with a reason.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 
 class Counters:
@@ -16,10 +16,28 @@ class Counters:
     Incrementing is a dict update, cheap enough for per-message paths.
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_live")
 
     def __init__(self) -> None:
         self._values: dict[str, int] = {}
+        self._live: dict[str, Callable[[], int]] = {}
+
+    def track(self, key: str, getter: Callable[[], int]) -> None:
+        """
+        Read C{key} from C{getter} whenever counters are shown: hot paths then
+        bump a plain attribute instead of calling L{increment}.
+        """
+        self._live[key] = getter
+
+    def _all(self) -> dict[str, int]:
+        if not self._live:
+            return self._values
+        values = dict(self._values)
+        for key, getter in self._live.items():
+            value = getter()
+            if value or key in values:
+                values[key] = values.get(key, 0) + value
+        return values
 
     def increment(self, key: str, amount: int = 1) -> None:
         """
@@ -35,16 +53,18 @@ class Counters:
         self._values[key] = value
 
     def __getitem__(self, key: str) -> int:
-        return self._values.get(key, 0)
+        getter = self._live.get(key)
+        value = self._values.get(key, 0)
+        return value + getter() if getter is not None else value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._values))
+        return iter(sorted(self._all()))
 
     def items(self) -> list[tuple[str, int]]:
         """
         All counters, sorted by name.
         """
-        return sorted(self._values.items())
+        return sorted(self._all().items())
 
     def total(self, prefix: str) -> int:
         """
@@ -52,7 +72,7 @@ class Counters:
         C{"dropped.*"}).
         """
         dotted = prefix + "."
-        return sum(v for k, v in self._values.items() if k == prefix or k.startswith(dotted))
+        return sum(v for k, v in self._all().items() if k == prefix or k.startswith(dotted))
 
     def format(self) -> str:
         """
