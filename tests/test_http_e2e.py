@@ -11,6 +11,7 @@ import base64
 import os
 import random
 import re
+import socket
 import tempfile
 from typing import Any
 
@@ -370,6 +371,34 @@ class FaultTests(TestCase):
         result = yield runGor("--input-file", f, "--output-http", f"127.0.0.1:{port}")
         self.assertEqual(result.rc, 0, result.errText)
         self.assertEqual(counters(result.errText, "output_http")["failed.refused"], 5)
+
+    @defer.inlineCallbacks
+    def test_notAccepting(self) -> Any:
+        """
+        A target whose listen queue is full (it never accepts): the SYNs are
+        dropped, so the connections are never established; those requests
+        count as failed.connect_timeout, not failed.timeout, and gor exits
+        normally.
+        """
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(3):  # fill the accept queue (never accepted)
+            filler = socket.socket()
+            self.addCleanup(filler.close)
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        yield sleep(0.2)
+        f = gorFile([b"GET /%d HTTP/1.1\r\n\r\n" % i for i in range(3)], os.path.join(self.dir, "in.gor"))
+        result = yield runGor(
+            "--input-file", f, "--output-http", f"127.0.0.1:{port}", "--output-http-timeout", "1s",
+            "--output-http-workers", "3", timeout=60,
+        )
+        self.assertEqual(result.rc, 0, result.errText)
+        c = counters(result.errText, "output_http")
+        self.assertEqual((c["failed.connect_timeout"], c.get("failed.timeout", 0)), (3, 0), c)
 
     @defer.inlineCallbacks
     def test_blackHoleTimeout(self) -> Any:
