@@ -11,13 +11,13 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_gor._interfaces import IBackpressure, IOutput, IResponseSource
+from twisted_gor._interfaces import IOutput, IResponseSource
 from twisted_gor.http.client import BadResponse, ResponseParser
 from twisted_gor.http.output import HttpOutput, HttpOutputConfig, parseTarget
-from twisted_gor.http.stats import QueueStats
+from twisted_gor.queuestats import QueueStats
+from twisted_gor.testing import RecordingBackpressure
 from twisted_gor.message import Message
 
 
@@ -123,22 +123,6 @@ class TargetTests(SynchronousTestCase):
         self.assertEqual(HttpOutputConfig(t, workers=8, workersMin=2).workerRange(), (2, 8))
         self.assertEqual(HttpOutputConfig(t, workers=-1).workerRange(), (1, 500))
         self.assertEqual(HttpOutputConfig(t, workers=0, workersMin=3, workersMax=7).workerRange(), (3, 7))
-
-
-@implementer(IBackpressure)
-class RecordingBackpressure:
-    """
-    Records pause/resume calls.
-    """
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def pause(self, output: Any) -> None:
-        self.calls.append("pause")
-
-    def resume(self, output: Any) -> None:
-        self.calls.append("resume")
 
 
 class NeverConnecting(HttpOutput):
@@ -280,8 +264,19 @@ class StatsTests(SynchronousTestCase):
         """
         latest,mean,max,count,count/second, then reset.
         """
-        s = QueueStats("output_http")
+        clock = Clock()
+        s = QueueStats("output_http", clock, 5.0)
+        s.start()
         for n in (0, 4, 2):
             s.sample(n)
-        self.assertEqual(s.line(5.0), "output_http:2,2,4,3,0")
-        self.assertEqual(s.line(5.0), "output_http:0,0,0,0,0")
+        clock.advance(5.0)
+        clock.advance(5.0)
+        s.stop()
+        self.assertEqual(
+            s.lines,
+            ["output_http:latest,mean,max,count,count/second", "output_http:2,2,4,3,0", "output_http:0,0,0,0,0"],
+        )
+        s = QueueStats("output_http", clock, 0.2)
+        for _ in range(3):
+            s.sample(1)
+        self.assertEqual(s.line(), "output_http:1,1,1,3,15")

@@ -16,10 +16,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web import resource, server
-from zope.interface import implementer
 
+from twisted_gor.testing import MessageCollector
 from twisted_gor.framing import RecordDecoder
-from twisted_gor.interfaces import IMessageReceiver
 from twisted_gor.message import Message
 from twisted_gor.raw.input import RawInput, RawInputConfig
 
@@ -131,17 +130,6 @@ class Site(resource.Resource):
         return b"got %d bytes" % (len(request.content.read()),)
 
 
-@implementer(IMessageReceiver)
-class Collector:
-    """
-    Collects messages.
-    """
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    def messageReceived(self, message: Message) -> None:
-        self.messages.append(message)
 
 
 def _ipv6() -> bool:
@@ -171,7 +159,7 @@ class LiveCaptureTests(TestCase):
         port = listening.getHost().port
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raw = RawInput(RawInputConfig(address=address, trackResponse=True, bufferSize=32 << 20), reactor=globalReactor)
-        collector = Collector()
+        collector = MessageCollector()
         raw.setReceiver(collector)
         raw.privilegedStartService()
         raw.startService()

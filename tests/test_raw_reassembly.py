@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
 from tests.pcapgen import (
     LINKTYPE_ETHERNET,
@@ -23,7 +22,7 @@ from tests.pcapgen import (
     Conversation,
     writePcap,
 )
-from twisted_gor.interfaces import IMessageReceiver
+from twisted_gor.testing import MessageCollector
 from twisted_gor.message import Message
 from twisted_gor.raw.decode import ACK, RST, SYN
 from twisted_gor.raw.input import RawInput, RawInputConfig
@@ -43,17 +42,6 @@ RESP2 = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nworld\r\n0\r
 RESP204 = b"HTTP/1.1 204 No Content\r\n\r\n"
 
 
-@implementer(IMessageReceiver)
-class Collector:
-    """
-    Collects messages.
-    """
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    def messageReceived(self, message: Message) -> None:
-        self.messages.append(message)
 
 
 def capture(
@@ -75,7 +63,7 @@ def capture(
         reactor=clock,
         selfPorts=selfPorts or SelfPorts(),
     )
-    collector = Collector()
+    collector = MessageCollector()
     raw.setReceiver(collector)
     raw.startService()
     done = raw.whenExhausted()
@@ -539,7 +527,7 @@ class OriginalTimingTests(SynchronousTestCase):
     # capture-time offsets (s) of the four requests after the handshake
     offsets = [0.5, 1.5, 1.6, 3.0]
 
-    def _start(self) -> tuple[RawInput, Collector, Clock, list[bytes]]:
+    def _start(self) -> tuple[RawInput, MessageCollector, Clock, list[bytes]]:
         start = 1_600_000_000_000_000_000
         c = Conversation(start=start, step=1000).handshake()
         requests = [b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(len(self.offsets))]
@@ -556,7 +544,7 @@ class OriginalTimingTests(SynchronousTestCase):
             reactor=clock,
             selfPorts=SelfPorts(),
         )
-        collector = Collector()
+        collector = MessageCollector()
         raw.setReceiver(collector)
         raw.startService()
         return raw, collector, clock, requests

@@ -49,7 +49,7 @@ from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor.config import BuildContext
 from twisted_gor.http import proto
 from twisted_gor.http.client import HttpClientProtocol, ResponseParser
-from twisted_gor.http.stats import QueueStats
+from twisted_gor.queuestats import QueueStats
 from twisted_gor.limiter import Limit
 from twisted_gor.message import REPLAYED_RESPONSE, REQUEST, Message
 
@@ -395,11 +395,10 @@ class HttpOutput(OutputBase):
         self.pausedUpstream = False
         self.responseReceiver: IMessageReceiver | None = None
         self.observers: list[Observer] = list(config.observers)
-        self.queueStats = QueueStats("output_http")
+        self.queueStats = QueueStats("output_http", self.reactor, self.config.statsInterval)
         self.showStats = showStats
         self.keep = config.responseBuffer if (config.trackResponse or config.observers or config.redirects) else 0
         self._sweeper: LoopingCall | None = None
-        self._statsLoop: LoopingCall | None = None
         self._drained: list[Deferred[None]] = []
         self._lastScaleDown = 0.0
         self._tlsWarned = False
@@ -466,13 +465,7 @@ class HttpOutput(OutputBase):
         self._sweeper.clock = self.reactor
         self._sweeper.start(min(0.1, max(0.01, self.config.timeout / 10)), now=False)
         if self.showStats:
-            self.log.info("{header}", header="output_http:latest,mean,max,count,count/second")
-            self._statsLoop = LoopingCall(self._logStats)
-            self._statsLoop.clock = self.reactor
-            self._statsLoop.start(self.config.statsInterval, now=False)
-
-    def _logStats(self) -> None:
-        self.log.info("{line}", line=self.queueStats.line(self.config.statsInterval))
+            self.queueStats.start()
 
     def _addWorker(self) -> _Worker:
         worker = _Worker(self)
@@ -618,8 +611,7 @@ class HttpOutput(OutputBase):
         left is counted as C{dropped.shutdown}.
         """
         OutputBase.stopService(self)
-        if self._statsLoop is not None and self._statsLoop.running:
-            self._statsLoop.stop()
+        self.queueStats.stop()
         d: Deferred[None] = Deferred()
         if not self.queue and not any(w.busy for w in self.workers):
             d.callback(None)
