@@ -101,14 +101,27 @@ class GorProcess(protocol.ProcessProtocol):
 
     def outReceived(self, data: bytes) -> None:
         self.out.append(data)
+        self._checkWaiters()
 
     def errReceived(self, data: bytes) -> None:
         self.err.append(data)
-        text = self.errText
+        self._checkWaiters()
+
+    def _checkWaiters(self) -> None:
+        if not self._waiters:
+            return
+        text = self.logText
         for waiter in list(self._waiters):
             if waiter[0] in text:
                 self._waiters.remove(waiter)
                 waiter[1].callback(None)
+
+    @property
+    def logText(self) -> str:
+        """
+        stderr and stdout so far (twistd logs to stdout with C{--logfile=-}).
+        """
+        return self.errText + b"".join(self.out).decode("utf-8", "replace")
 
     @property
     def errText(self) -> str:
@@ -119,10 +132,11 @@ class GorProcess(protocol.ProcessProtocol):
 
     def waitForLog(self, text: str, timeout: float = 20.0) -> Deferred[None]:
         """
-        Fire once C{text} appears on stderr; fail after C{timeout} seconds.
+        Fire once C{text} appears on stderr (or stdout); fail after C{timeout}
+        seconds.
         """
         d: Deferred[None] = Deferred()
-        if text in self.errText:
+        if text in self.logText:
             d.callback(None)
             return d
         entry = (text, d)
@@ -131,7 +145,7 @@ class GorProcess(protocol.ProcessProtocol):
         def expire() -> None:
             if entry in self._waiters:
                 self._waiters.remove(entry)
-                d.errback(Failure(TimeoutError(f"{text!r} not logged in {timeout}s; stderr:\n{self.errText}")))
+                d.errback(Failure(TimeoutError(f"{text!r} not logged in {timeout}s; output:\n{self.logText}")))
 
         call = self.reactor.callLater(timeout, expire)
         d.addBoth(lambda r: (call.active() and call.cancel(), r)[1])

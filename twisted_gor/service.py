@@ -178,12 +178,21 @@ class GorService(MultiService):
             self.log.info("summary: {line}", line=line)
         self.log.info(
             "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped} elapsed={elapsed:.3f}s",
-            read=sum(i.stats["read"] for i in self.inputs),
+            read=sum(_readCount(i) for i in self.inputs),
             emitted=sum(i.stats["emitted"] for i in self.inputs),
             skipped=sum(c.stats.total("skipped") for c in components),
             dropped=sum(c.stats.total("dropped") for c in components),
             elapsed=elapsed,
         )
+
+
+def _readCount(input: IInput) -> int:
+    """
+    Messages an input took from its source: its own C{read} counter, or what it
+    emitted plus what its limit dropped.
+    """
+    stats = input.stats
+    return stats["read"] or stats["emitted"] + stats["dropped.limit"]
 
 
 def _maybeDeferred(f: Any) -> Deferred[Any]:
