@@ -523,6 +523,11 @@ class GoReplayWireTests(RelayTestBase):
             "--output-tcp-workers", "1",
         ).wait(30)
         self.assertEqual(result.rc, 0, result.errText)
+        # The sender may exit before this process has read what it sent.
+        for _ in range(100):
+            if len(goreplayRecords(b"".join(sink.data))) >= len(messages):
+                break
+            yield deferLater(reactor, 0.05, lambda: None)
         self.assertEqual(goreplayRecords(b"".join(sink.data)), [m.meta() + b"\n" + m.payload for m in messages])
 
         port = freePort()
