@@ -23,6 +23,7 @@ AREAS = (
     "twisted_gor.http.flags",
     "twisted_gor.raw.flags",
     "twisted_gor.relay.flags",
+    "twisted_gor.compare.flags",
 )
 """Modules that declare C{FLAGS} and C{configure(values, config)}, in order."""
 
