@@ -13,10 +13,10 @@ import os
 from typing import Any
 
 from twisted.internet import defer
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web import resource, server
 
-from tests.support import runGor
+from tests.support import ROOT_REASON, isRoot, runGor, startGor
 from twisted_gor.framing import encodeMessage
 from twisted_gor.message import Message
 
@@ -150,24 +150,30 @@ class OfflineTests(TestCase):
 
 class Staging(resource.Resource):
     """
-    A staging server: most endpoints answer like production, some do not.
+    A staging server: most endpoints answer like production, some do not
+    (or, with C{production=True}, production itself).
     """
 
     isLeaf = True
 
+    def __init__(self, production: bool = False) -> None:
+        resource.Resource.__init__(self)
+        self.production = production
+
     def render_GET(self, request: Any) -> Any:
         path = request.path
+        prod = self.production
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"x-version", b"1")
         if path == b"/users/1":
-            return b'{"id":1,"name":"ann","generated":"staging-clock"}'
+            return b'{"id":1,"name":"ann","generated":"%s"}' % (b"prod" if prod else b"staging")
         if path == b"/users/2":
-            return b'{"id":2,"name":"bob","plan":{"price":12},"generated":"x"}'
+            return b'{"id":2,"name":"bob","plan":{"price":%d},"generated":"x"}' % (10 if prod else 12)
         if path == b"/orders/5":
-            request.setResponseCode(503)
+            request.setResponseCode(200 if prod else 503)
             return b'{"error":"down"}'
         if path == b"/config":
-            request.setHeader(b"x-version", b"2")
+            request.setHeader(b"x-version", b"1" if prod else b"2")
             return b'{"flags":[]}'
         if path == b"/feed":
             # Chunked and gzip-encoded, same content as production's plain body.
@@ -251,3 +257,62 @@ class ReplayTests(TestCase):
         self.assertEqual(endpoints["GET /users/{id}"]["compared"], 6)
         self.assertEqual(endpoints["GET /users/{id}"]["same"], 3)
         self.assertEqual(only("GET /users/{id}", "body"), [{"path": "$.plan.price", "original": "10", "replayed": "12"}])
+
+
+class LiveTests(TestCase):
+    """
+    Live: capture production's traffic and responses, replay each request to
+    staging, compare.
+    """
+
+    timeout = 90
+
+    async def test_captureAndReplay(self) -> None:
+        """
+        C{gor --input-raw PROD --output-http STAGING --output-compare R}
+        (response tracking implied on both sides) reports the same endpoints
+        as the offline replay.
+        """
+        if not isRoot():
+            raise SkipTest(ROOT_REASON)
+        from twisted.internet import reactor as _reactor
+        from twisted.web.client import Agent, HTTPConnectionPool, readBody
+
+        reactor: Any = _reactor
+        prod = reactor.listenTCP(0, server.Site(Staging(production=True)), interface="127.0.0.1")
+        self.addCleanup(prod.stopListening)
+        staging = reactor.listenTCP(0, server.Site(Staging()), interface="127.0.0.1")
+        self.addCleanup(staging.stopListening)
+        report = os.path.abspath(self.mktemp())
+        gor = startGor(
+            "--input-raw", f"127.0.0.1:{prod.getHost().port}",
+            "--output-http", f"http://127.0.0.1:{staging.getHost().port}",
+            "--output-compare", report,
+            "--compare-header", "X-Version",
+            "--compare-ignore", "$.generated",
+            "--stats", "--stats-interval", "200ms",
+        )
+        ended = gor.wait(60)
+        try:
+            await gor.waitForLog("BPF Filter", timeout=30)
+            pool = HTTPConnectionPool(reactor, persistent=False)
+            agent = Agent(reactor, pool=pool)
+            for path in (b"/users/1", b"/users/2?v=1", b"/orders/5", b"/config", b"/feed"):
+                url = b"http://127.0.0.1:%d%s" % (prod.getHost().port, path)
+                answer = await agent.request(b"GET", url)
+                await readBody(answer)
+            # The counters shown by --stats: every pair compared.
+            await gor.waitForLog("compared=5 ", timeout=30)
+        finally:
+            gor.signal("INT")
+        result = await ended
+        with open(report) as r:
+            content = json.load(r)
+        self.assertEqual(content["totals"]["compared"], 5, result.errText)
+        self.assertEqual(content["identical"], {"GET /feed": 1})
+        endpoints = content["endpoints"]
+        self.assertEqual(sorted(endpoints), ["GET /config", "GET /orders/{id}", "GET /users/{id}"])
+        self.assertEqual(list(endpoints["GET /orders/{id}"]["differs"]), ["status"])
+        self.assertEqual(list(endpoints["GET /config"]["differs"]), ["header"])
+        [sample] = endpoints["GET /users/{id}"]["differs"]["body"]["samples"]
+        self.assertEqual(sample["differences"], [{"path": "$.plan.price", "original": "10", "replayed": "12"}])
