@@ -528,7 +528,9 @@ class GoReplayWireTests(RelayTestBase):
             if len(goreplayRecords(b"".join(sink.data))) >= len(messages):
                 break
             yield deferLater(reactor, 0.05, lambda: None)
-        self.assertEqual(goreplayRecords(b"".join(sink.data)), [m.meta() + b"\n" + m.payload for m in messages])
+        self.assertEqual(
+            goreplayRecords(b"".join(sink.data)), [m.meta() + b"\n" + m.payload for m in messages], result.errText
+        )
 
         port = freePort()
         out = self.path("out.gor")

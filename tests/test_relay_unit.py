@@ -464,6 +464,28 @@ class OutputTests(SynchronousTestCase):
         other.connectionLost(None)
         self.assertEqual(output.stats["failed.tls_handshake"], 1)
 
+    def test_stopWhileConnecting(self) -> None:
+        """
+        Messages queued while connecting are delivered when the connection
+        completes during the stop: the finished connect attempt is not
+        cancelled (cancelling it would abort the connection and its unsent
+        buffer), and the connection is closed gracefully after the write.
+        """
+        from twisted.internet.defer import Deferred
+
+        output, _ = makeOutput(workers=1, stopTimeout=5.0)
+        output.running = True
+        cancelled: list[bool] = []
+        output.workers[0].attempt = Deferred(lambda d: cancelled.append(True))
+        for i in range(3):
+            output.write(request(i))
+        d = output.stopService()
+        self.assertNoResult(d)
+        _, transport = attach(output, 0)
+        self.assertEqual(transport.value(), b"".join(encodeMessage(request(i)) for i in range(3)))
+        self.assertEqual(cancelled, [])
+        self.assertTrue(transport.disconnecting)
+
     def test_stopTimeoutCounts(self) -> None:
         """
         At stop, what cannot be delivered within the stop timeout is counted.

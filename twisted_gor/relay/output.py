@@ -76,6 +76,12 @@ class RelayClientProtocol(Protocol):
         """
         Register our endpoint (capture must ignore it) and start writing.
         """
+        # The connection exists: there is no attempt left to cancel. (The
+        # endpoint's Deferred fires only after this method, and cancelling it
+        # from a stop triggered by what we write below would abort the
+        # connection and its unsent buffer.)
+        self.worker.attempt = None
+        self.worker.transportProtocol = self
         host = self.transport.getHost()  # type: ignore[union-attr]
         ip, port = getattr(host, "host", None), getattr(host, "port", None)
         if isinstance(ip, str) and isinstance(port, int):
