@@ -259,6 +259,62 @@ class ReplayTests(TestCase):
         self.assertEqual(only("GET /users/{id}", "body"), [{"path": "$.plan.price", "original": "10", "replayed": "12"}])
 
 
+class SplitTests(TestCase):
+    """
+    The comparison observes every request even when --split-output shares the
+    requests between two staging servers.
+    """
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_splitBetweenTwoTargets(self) -> Any:
+        """
+        Each target gets half the requests; every pair is compared.
+        """
+        from twisted.internet import reactor as _reactor
+
+        reactor: Any = _reactor
+
+        class Counting(Staging):
+            served = 0
+
+            def render_GET(self, request: Any) -> Any:
+                self.served += 1
+                return Staging.render_GET(self, request)
+
+        targets = [Counting(), Counting()]
+        ports = []
+        for target in targets:
+            listening = reactor.listenTCP(0, server.Site(target), interface="127.0.0.1")
+            self.addCleanup(listening.stopListening)
+            ports.append(listening.getHost().port)
+        prodHeaders = b"Content-Type: application/json\r\nX-Version: 1\r\n"
+        entries: list[tuple[bytes, bytes | None, bytes | None]] = []
+        for _ in range(4):
+            entries += [
+                (b"/orders/5", response(200, b'{"error":"down"}', prodHeaders), None),
+                (b"/feed", response(200, b'{"entries": [1, 2, 3]}', prodHeaders), None),
+            ]
+        f = os.path.abspath(self.mktemp())
+        report = os.path.abspath(self.mktemp())
+        with open(f, "wb") as out:
+            out.write(recording(entries))
+        result = yield runGor(
+            "--input-file", f,
+            "--output-http", f"http://127.0.0.1:{ports[0]}",
+            "--output-http", f"http://127.0.0.1:{ports[1]}",
+            "--split-output",
+            "--output-compare", report,
+            timeout=30,
+        )  # fmt: skip
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertEqual([t.served for t in targets], [4, 4])
+        with open(report) as r:
+            totals = json.load(r)["totals"]
+        self.assertEqual((totals["compared"], totals["same"], totals["differs.status"]), (8, 4, 4))
+
+
 class LiveTests(TestCase):
     """
     Live: capture production's traffic and responses, replay each request to

@@ -256,8 +256,7 @@ class FlagTests(SynchronousTestCase):
     def test_errors(self) -> None:
         """
         Compare settings without C{--output-compare}, a report in a missing
-        directory, C{--split-output} and bad bounds are usage errors naming
-        the flag.
+        directory and bad bounds are usage errors naming the flag.
         """
         from twisted_gor.compare.flags import configure
         from twisted_gor.config import GorConfig
@@ -267,7 +266,6 @@ class FlagTests(SynchronousTestCase):
         for settings, flag, split in (
             ({"compare-header": ["x"]}, "--compare-header", False),
             ({"output-compare": "/nonexistent-dir/r.json"}, "--output-compare", False),
-            ({"output-compare": "r.json"}, "--output-compare", True),
             ({"output-compare": "r.json", "compare-max-pending": 0}, "--compare-max-pending", False),
             ({"output-compare": "r.json", "compare-max-age": 0.0}, "--compare-max-age", False),
         ):

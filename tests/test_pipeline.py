@@ -86,6 +86,18 @@ class PipelineTests(SynchronousTestCase):
             source.push(req(i))
         self.assertEqual((len(a.messages), len(b.messages)), (500, 500))
 
+    def test_observerOutsideSplit(self) -> None:
+        """
+        With split-output, an observing output (a comparison) still gets every
+        message, and the others share them as before.
+        """
+        a, b, watcher = MemoryOutput(), MemoryOutput(), MemoryOutput()
+        watcher.observesAll = True
+        pipeline = Pipeline([(a, None), (watcher, None), (b, None)], splitOutput=True, clock=self.clock)
+        for i in range(100):
+            pipeline.messageReceived(req(i))
+        self.assertEqual((len(a.messages), len(b.messages), len(watcher.messages)), (50, 50, 100))
+
     def test_inputLimit(self) -> None:
         """
         An input's C{|10} lets 10 of 100 messages through in a second and counts

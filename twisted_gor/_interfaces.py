@@ -98,6 +98,11 @@ class IOutput(IService, IStatsSource):
         " for an HTTP replay; the pipeline only routes those types to it."
     )
 
+    observesAll = Attribute(
+        "Optional; when true the output gets every message it accepts even with"
+        " --split-output (an observer such as a comparison, not a destination)."
+    )
+
     def setBackpressure(backpressure):  # type: ignore[no-untyped-def]
         """
         Give this output the L{IBackpressure} of the pipeline; called before

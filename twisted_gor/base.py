@@ -82,6 +82,7 @@ class OutputBase(Service):
     """
 
     acceptedTypes: frozenset[int] = frozenset({1, 2, 3})
+    observesAll: bool = False
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -55,6 +55,10 @@ class FilteredIds:
         return len(self._ids)
 
 
+def _observes(output: IOutput) -> bool:
+    return bool(getattr(output, "observesAll", False))
+
+
 class _Route:
     __slots__ = ("output", "limiter", "stats")
 
@@ -116,9 +120,17 @@ class Pipeline:
             _Route(output, makeLimiter(limit, clock) if limit is not None else None, output.stats)
             for output, limit in outputs
         ]
+        # Observers (outputs with a true ``observesAll``, e.g. a comparison)
+        # get every message they accept, outside --split-output's rotation.
         self._routes: dict[int, list[_Route]] = {
-            kind: [r for r in allRoutes if kind in r.output.acceptedTypes] for kind in MESSAGE_TYPES
+            kind: [r for r in allRoutes if kind in r.output.acceptedTypes and not _observes(r.output)]
+            for kind in MESSAGE_TYPES
         }
+        self._observers: dict[int, list[_Route]] = {
+            kind: [r for r in allRoutes if kind in r.output.acceptedTypes and _observes(r.output)]
+            for kind in MESSAGE_TYPES
+        }
+        self._hasObservers = any(self._observers.values())
         self._next: dict[int, int] = {kind: 0 for kind in MESSAGE_TYPES}
         for output, _ in outputs:
             output.setBackpressure(self)
@@ -157,19 +169,29 @@ class Pipeline:
             stats.increment("dropped.filtered_response")
             return
         routes = self._routes.get(message.type)
-        if not routes:
-            stats.increment("dropped.no_output")
-            return
-        if self._split:
+        if self._hasObservers:
+            routes = self._withObservers(message.type, routes)
+        elif self._split and routes:
             index = self._next[message.type]
             self._next[message.type] = (index + 1) % len(routes)
             routes = [routes[index]]
+        if not routes:
+            stats.increment("dropped.no_output")
+            return
         for route in routes:
             limiter = route.limiter
             if limiter is not None and not limiter.allow():
                 route.stats.increment("dropped.limit")
                 continue
             route.output.write(message)
+
+    def _withObservers(self, kind: int, routes: list[_Route] | None) -> list[_Route]:
+        chosen = list(routes or ())
+        if self._split and chosen:
+            index = self._next[kind]
+            self._next[kind] = (index + 1) % len(chosen)
+            chosen = [chosen[index]]
+        return chosen + self._observers[kind]
 
     def pause(self, output: IOutput) -> None:
         """

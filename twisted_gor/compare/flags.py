@@ -62,8 +62,6 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ValueError(f"--output-compare: no such directory: {directory}")
-    if config.splitOutput:
-        raise ValueError("--output-compare: cannot be used with --split-output (requests would be split to it)")
     if values["compare-max-pending"] < 1:
         raise ValueError("--compare-max-pending: must be at least 1")
     if values["compare-max-age"] <= 0:

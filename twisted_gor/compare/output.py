@@ -75,6 +75,7 @@ class CompareOutput(OutputBase):
 
     log = Logger()
     acceptedTypes = frozenset({REQUEST, RESPONSE, REPLAYED_RESPONSE})
+    observesAll = True
     workerFactory: Any = SerialWorker
     doneMemory = 10_000
     """Recently compared ids remembered to count late duplicates."""

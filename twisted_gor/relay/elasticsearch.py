@@ -282,6 +282,7 @@ class ElasticsearchOutput(OutputBase):
     """
 
     acceptedTypes: frozenset[int] = frozenset({REQUEST, REPLAYED_RESPONSE})
+    observesAll = True
     log = Logger()
 
     def __init__(
