@@ -2,11 +2,13 @@
 """
 The built-in local example (C{python -m twisted_gor.demo}, run as root).
 
-It starts a "production" and a "staging" web server on loopback, runs the real
-C{gor} command capturing production's port with C{--input-raw} and replaying
-to staging with C{--output-http} (recording requests, production responses and
-staging responses to C{gor-demo/demo.gor}), sends real requests to production,
-then reports what each side saw.
+It starts a "production" and a "staging" web server on loopback (staging with
+one deliberate regression), runs the real C{gor} command capturing
+production's port with C{--input-raw} and replaying to staging with
+C{--output-http} (recording requests, production responses and staging
+responses to C{gor-demo/demo.gor}, comparing them into
+C{gor-demo/compare.json}), sends real requests to production, then reports
+what each side saw and what differs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from twisted.web import resource, server
 REQUESTS = 30
 
 
+def _answer(request: Any, body: bytes, currency: str) -> bytes:
+    request.setHeader(b"content-type", b"application/json")
+    answer: dict[str, Any] = {"path": request.uri.decode(), "method": request.method.decode(), "received": len(body)}
+    if request.uri.startswith(b"/cart/"):
+        answer["total"] = {"amount": 20, "currency": currency}
+    return json.dumps(answer).encode()
+
+
 class _Production(resource.Resource):
     isLeaf = True
 
@@ -32,14 +42,14 @@ class _Production(resource.Resource):
 
     def render(self, request: Any) -> bytes:
         self.served += 1
-        body = request.content.read()
-        request.setHeader(b"content-type", b"application/json")
-        return json.dumps(
-            {"path": request.uri.decode(), "method": request.method.decode(), "received": len(body)}
-        ).encode()
+        return _answer(request, request.content.read(), "USD")
 
 
 class _Staging(resource.Resource):
+    """
+    The same application, with one deliberate regression: carts in EUR.
+    """
+
     isLeaf = True
 
     def __init__(self) -> None:
@@ -47,8 +57,9 @@ class _Staging(resource.Resource):
         self.received: list[tuple[bytes, bytes, bytes]] = []
 
     def render(self, request: Any) -> bytes:
-        self.received.append((request.method, request.uri, request.content.read()))
-        return b'{"staging": true}'
+        body = request.content.read()
+        self.received.append((request.method, request.uri, body))
+        return _answer(request, body, "EUR")
 
 
 def _write(text: str) -> None:
@@ -71,11 +82,13 @@ async def run(reactor: Any, workdir: str) -> int:
     prod, stage = prodPort.getHost().port, stagePort.getHost().port
     os.makedirs(workdir, exist_ok=True)
     recording = os.path.join(workdir, "demo.gor")
+    report = os.path.join(workdir, "compare.json")
     argv = [
         sys.executable, "-m", "twisted_gor",
         "--input-raw", f"127.0.0.1:{prod}", "--input-raw-track-response",
         "--output-http", f"http://127.0.0.1:{stage}", "--output-http-track-response",
         "--output-file", recording,
+        "--output-compare", report,
     ]  # fmt: skip
     _write("production on 127.0.0.1:%d, staging on 127.0.0.1:%d" % (prod, stage))
     _write("running: gor " + " ".join(argv[3:]))
@@ -141,6 +154,21 @@ async def run(reactor: Any, workdir: str) -> int:
     _write("gor's own counters at exit:")
     for line in summary:
         _write("  " + line.split("summary: ", 1)[1])
+    with open(report, encoding="utf-8") as reportFile:
+        comparison = json.load(reportFile)
+    totals = comparison["totals"]
+    _write("")
+    _write(
+        f"comparison ({report}): {totals['compared']} pairs compared, {totals['same']} identical, "
+        f"{totals['differs.body']} with a different body"
+    )
+    for endpoint, entry in sorted(comparison["endpoints"].items()):
+        for category, found in sorted(entry.get("differs", {}).items()):
+            first = found["samples"][0]["differences"][0]
+            _write(
+                f"  {endpoint}: {found['count']} differ ({category}), e.g. "
+                f"{first['path']} {first['original']} -> {first['replayed']}"
+            )
     ok = production.served == REQUESTS and len(staging.received) == REQUESTS and kinds[1] == REQUESTS
     _write("")
     _write("every request was captured and replayed" if ok else "SOMETHING WAS MISSED: see the counters above")
