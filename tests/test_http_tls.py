@@ -6,20 +6,15 @@ started by the test with a certificate the test generates.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import tempfile
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 from twisted.internet import defer, ssl
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from tests.certs import serverPEM
 from tests.support import runGor
 from tests.test_http_e2e import counters, gorFile, startServer
 from twisted_gor.http.client import lostReason
@@ -28,28 +23,11 @@ from twisted_gor.http.tls import InsecureClientCreator, clientCreator
 
 def selfSignedPEM() -> bytes:
     """
-    A fresh self-signed certificate for C{localhost} and C{127.0.0.1}, with
-    its key, as PEM (trusted by nobody).
+    A fresh certificate for C{localhost} and C{127.0.0.1}, with its key, as
+    PEM, signed by a throw-away CA (so trusted by nobody).
     """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    keyPEM = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return keyPEM + cert.public_bytes(serialization.Encoding.PEM)
+    with tempfile.TemporaryDirectory() as directory:
+        return serverPEM(directory)
 
 
 def serverOptions(serverNames: list[bytes]) -> Any:

@@ -6,7 +6,6 @@ TLS, and bad input against a running C{--input-tcp}.
 
 from __future__ import annotations
 
-import datetime
 import os
 from typing import Any
 
@@ -19,6 +18,7 @@ from twisted.trial.unittest import TestCase
 
 from twisted_gor.framing import SEPARATOR, encodeMessage, iterMessages
 from twisted_gor.message import Message
+from tests.certs import makeCertificates
 from tests.support import GorProcess, GOR, freePort
 
 reactor: Any = _reactor
@@ -225,60 +225,6 @@ class RelayTests(RelayTestBase):
         yield self.finish(recv)
         self.assertIn("output_tcp:latest,mean,max,count,count/second", result.errText)
         self.assertRegex(result.errText, r"output_tcp:\d+,\d+,\d+,\d+,\d+")
-
-
-def makeCertificates(directory: str) -> dict[str, str]:
-    """
-    A CA and a server certificate for localhost/127.0.0.1 signed by it (PEM files).
-    """
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    caKey = ec.generate_private_key(ec.SECP256R1())
-    caName = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gor test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(caName)
-        .issuer_name(caName)
-        .public_key(caKey.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(caKey, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(caName)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(caKey, hashes.SHA256())
-    )
-    paths = {name: os.path.join(directory, name + ".pem") for name in ("ca", "cert", "key")}
-    with open(paths["ca"], "wb") as f:
-        f.write(ca.public_bytes(serialization.Encoding.PEM))
-    with open(paths["cert"], "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(paths["key"], "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    return paths
 
 
 class TLSTests(RelayTestBase):
