@@ -51,40 +51,6 @@ def looksLikeResponse(data: bytes) -> bool:
     return data[:7] == b"HTTP/1."
 
 
-def headerValue(lowerBlock: bytes, name: bytes) -> Optional[bytes]:
-    """
-    The value of the first header C{name} (lower case) in a lower-cased header
-    block, stripped, or L{None}.
-    """
-    idx = lowerBlock.find(b"\r\n" + name + b":")
-    if idx < 0:
-        return None
-    start = idx + len(name) + 3
-    end = lowerBlock.find(b"\r\n", start)
-    if end < 0:
-        end = len(lowerBlock)
-    return lowerBlock[start:end].strip()
-
-
-def setHeader(payload: bytes, name: bytes, value: bytes) -> bytes:
-    """
-    Set header C{name} to C{value} in a request: replace the first existing one,
-    or insert it right after the request line.
-    """
-    headEnd = payload.find(b"\r\n\r\n")
-    if headEnd < 0:
-        return payload
-    lower = payload[: headEnd + 2].lower()
-    key = b"\r\n" + name.lower() + b":"
-    idx = lower.find(key)
-    line = name + b": " + value
-    if idx >= 0:
-        end = payload.find(b"\r\n", idx + 2)
-        return payload[: idx + 2] + line + payload[end:]
-    first = payload.find(b"\r\n")
-    return payload[: first + 2] + line + b"\r\n" + payload[first + 2 :]
-
-
 class HTTPStreamParser:
     """
     Boundary detector for the messages of one direction of a connection.

@@ -146,7 +146,6 @@ class RawInput(InputBase):
         self._loop: Optional[task.LoopingCall] = None
         self._fileClock = 0
         self._lastStats = 0.0
-        self._kernel: dict[str, tuple[int, int, int]] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
