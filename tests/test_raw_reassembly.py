@@ -5,13 +5,15 @@ Tests for L{twisted_gor.raw.reassembly} through pcap savefiles generated here
 
 from __future__ import annotations
 
+import os
 import random
+import re
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.pcapgen import (
     LINKTYPE_ETHERNET,
@@ -596,3 +598,37 @@ class OriginalTimingTests(SynchronousTestCase):
         clock.advance(1.4)
         self.assertEqual(payloads(collector.messages), requests)
         raw.stopService()
+
+
+class OriginalTimingCommandTests(TestCase):
+    """
+    C{--input-raw-original-timing} through the real C{gor} command.
+    """
+
+    timeout = 60
+
+    async def test_recordedPaceThroughGor(self) -> None:
+        """
+        A savefile whose requests span 1.2 s is replayed in no less than that
+        (without the flag, as fast as possible), every request byte-exact and
+        in order.
+        """
+        from tests.support import runGor
+        from twisted_gor.framing import iterMessages
+
+        start = 1_600_000_000_000_000_000
+        c = Conversation(start=start, step=1000).handshake()
+        requests = [b"GET /paced/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(4)]
+        packets = list(c.packets)
+        for i, request in enumerate(requests):
+            c.send(request)
+            packets.append((start + int(i * 0.4e9), c.packets[-1][1]))
+        path = os.path.abspath(self.mktemp() + ".pcap")
+        writePcap(path, packets)
+        paced = await runGor("--input-raw", path + ":80", "--input-raw-original-timing", "--output-stdout")
+        self.assertEqual(paced.rc, 0, paced.errText)
+        self.assertEqual([m.payload for m in iterMessages(paced.out)], requests)
+        elapsed = float(re.search(r"summary: read=.* elapsed=([0-9.]+)s", paced.errText).group(1))  # type: ignore[union-attr]
+        self.assertGreaterEqual(elapsed, 1.19)
+        fast = await runGor("--input-raw", path + ":80", "--output-stdout")
+        self.assertEqual([m.payload for m in iterMessages(fast.out)], requests)
