@@ -280,6 +280,21 @@ class ComparatorTests(SynchronousTestCase):
         self.assertTrue(d.path.startswith("$ (byte 0;"))
 
 
+    def test_hugeJSONComparedAsBytes(self) -> None:
+        """
+        JSON bodies over the parse limit are compared byte for byte (parsing
+        would stall the reactor), still finding the difference.
+        """
+        from twisted_gor.compare import diff
+
+        self.patch(diff, "MAX_JSON_BODY", 100)
+        big = b'{"items": [' + b",".join(b"%d" % i for i in range(60)) + b"]"
+        a = decodeResponse(response(200, big + b', "v": 1}', b"Content-Type: application/json\r\n"))
+        b = decodeResponse(response(200, big + b', "v": 2}', b"Content-Type: application/json\r\n"))
+        [d] = Comparator().compare(a, b)["body"]
+        self.assertTrue(d.path.startswith("$ (byte "), d.path)
+
+
 class EndpointTests(SynchronousTestCase):
     """
     Requests are grouped by method and folded path.

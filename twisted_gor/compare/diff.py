@@ -200,6 +200,11 @@ def diffJSON(
     return found, not complete
 
 
+MAX_JSON_BODY = 1 << 20
+"""Bodies larger than this are compared byte for byte, never parsed: parsing
+runs on the reactor thread and would stall it."""
+
+
 def _looksJSON(response: DecodedResponse) -> bool:
     contentType = response.header("content-type") or ""
     if "json" in contentType.lower():
@@ -309,8 +314,9 @@ class Comparator:
 
     def compareBodies(self, original: DecodedResponse, replayed: DecodedResponse) -> list[Difference]:
         """
-        Body differences: JSON paths when both bodies are JSON, else the first
-        differing byte; nothing when the whole body (C{$}) is ignored.
+        Body differences: JSON paths when both bodies are JSON (and at most
+        L{MAX_JSON_BODY}), else the first differing byte; nothing when the
+        whole body (C{$}) is ignored.
         """
         a, b = original.body, replayed.body
         ignore = self.ignore
@@ -318,7 +324,7 @@ class Comparator:
             return []
         if ignore.ignoresPath("$"):
             return []
-        if _looksJSON(original) or _looksJSON(replayed):
+        if (_looksJSON(original) or _looksJSON(replayed)) and max(len(a), len(b)) <= MAX_JSON_BODY:
             okA, docA = _parseJSON(a)
             okB, docB = _parseJSON(b)
             if okA and okB:
