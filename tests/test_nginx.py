@@ -87,6 +87,34 @@ class NginxTests(TestCase):
             self.assertTrue(response.payload.startswith(b"HTTP/1.1 200"), response.payload[:40])
             self.assertIn(b"hello " + m.payload.split(b" ")[1], response.payload)
 
+    async def test_captureOnAllInterfaces(self) -> None:
+        """
+        C{--input-raw :PORT} (the seed's form: every interface, Linux's "any"
+        device) captures each request exactly once.
+        """
+        if not isRoot():
+            raise self.skipTest(ROOT_REASON)
+        from twisted.internet import reactor
+        from twisted.web.client import Agent, readBody
+
+        nginx = await self.startNginx()
+        target = os.path.abspath(self.mktemp() + ".gor")
+        gor = startGor("--input-raw", f":{nginx.port}", "--output-file", target, "--output-file-flush-interval", "100ms")
+        self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
+        await gor.waitForLog("gor: started")
+        await deferLater(reactor, 0.5, lambda: None)
+        agent = Agent(reactor)
+        for i in range(20):
+            response = await agent.request(b"GET", b"http://127.0.0.1:%d/any/%d" % (nginx.port, i))
+            await readBody(response)
+        await deferLater(reactor, 1.0, lambda: None)
+        gor.signal("TERM")
+        result = await gor.wait(30)
+        self.assertEqual(result.rc, 0, result.errText)
+        with open(target, "rb") as f:
+            paths = [m.payload.split(b" ")[1] for m in iterMessages(f.read()) if m.type == 1]
+        self.assertEqual(paths, [b"/any/%d" % i for i in range(20)])
+
     async def test_replayToNginx(self) -> None:
         """
         A recording replayed to nginx: nginx logs every request with its
