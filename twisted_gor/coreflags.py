@@ -10,13 +10,8 @@ import math
 import os
 
 from twisted_gor.config import GorConfig
-from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues
+from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative
 from twisted_gor.limiter import PercentageLimit, splitFlagLimit
-
-
-def _nonNegative(value: float) -> None:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
 
 
 FLAGS: list[Flag] = [
@@ -24,7 +19,7 @@ FLAGS: list[Flag] = [
     Flag("debug", BOOL, "Old spelling of --verbose 3."),
     Flag("stats", BOOL, "Log every component's counters periodically (needed by --output-*-stats)."),
     Flag("stats-interval", DURATION, "How often --stats logs counters (default 5s).", default=5.0),
-    Flag("exit-after", DURATION, "Stop after this long (e.g. 30s, 5m) and exit 0.", default=None, check=_nonNegative),
+    Flag("exit-after", DURATION, "Stop after this long (e.g. 30s, 5m) and exit 0.", default=None, check=nonNegative),
     Flag(
         "split-output",
         BOOL,
@@ -49,7 +44,7 @@ FLAGS: list[Flag] = [
         DURATION,
         "Cap any single wait between replayed records (e.g. 1s); 0 = no cap.",
         default=0.0,
-        check=_nonNegative,
+        check=nonNegative,
     ),
     Flag(
         "input-file-read-depth",
@@ -86,7 +81,7 @@ FLAGS: list[Flag] = [
         DURATION,
         "Flush buffered records to disk this often (default 1s).",
         default=1.0,
-        check=_nonNegative,
+        check=nonNegative,
     ),
     Flag(
         "output-file-size-limit",

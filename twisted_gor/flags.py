@@ -114,6 +114,22 @@ def parseInt(text: str) -> int:
         raise ValueError(f"invalid integer {text!r}") from None
 
 
+def nonNegative(value: float) -> None:
+    """
+    A C{Flag.check}: the value must not be negative.
+    """
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+
+
+def positive(value: float) -> None:
+    """
+    A C{Flag.check}: the value must be above zero.
+    """
+    if value <= 0:
+        raise ValueError(f"must be positive, got {value}")
+
+
 _COERCERS: dict[str, Callable[[str], Any]] = {
     STRING: str,
     INT: parseInt,

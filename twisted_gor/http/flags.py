@@ -7,18 +7,8 @@ filters and modifiers (GoReplay's names and Gor's old ones), C{--input-http}.
 from __future__ import annotations
 
 from twisted_gor.config import GorConfig
-from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues
+from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative, positive
 from twisted_gor.limiter import splitLimit
-
-
-def _positive(value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"must be positive, got {value}")
-
-
-def _nonNegative(value: float) -> None:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
 
 
 FLAGS: list[Flag] = [
@@ -41,7 +31,7 @@ FLAGS: list[Flag] = [
         DURATION,
         "Stop one idle dynamic worker this often while the queue is empty (default 2s).",
         default=2.0,
-        check=_positive,
+        check=positive,
     ),
     Flag(
         "output-http-queue-len",
@@ -54,7 +44,7 @@ FLAGS: list[Flag] = [
         DURATION,
         "Whole request+response timeout per replayed request (default 5s).",
         default=5.0,
-        check=_positive,
+        check=positive,
     ),
     Flag("output-http-redirects", INT, "Follow up to N same-target redirects (default 0: don't).", default=0),
     Flag(
@@ -68,7 +58,7 @@ FLAGS: list[Flag] = [
         SIZE,
         "Keep at most this many bytes of each tracked response (default 5mb).",
         default=0,
-        check=_nonNegative,
+        check=nonNegative,
     ),
     Flag(
         "output-http-stats",

@@ -11,7 +11,7 @@ is rejected (HTTP only).
 from __future__ import annotations
 
 from twisted_gor.config import GorConfig
-from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues
+from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative
 from twisted_gor.limiter import splitLimit
 from twisted_gor.raw.input import RawInputConfig
 
@@ -31,11 +31,6 @@ def _engine(value: str) -> str:
 def _protocol(value: str) -> None:
     if value != "http":
         raise ValueError(f"unsupported protocol {value!r}: only http is supported")
-
-
-def _nonNegative(value: float) -> None:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
 
 
 def _vid(value: int) -> None:
@@ -63,7 +58,7 @@ FLAGS: list[Flag] = [
         DURATION,
         "How long a gap or an incomplete message may wait before it is given up (default 2s; 0 = 1s).",
         default=2.0,
-        check=_nonNegative,
+        check=nonNegative,
     ),
     Flag("input-raw-allow-incomplete", BOOL, "Emit expired incomplete messages instead of dropping them (both counted)."),
     Flag("input-raw-bpf-filter", STRING, "Replace the automatic BPF filter (responses then need their own clause).", default=""),
@@ -95,7 +90,7 @@ FLAGS: list[Flag] = [
         DURATION,
         "pcap block timeout (default 10ms: packets batched in the kernel ring for at most this long); 0 = immediate mode.",
         default=0.01,
-        check=_nonNegative,
+        check=nonNegative,
     ),
     Flag("input-raw-immediate-mode", BOOL, "Old flag: immediate mode, one wakeup per packet (same as --input-raw-buffer-timeout 0)."),
     Flag("input-raw-stats", BOOL, "Accepted for compatibility: capture counters are always kept and shown by --stats."),

@@ -9,21 +9,11 @@ from __future__ import annotations
 import os
 
 from twisted_gor.config import GorConfig
-from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues
+from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative, positive
 from twisted_gor.limiter import splitFlagLimit
 from twisted_gor.relay import input as _input
 from twisted_gor.relay import output as _output
 from twisted_gor.relay.address import parseHostPort
-
-
-def _positive(value: int) -> None:
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-
-
-def _nonNegative(value: float) -> None:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
 
 
 FLAGS: list[Flag] = [
@@ -36,21 +26,21 @@ FLAGS: list[Flag] = [
         SIZE,
         "Skip (and count) --input-tcp records longer than this (default 16mb); bounds memory per connection.",
         default=_input.DEFAULT_MAX_RECORD_SIZE,
-        check=_positive,
+        check=positive,
     ),
     Flag(
         "input-tcp-idle-timeout",
         DURATION,
         "Close --input-tcp connections that send nothing for this long (default 5m; 0 = never).",
         default=_input.DEFAULT_IDLE_TIMEOUT,
-        check=_nonNegative,
+        check=nonNegative,
     ),
     Flag(
         "input-tcp-max-connections",
         INT,
         "Refuse (and count) --input-tcp connections beyond this many open ones (default 1024; 0 = no limit).",
         default=_input.DEFAULT_MAX_CONNECTIONS,
-        check=_nonNegative,
+        check=nonNegative,
     ),
     Flag("output-tcp", STRING, "Forward requests and responses to another gor's --input-tcp at HOST:PORT.", repeat=True),
     Flag(
@@ -58,7 +48,7 @@ FLAGS: list[Flag] = [
         INT,
         "Parallel persistent connections per --output-tcp (default 10).",
         default=_output.DEFAULT_WORKERS,
-        check=_positive,
+        check=positive,
     ),
     Flag("output-tcp-sticky", BOOL, "Send a request and its responses over the same connection (FNV-1a of the id)."),
     Flag("output-tcp-secure", BOOL, "Connect to --output-tcp with TLS."),
@@ -74,21 +64,21 @@ FLAGS: list[Flag] = [
         INT,
         "Messages buffered per --output-tcp while it cannot send (default 10000); overflow is dropped and counted.",
         default=_output.DEFAULT_QUEUE_LEN,
-        check=_positive,
+        check=positive,
     ),
     Flag(
         "output-tcp-queue-size",
         SIZE,
         "Bytes buffered per --output-tcp while it cannot send (default 64mb).",
         default=_output.DEFAULT_QUEUE_BYTES,
-        check=_positive,
+        check=positive,
     ),
     Flag(
         "output-tcp-timeout",
         DURATION,
         "At exit, how long --output-tcp may take to deliver what is queued (default 5s).",
         default=_output.DEFAULT_STOP_TIMEOUT,
-        check=_nonNegative,
+        check=nonNegative,
     ),
     Flag("output-tcp-stats", BOOL, "Log output_tcp:latest,mean,max,count,count/second queue stats (needs --stats)."),
     Flag(
@@ -102,21 +92,21 @@ FLAGS: list[Flag] = [
         INT,
         "Documents per Elasticsearch _bulk request (default 500).",
         default=500,
-        check=_positive,
+        check=positive,
     ),
     Flag(
         "output-http-elasticsearch-flush-interval",
         DURATION,
         "Send a partial Elasticsearch batch after this long (default 1s).",
         default=1.0,
-        check=_nonNegative,
+        check=nonNegative,
     ),
     Flag(
         "output-http-elasticsearch-queue-len",
         INT,
         "Documents waiting for Elasticsearch before new ones are dropped and counted (default 10000).",
         default=10_000,
-        check=_positive,
+        check=positive,
     ),
     Flag("cpuprofile", STRING, "Write a cProfile (pstats) profile of the whole run to this file at exit.", default=""),
     Flag("memprofile", STRING, "Write a tracemalloc memory profile (snapshot + top list) to this file at exit.", default=""),
