@@ -60,26 +60,27 @@ class NotTCP(Exception):
     """
 
 
-def _ethernet(data: bytes) -> int:
-    etype = _H(data, 12)[0]
-    off = 14
+def _afterEtherType(data: bytes, typeOffset: int, what: str) -> int:
+    """
+    The offset of the IP header after an EtherType at C{typeOffset}, skipping
+    802.1Q/802.1ad tags.
+    """
+    etype = _H(data, typeOffset)[0]
+    off = typeOffset + 2
     while etype in _VLAN_TYPES:
         etype = _H(data, off + 2)[0]
         off += 4
     if etype == _ETH_IPV4 or etype == _ETH_IPV6:
         return off
-    raise NotTCP("ethertype 0x%04x" % (etype,))
+    raise NotTCP("%s 0x%04x" % (what, etype))
+
+
+def _ethernet(data: bytes) -> int:
+    return _afterEtherType(data, 12, "ethertype")
 
 
 def _sll(data: bytes) -> int:
-    etype = _H(data, 14)[0]
-    off = 16
-    while etype in _VLAN_TYPES:
-        etype = _H(data, off + 2)[0]
-        off += 4
-    if etype == _ETH_IPV4 or etype == _ETH_IPV6:
-        return off
-    raise NotTCP("SLL protocol 0x%04x" % (etype,))
+    return _afterEtherType(data, 14, "SLL protocol")
 
 
 def _sll2(data: bytes) -> int:
