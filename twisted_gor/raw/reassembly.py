@@ -316,6 +316,17 @@ class HalfStream:
         if tracker.heldBytes > tracker.maxHeld:
             tracker.relieve(ts)
 
+    def take(self, seq: int) -> tuple[bytes, int, int]:
+        """
+        Remove the segment held at C{seq} and return C{(payload, ack, ts)},
+        keeping the held-byte accounting right.
+        """
+        item = self.pending.pop(seq)
+        size = len(item[0])
+        self.pendingBytes -= size
+        self.conn.tracker.heldBytes -= size
+        return item
+
     def release(self) -> None:
         """
         Forget every held segment (uncounted: the caller counts what it gives
@@ -334,11 +345,8 @@ class HalfStream:
         while pending:
             nxt = self.nextSeq
             assert nxt is not None
-            item = pending.pop(nxt, None)
-            if item is not None:
-                payload, ack, its = item
-                self.pendingBytes -= len(payload)
-                self.conn.tracker.heldBytes -= len(payload)
+            if nxt in pending:
+                payload, ack, its = self.take(nxt)
                 self.nextSeq = (nxt + len(payload)) & MASK
                 self.parser.feed(payload, its, nxt, ack, True)
                 progressed = True
@@ -350,9 +358,7 @@ class HalfStream:
                 break
             for s in list(pending):
                 if ((s - nxt) & MASK) >= HALF:
-                    payload, ack, its = pending.pop(s)
-                    self.pendingBytes -= len(payload)
-                    self.conn.tracker.heldBytes -= len(payload)
+                    payload, ack, its = self.take(s)
                     over = (nxt - s) & MASK
                     if over < len(payload):
                         self.nextSeq = (s + len(payload)) & MASK
@@ -655,9 +661,7 @@ class Tracker:
         nxt = stream.nextSeq
         assert nxt is not None
         for s in [s for s in pending if ((s - nxt) & MASK) >= HALF]:
-            payload, ack, its = pending.pop(s)
-            stream.pendingBytes -= len(payload)
-            self.heldBytes -= len(payload)
+            payload, ack, its = stream.take(s)
             nxt = stream.nextSeq
             assert nxt is not None
             over = (nxt - s) & MASK
@@ -681,9 +685,7 @@ class Tracker:
         nxt = stream.nextSeq
         assert nxt is not None
         for s in sorted(pending, key=lambda s: (s - nxt) & MASK):
-            payload, ack, its = pending.pop(s)
-            stream.pendingBytes -= len(payload)
-            self.heldBytes -= len(payload)
+            payload, ack, its = stream.take(s)
             current = stream.nextSeq
             assert current is not None
             ahead = (s - current) & MASK
