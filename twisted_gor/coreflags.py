@@ -5,7 +5,6 @@ Core flags: general settings, dummy/file/stdout/null inputs and outputs.
 
 from __future__ import annotations
 
-import glob
 import math
 import os
 
@@ -104,21 +103,12 @@ FLAGS: list[Flag] = [
 ]
 
 
-def expandInputFiles(pattern: str) -> list[str]:
-    """
-    The files a C{--input-file} value names: a path or a glob, sorted.
-    """
-    if any(c in pattern for c in "*?["):
-        return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
-    return [pattern] if os.path.isfile(pattern) else []
-
-
 def configure(values: FlagValues, config: GorConfig) -> None:
     """
     Fill C{config} from the core flags.
     """
     from twisted_gor.basic import DummyInputConfig, NullOutputConfig, StdoutOutputConfig
-    from twisted_gor.fileinput import FileInputConfig
+    from twisted_gor.fileinput import FileInputConfig, expandInputFiles
     from twisted_gor.fileoutput import FileOutputConfig
 
     config.verbose = 3 if values["debug"] else values["verbose"]

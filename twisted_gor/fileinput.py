@@ -12,9 +12,11 @@ worker thread, never on the reactor thread.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import heapq
 import math
+import os
 from collections import deque
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -34,6 +36,15 @@ CHUNK_SIZE = 1 << 20
 MAX_RECORD_SIZE = 256 << 20
 BATCH = 2000
 """Most messages emitted in one reactor turn before yielding."""
+
+
+def expandInputFiles(pattern: str) -> list[str]:
+    """
+    The files a C{--input-file} value names: a path or a glob, sorted.
+    """
+    if any(c in pattern for c in "*?["):
+        return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+    return [pattern] if os.path.isfile(pattern) else []
 
 
 def _openFile(path: str) -> IO[bytes]:
@@ -161,8 +172,6 @@ class FileInput(InputBase):
     # -- reading --
 
     def _openAll(self) -> None:
-        from twisted_gor.coreflags import expandInputFiles
-
         paths = expandInputFiles(self.config.pattern) if self.stats["loops"] else self.config.paths
         if not paths:
             self.log.warn("{name}: no file matches any more", name=self.name)
@@ -386,7 +395,5 @@ class FileInputConfig:
         Build the input.
         """
         if not self.paths:
-            from twisted_gor.coreflags import expandInputFiles
-
             self.paths = expandInputFiles(self.pattern)
         return FileInput(self, context.reactor)

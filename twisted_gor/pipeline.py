@@ -76,7 +76,6 @@ class _InputPort:
 
     def __init__(self, pipeline: "Pipeline", input: IInput, limiter: Limiter) -> None:
         self._pipeline = pipeline
-        self._input = input
         self._limiter = limiter
         self._stats: Counters = input.stats
 

@@ -79,7 +79,7 @@ class GorService(MultiService):
                 if seen[name] > 1:
                     service.name = f"{name}#{seen[name]}"
             service.setServiceParent(self)
-        self._done: Deferred[None] = Deferred()
+        self._isDone = False
         self._waiters: list[Deferred[None]] = []
         self._exitCall: IDelayedCall | None = None
         self._statsLoop: LoopingCall | None = None
@@ -97,17 +97,17 @@ class GorService(MultiService):
         C{exitAfter} elapsed, or every input is finite and exhausted.
         """
         d: Deferred[None] = Deferred()
-        if self._done.called:
+        if self._isDone:
             d.callback(None)
         else:
             self._waiters.append(d)
         return d
 
     def _finished(self, why: str) -> None:
-        if self._done.called:
+        if self._isDone:
             return
         self.log.info("gor: {why}; stopping", why=why)
-        self._done.callback(None)
+        self._isDone = True
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.callback(None)
