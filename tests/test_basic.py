@@ -98,3 +98,37 @@ class StdoutOutputTests(TestCase):
         await out.stopService()
         with open(path, "rb") as f:
             self.assertEqual(len(list(iterMessages(f.read()))), 10)
+
+    async def test_slowReaderBounded(self) -> None:
+        """
+        While the pipe's reader lags, what a non-pausable input keeps writing is
+        buffered only up to the backlog bound; the rest is dropped and counted,
+        and everything accepted reaches the reader whole.
+        """
+        import threading
+
+        r, w = os.pipe()
+        out = StdoutOutput(fd=w)
+        out.maxBacklog = 200_000
+        out.startService()
+        body = b"x" * 1000
+        for i in range(2000):
+            out.write(Message(1, b"%d" % i, i, -1, b"POST / HTTP/1.1\r\n\r\n" + body))
+        written, dropped = out.stats["written"], out.stats["dropped.backlog"]
+        self.assertEqual(written + dropped, 2000)
+        self.assertGreater(dropped, 0)
+        self.assertLess(written * 1050, 200_000 + 2 * 65536 + 65536)
+        chunks: list[bytes] = []
+
+        def drain() -> None:
+            while chunk := os.read(r, 65536):
+                chunks.append(chunk)
+            os.close(r)
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        await out.stopService()
+        os.close(w)
+        reader.join(10)
+        self.assertEqual(len(list(iterMessages(b"".join(chunks)))), written)
+

@@ -139,7 +139,9 @@ class StdoutOutput(OutputBase):
     Writes every message in .gor framing to a file descriptor (stdout).
 
     A pipe or terminal is written without blocking, and a slow reader pauses
-    pausable inputs; a regular file is written from a worker thread.
+    pausable inputs; while it is paused, at most C{maxBacklog} more bytes are
+    buffered and the rest dropped and counted. A regular file is written from
+    a worker thread.
     """
 
     log = Logger()
@@ -153,6 +155,7 @@ class StdoutOutput(OutputBase):
         self._worker: SerialWorker | None = None
         self._closed: Deferred[None] | None = None
         self._broken = False
+        self._backlog: int | None = None
 
     def startService(self) -> None:
         OutputBase.startService(self)
@@ -171,9 +174,13 @@ class StdoutOutput(OutputBase):
             return
         data = encodeMessage(message)
         if self._writer is not None:
-            if len(self._writer._tempDataBuffer) > self.maxBacklog:
-                self.stats.increment("dropped.backlog")
-                return
+            if self._backlog is not None:
+                # The reader is slow and the descriptor asked us to pause;
+                # what live inputs keep sending is bounded here.
+                if self._backlog + len(data) > self.maxBacklog:
+                    self.stats.increment("dropped.backlog")
+                    return
+                self._backlog += len(data)
             self._writer.write(data)
         elif self._worker is not None:
             self._worker.submit(os.write, self._fd, data).addErrback(self._failed)
@@ -195,8 +202,11 @@ class StdoutOutput(OutputBase):
 
     def pauseProducing(self) -> None:
         """
-        The descriptor's buffer is full.
+        The descriptor's buffer is full (it says so again at every write while
+        it stays full).
         """
+        if self._backlog is None:
+            self._backlog = 0
         if self.backpressure is not None:
             self.backpressure.pause(self)
 
@@ -204,6 +214,7 @@ class StdoutOutput(OutputBase):
         """
         The descriptor's buffer drained.
         """
+        self._backlog = None
         if self.backpressure is not None:
             self.backpressure.resume(self)
 
