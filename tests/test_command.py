@@ -138,6 +138,62 @@ class CommandTests(TestCase):
         with open(source, "rb") as a, open(unpacked, "rb") as b:
             self.assertEqual(a.read(), b.read())
 
+    async def test_loopAndExitAfter(self) -> None:
+        """
+        --input-file-loop replays the file again and again until --exit-after.
+        """
+        source = self.writeRecords(records(10, 10))
+        target = source + ".looped"
+        result = await runGor("--input-file", source, "--input-file-loop", "--output-file", target, "--exit-after", "1s")
+        self.assertEqual(result.rc, 0, result.errText)
+        with open(target, "rb") as f:
+            out = list(iterMessages(f.read()))
+        self.assertGreater(len(out), 10)
+        self.assertEqual(out[:10], records(10, 10))
+        self.assertEqual(out[10], records(10, 10)[0])
+
+    async def test_dryRunAndMaxWait(self) -> None:
+        """
+        --input-file-dry-run reads without emitting and reports the recorded
+        duration; --input-file-max-wait caps a 30 s gap so the replay ends at
+        once.
+        """
+        source = self.writeRecords(records(3, 30_000))
+        result = await runGor("--input-file", source, "--input-file-dry-run", "--output-stdout")
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertEqual(result.out, b"")
+        self.assertIn("dry run: 3 records, 1 file(s)", result.errText)
+        self.assertIn("60.000s recorded", result.errText)
+        result = await runGor("--input-file", source, "--input-file-max-wait", "100ms", "--output-stdout", timeout=20)
+        self.assertEqual(result.rc, 0, result.errText)
+        self.assertEqual(len(list(iterMessages(result.out))), 3)
+
+    async def test_rotationAppendAndTruncation(self) -> None:
+        """
+        --output-file-queue-limit rotates into numbered files, a second run
+        continues after the highest index; --output-file-append adds to a
+        file; --copy-buffer-size truncates payloads and counts it.
+        """
+        source = self.writeRecords(records(5, 0.1, size=200))
+        base = os.path.join(os.path.dirname(source), "chunk.gor")
+        for _ in range(2):
+            result = await runGor("--input-file", source + "|max", "--output-file", base, "--output-file-queue-limit", "2")
+            self.assertEqual(result.rc, 0, result.errText)
+        names = sorted(n for n in os.listdir(os.path.dirname(source)) if n.startswith("chunk"))
+        self.assertEqual(names, ["chunk_%d.gor" % i for i in range(6)])
+        appended = source + ".appended"
+        for _ in range(2):
+            result = await runGor(
+                "--input-file", source + "|max", "--output-file", appended, "--output-file-append",
+                "--copy-buffer-size", "100",
+            )  # fmt: skip
+            self.assertEqual(result.rc, 0, result.errText)
+            self.assertIn("truncated=5", result.errText)
+        with open(appended, "rb") as f:
+            out = list(iterMessages(f.read()))
+        self.assertEqual(len(out), 10)
+        self.assertTrue(all(len(m.payload) == 100 for m in out))
+
     async def test_badOption(self) -> None:
         """
         An unknown flag exits 2 with one line naming it; nothing starts.
