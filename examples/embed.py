@@ -8,7 +8,7 @@ import sys
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 
-from twisted_gor.basic import DummyInputConfig
+from twisted_gor.basic.components import DummyInputConfig
 from twisted_gor.config import GorConfig
 from twisted_gor.service import makeGorService
 from twisted_gor.testing import MemoryConfig, MemoryOutput

@@ -6,9 +6,9 @@ Writes two synthetic requests (one a second) to requests.gor, then stops.
 
 from twisted.application import service
 
-from twisted_gor.basic import DummyInputConfig
+from twisted_gor.basic.components import DummyInputConfig
 from twisted_gor.config import GorConfig
-from twisted_gor.fileoutput import FileOutputConfig
+from twisted_gor.files.output import FileOutputConfig
 from twisted_gor.service import makeGorService
 
 application = service.Application("gor-example")

@@ -27,5 +27,5 @@ esac
 echo "installed: $(pwd)/.venv/bin/gor and $(pwd)/.venv/bin/twistd gor"
 
 if [ "${1:-}" = "--demo" ]; then
-    exec .venv/bin/python -m twisted_gor.demo
+    exec .venv/bin/python -m twisted_gor.cli.demo
 fi

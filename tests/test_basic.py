@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_gor.basic} and the interfaces of the core components.
+Tests for L{twisted_gor.basic.components} and the interfaces of the core components.
 """
 
 import os
@@ -9,9 +9,9 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from twisted_gor._interfaces import IInput, IOutput
-from twisted_gor.basic import DummyInput, NullOutput, StdoutOutput
-from twisted_gor.fileinput import FileInput, FileInputConfig
-from twisted_gor.fileoutput import FileOutput, FileOutputConfig
+from twisted_gor.basic.components import DummyInput, NullOutput, StdoutOutput
+from twisted_gor.files.input import FileInput, FileInputConfig
+from twisted_gor.files.output import FileOutput, FileOutputConfig
 from twisted_gor.framing import iterMessages
 from twisted_gor.message import Message
 from twisted_gor.testing import MemoryOutput

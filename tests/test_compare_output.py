@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted_gor._blockingio import SynchronousWorker
 from twisted_gor.compare.output import CompareOutput, CompareOutputConfig
 from twisted_gor.message import Message
-from twisted_gor.tap import Options
+from twisted_gor.cli.tap import Options
 
 
 def request(path: bytes = b"/a/1", method: bytes = b"GET") -> bytes:
@@ -261,7 +261,7 @@ class FlagTests(SynchronousTestCase):
         from twisted_gor.compare.flags import configure
         from twisted_gor.config import GorConfig
         from twisted_gor.flags import defaultValues
-        from twisted_gor.tap import allFlags
+        from twisted_gor.cli.tap import allFlags
 
         for settings, flag, split in (
             ({"compare-header": ["x"]}, "--compare-header", False),

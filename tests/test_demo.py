@@ -13,7 +13,7 @@ from tests.support import ROOT_REASON, isRoot, runCommand
 
 class DemoTests(TestCase):
     """
-    C{python -m twisted_gor.demo}.
+    C{python -m twisted_gor.cli.demo}.
     """
 
     timeout = 90
@@ -27,7 +27,7 @@ class DemoTests(TestCase):
         if not isRoot():
             raise self.skipTest(ROOT_REASON)
         workdir = os.path.abspath(self.mktemp())
-        result = await runCommand(sys.executable, "-m", "twisted_gor.demo", workdir, timeout=80)
+        result = await runCommand(sys.executable, "-m", "twisted_gor.cli.demo", workdir, timeout=80)
         out = result.out.decode()
         self.assertEqual(result.rc, 0, out + result.errText)
         self.assertIn("staging received           30 replayed requests", out)
@@ -42,6 +42,6 @@ class DemoTests(TestCase):
         """
         if isRoot():
             raise self.skipTest("runs only when not root")
-        result = await runCommand(sys.executable, "-m", "twisted_gor.demo", timeout=30)
+        result = await runCommand(sys.executable, "-m", "twisted_gor.cli.demo", timeout=30)
         self.assertEqual(result.rc, 2)
         self.assertIn("root", result.errText)

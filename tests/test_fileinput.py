@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_gor.fileinput}: replay timing with a fake clock.
+Tests for L{twisted_gor.files.input}: replay timing with a fake clock.
 """
 
 import gzip
@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_gor._blockingio import SynchronousWorker
-from twisted_gor.fileinput import FileInput, FileInputConfig
+from twisted_gor.files.input import FileInput, FileInputConfig
 from twisted_gor.framing import SEPARATOR, encodeMessage
 from twisted_gor.message import Message
 from twisted_gor.testing import MemoryOutput

@@ -1,5 +1,5 @@
 """
-Tests for L{twisted_gor.fileoutput} and L{twisted_gor.filenames}.
+Tests for L{twisted_gor.files.output} and L{twisted_gor.files.names}.
 """
 
 import gzip
@@ -10,8 +10,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_gor._blockingio import SynchronousWorker
-from twisted_gor.filenames import chunkIndex, expandName, nextChunkIndex, withChunkIndex
-from twisted_gor.fileoutput import FileOutput, FileOutputConfig
+from twisted_gor.files.names import chunkIndex, expandName, nextChunkIndex, withChunkIndex
+from twisted_gor.files.output import FileOutput, FileOutputConfig
 from twisted_gor.framing import encodeMessage, iterMessages
 from twisted_gor.message import Message
 

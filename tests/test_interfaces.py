@@ -15,7 +15,7 @@ from tests.support import freePort
 from twisted_gor import _interfaces, interfaces
 from twisted_gor._interfaces import IInput, IMessageFilter, IOutput, IResponseSource
 from twisted_gor.service import makeGorService
-from twisted_gor.tap import Options
+from twisted_gor.cli.tap import Options
 
 
 class EveryComponentTests(SynchronousTestCase):

@@ -1,5 +1,5 @@
 """
-Tests for the command line: L{twisted_gor.tap.Options} and L{twisted_gor.flags}.
+Tests for the command line: L{twisted_gor.cli.tap.Options} and L{twisted_gor.flags}.
 """
 
 import io
@@ -7,12 +7,12 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_gor.basic import NullOutputConfig, StdoutOutputConfig
-from twisted_gor.fileinput import FileInputConfig
-from twisted_gor.fileoutput import FileOutputConfig
+from twisted_gor.basic.components import NullOutputConfig, StdoutOutputConfig
+from twisted_gor.files.input import FileInputConfig
+from twisted_gor.files.output import FileOutputConfig
 from twisted_gor.flags import parseDuration, parseSize
 from twisted_gor.limiter import AbsoluteLimit, PercentageLimit
-from twisted_gor.tap import Options, UsageFailure, allFlags
+from twisted_gor.cli.tap import Options, UsageFailure, allFlags
 
 
 class ValueSyntaxTests(SynchronousTestCase):

@@ -23,7 +23,7 @@ from twisted_gor.relay.input import RelayServerProtocol, TCPInput, TCPInputConfi
 from twisted_gor.relay.output import RelayClientProtocol, TCPOutput, TCPOutputConfig, fnv1a32
 from twisted_gor.testing import MessageCollector, RecordingBackpressure
 from twisted_gor.queuestats import QueueStats
-from twisted_gor.tap import Options
+from twisted_gor.cli.tap import Options
 
 
 def request(i: int, size: int = 0) -> Message:
@@ -136,8 +136,8 @@ class FlagTests(SynchronousTestCase):
         configs with only C{trackResponse} get it set instead.
         """
         from twisted_gor.config import BuildContext
-        from twisted_gor.relay import flags
-        from twisted_gor.relay.elasticsearch import ElasticsearchOutputConfig
+        from twisted_gor.export import flags
+        from twisted_gor.export.elasticsearch import ElasticsearchOutputConfig
 
         class ObservedConfig:
             limit = None

@@ -2,6 +2,6 @@
 C{python -m twisted_gor ...} is the C{gor} command.
 """
 
-from twisted_gor.script import main
+from twisted_gor.cli.script import main
 
 main()

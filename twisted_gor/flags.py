@@ -5,7 +5,7 @@ Declarative command-line flags with GoReplay's value syntaxes.
 Each area of twisted-gor (core, HTTP replay, raw capture, gor-to-gor relay)
 declares its flags as a list of L{Flag} in its own C{flags} module, with a
 C{configure(values, config)} function that turns the parsed L{FlagValues} into
-typed configuration. L{twisted_gor.tap.Options} is generated from all of them.
+typed configuration. L{twisted_gor.cli.tap.Options} is generated from all of them.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from twisted.application.service import ServiceMaker
 
 TwistedGor = ServiceMaker(
     "twisted-gor",
-    "twisted_gor.tap",
+    "twisted_gor.cli.tap",
     "Capture live HTTP traffic and replay it (GoReplay-compatible).",
     "gor",
 )

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_relay_unit -*-
 """
-Flags of the relay area: gor-to-gor TCP (C{--input-tcp}, C{--output-tcp}),
-Elasticsearch export and profiling (see L{twisted_gor.flags}).
+Flags of the relay area: gor-to-gor TCP (C{--input-tcp}, C{--output-tcp});
+see L{twisted_gor.flags}.
 """
 
 from __future__ import annotations
@@ -81,35 +81,6 @@ FLAGS: list[Flag] = [
         check=nonNegative,
     ),
     Flag("output-tcp-stats", BOOL, "Log output_tcp:latest,mean,max,count,count/second queue stats (needs --stats)."),
-    Flag(
-        "output-http-elasticsearch",
-        STRING,
-        "Export replayed request/response metadata to Elasticsearch: [http(s)://[user:pass@]]host:port/index.",
-        default="",
-    ),
-    Flag(
-        "output-http-elasticsearch-batch-size",
-        INT,
-        "Documents per Elasticsearch _bulk request (default 500).",
-        default=500,
-        check=positive,
-    ),
-    Flag(
-        "output-http-elasticsearch-flush-interval",
-        DURATION,
-        "Send a partial Elasticsearch batch after this long (default 1s).",
-        default=1.0,
-        check=nonNegative,
-    ),
-    Flag(
-        "output-http-elasticsearch-queue-len",
-        INT,
-        "Documents waiting for Elasticsearch before new ones are dropped and counted (default 10000).",
-        default=10_000,
-        check=positive,
-    ),
-    Flag("cpuprofile", STRING, "Write a cProfile (pstats) profile of the whole run to this file at exit.", default=""),
-    Flag("memprofile", STRING, "Write a tracemalloc memory profile (snapshot + top list) to this file at exit.", default=""),
 ]
 
 
@@ -120,15 +91,9 @@ def _address(flagName: str, raw: str, requireHost: bool) -> tuple[str, int]:
         raise ValueError(f"--{flagName}: {e}") from None
 
 
-def _writableDirectory(flagName: str, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ValueError(f"--{flagName}: directory does not exist: {directory!r}")
-
-
 def configure(values: FlagValues, config: GorConfig) -> None:
     """
-    Add this area's inputs and outputs to C{config}; set the profile paths.
+    Add this area's inputs and outputs to C{config}.
     """
     secure = values["input-tcp-secure"]
     certificate = values["input-tcp-certificate"] or None
@@ -181,39 +146,3 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 showStats=values["output-tcp-stats"],
             )
         )
-
-    es = values["output-http-elasticsearch"]
-    if es:
-        from twisted_gor.relay import elasticsearch as _es
-
-        try:
-            target = _es.parseElasticsearchURL(es)
-        except ValueError as e:
-            raise ValueError(f"--output-http-elasticsearch: {e}") from None
-        exporter = _es.ElasticsearchOutputConfig(
-            target=target,
-            batchSize=values["output-http-elasticsearch-batch-size"],
-            flushInterval=values["output-http-elasticsearch-flush-interval"] or 0.05,
-            queueLen=values["output-http-elasticsearch-queue-len"],
-        )
-        # Prefer the HTTP outputs' observer hook (exact request/response pairs,
-        # unaffected by --split-output, no type-3 messages added to the other
-        # outputs); fall back to tracked responses through the pipeline.
-        tracked = False
-        for output in config.outputs:
-            observers = getattr(output, "observers", None)
-            if isinstance(observers, list):
-                observers.append(exporter.observer)
-                exporter.observed = True
-            elif hasattr(output, "trackResponse"):
-                output.trackResponse = True
-                tracked = True
-        if not exporter.observed and not tracked:
-            raise ValueError("--output-http-elasticsearch: exports what --output-http replays; add an --output-http")
-        config.outputs.append(exporter)
-
-    for name, attribute in (("cpuprofile", "cpuProfile"), ("memprofile", "memProfile")):
-        path = values[name]
-        if path:
-            _writableDirectory(name, path)
-            setattr(config, attribute, path)

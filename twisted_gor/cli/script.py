@@ -17,7 +17,7 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
-from twisted_gor.tap import Options
+from twisted_gor.cli.tap import Options
 
 
 def startLogging(verbose: int) -> None:

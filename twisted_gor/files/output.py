@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from twisted_gor._blockingio import SerialWorker
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor.config import BuildContext
-from twisted_gor.filenames import expandName, hasTokens, nextChunkIndex, withChunkIndex
+from twisted_gor.files.names import expandName, hasTokens, nextChunkIndex, withChunkIndex
 from twisted_gor.framing import encodeMessage
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message

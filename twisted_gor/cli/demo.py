@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_demo -*-
 """
-The built-in local example (C{python -m twisted_gor.demo}, run as root).
+The built-in local example (C{python -m twisted_gor.cli.demo}, run as root).
 
 It starts a "production" and a "staging" web server on loopback (staging with
 one deliberate regression), runs the real C{gor} command capturing
@@ -177,7 +177,7 @@ async def run(reactor: Any, workdir: str) -> int:
 
 def main() -> None:
     """
-    Entry point of C{python -m twisted_gor.demo [WORKDIR]}.
+    Entry point of C{python -m twisted_gor.cli.demo [WORKDIR]}.
     """
     if os.geteuid() != 0:
         sys.stderr.write("gor demo: live capture needs root (or CAP_NET_RAW); run it with sudo\n")

@@ -20,9 +20,12 @@ from twisted_gor.flags import BOOL, INT, Flag, FlagValues, defaultValues
 
 AREAS = (
     "twisted_gor.coreflags",
+    "twisted_gor.basic.flags",
+    "twisted_gor.files.flags",
     "twisted_gor.http.flags",
     "twisted_gor.raw.flags",
     "twisted_gor.relay.flags",
+    "twisted_gor.export.flags",
     "twisted_gor.compare.flags",
 )
 """Modules that declare C{FLAGS} and C{configure(values, config)}, in order."""

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_relay_elasticsearch -*-
+# -*- test-case-name: tests.test_export_elasticsearch -*-
 """
 C{--output-http-elasticsearch}: one Elasticsearch document per replayed request.
 

@@ -18,7 +18,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from twisted.web import resource, server
 
 from twisted_gor.message import Message
-from twisted_gor.relay.elasticsearch import (
+from twisted_gor.export.elasticsearch import (
     ElasticsearchOutput,
     parseElasticsearchURL,
     requestFields,

@@ -1,0 +1,76 @@
+# -*- test-case-name: tests.test_export_elasticsearch -*-
+"""
+Flags of the export area: C{--output-http-elasticsearch} (see L{twisted_gor.flags}).
+"""
+
+from __future__ import annotations
+
+from twisted_gor.config import GorConfig
+from twisted_gor.flags import DURATION, INT, STRING, Flag, FlagValues, nonNegative, positive
+
+
+FLAGS: list[Flag] = [
+    Flag(
+        "output-http-elasticsearch",
+        STRING,
+        "Export replayed request/response metadata to Elasticsearch: [http(s)://[user:pass@]]host:port/index.",
+        default="",
+    ),
+    Flag(
+        "output-http-elasticsearch-batch-size",
+        INT,
+        "Documents per Elasticsearch _bulk request (default 500).",
+        default=500,
+        check=positive,
+    ),
+    Flag(
+        "output-http-elasticsearch-flush-interval",
+        DURATION,
+        "Send a partial Elasticsearch batch after this long (default 1s).",
+        default=1.0,
+        check=nonNegative,
+    ),
+    Flag(
+        "output-http-elasticsearch-queue-len",
+        INT,
+        "Documents waiting for Elasticsearch before new ones are dropped and counted (default 10000).",
+        default=10_000,
+        check=positive,
+    ),
+]
+
+
+def configure(values: FlagValues, config: GorConfig) -> None:
+    """
+    Add the Elasticsearch exporter to C{config}.
+    """
+    es = values["output-http-elasticsearch"]
+    if es:
+        from twisted_gor.export import elasticsearch as _es
+
+        try:
+            target = _es.parseElasticsearchURL(es)
+        except ValueError as e:
+            raise ValueError(f"--output-http-elasticsearch: {e}") from None
+        exporter = _es.ElasticsearchOutputConfig(
+            target=target,
+            batchSize=values["output-http-elasticsearch-batch-size"],
+            flushInterval=values["output-http-elasticsearch-flush-interval"] or 0.05,
+            queueLen=values["output-http-elasticsearch-queue-len"],
+        )
+        # Prefer the HTTP outputs' observer hook (exact request/response pairs,
+        # unaffected by --split-output, no type-3 messages added to the other
+        # outputs); fall back to tracked responses through the pipeline.
+        tracked = False
+        for output in config.outputs:
+            observers = getattr(output, "observers", None)
+            if isinstance(observers, list):
+                observers.append(exporter.observer)
+                exporter.observed = True
+            elif hasattr(output, "trackResponse"):
+                output.trackResponse = True
+                tracked = True
+        if not exporter.observed and not tracked:
+            raise ValueError("--output-http-elasticsearch: exports what --output-http replays; add an --output-http")
+        config.outputs.append(exporter)
+
