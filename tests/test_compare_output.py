@@ -238,8 +238,13 @@ class FlagTests(SynchronousTestCase):
     def test_impliesTracking(self) -> None:
         """
         C{--output-compare} turns on response tracking of HTTP outputs and raw
-        inputs, and is added last with its settings.
+        inputs (declared: it wants both kinds of responses; the built
+        components track them), and is added last with its settings.
         """
+        from twisted.internet.task import Clock
+
+        from twisted_gor.config import CAPTURED_RESPONSES, REPLAYED_RESPONSES, BuildContext
+
         path = self.mktemp()
         options = self.parse(
             "--input-raw", ":80", "--output-http", "http://staging", "--output-compare", path,
@@ -247,8 +252,11 @@ class FlagTests(SynchronousTestCase):
         )
         config = options.config
         assert config is not None
-        self.assertTrue(config.inputs[0].trackResponse)  # type: ignore[attr-defined]
-        self.assertTrue(config.outputs[0].trackResponse)  # type: ignore[attr-defined]
+        enabled = config.enabledCapabilities()
+        self.assertEqual(enabled, {CAPTURED_RESPONSES, REPLAYED_RESPONSES})
+        context = BuildContext(Clock(), config, enabled)
+        self.assertTrue(config.inputs[0].build(context).tracker.trackResponse)  # type: ignore[attr-defined]
+        self.assertTrue(config.outputs[0].build(context).config.trackResponse)  # type: ignore[attr-defined]
         last = config.outputs[-1]
         assert isinstance(last, CompareOutputConfig)
         self.assertEqual((last.path, last.headers, last.ignore), (path, ["X-V"], ["$.t", "$.u"]))

@@ -14,7 +14,6 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from twisted_gor import selfports
 from twisted_gor._interfaces import IInput, IOutput
 from twisted_gor.framing import SEPARATOR, encodeMessage
 from twisted_gor.message import Message
@@ -131,41 +130,31 @@ class FlagTests(SynchronousTestCase):
 
     def test_elasticsearchObservesHTTP(self) -> None:
         """
-        --output-http-elasticsearch attaches the exporter to every HTTP output
-        config's observers (the exporter then takes nothing from the pipeline);
-        configs with only C{trackResponse} get it set instead.
+        --output-http-elasticsearch requires replay results: built by the
+        service, the exporter takes nothing from the pipeline and is connected
+        to every HTTP output's replay channel, whatever the order of flags.
         """
-        from twisted_gor.config import BuildContext
-        from twisted_gor.export import flags
-        from twisted_gor.export.elasticsearch import ElasticsearchOutputConfig
+        from twisted.internet.testing import MemoryReactorClock
 
-        class ObservedConfig:
-            limit = None
-            trackResponse = False
+        from twisted_gor.export.elasticsearch import ElasticsearchOutput
+        from twisted_gor.http.output import HttpOutput
+        from twisted_gor.service import makeGorService
+        from twisted_gor.cli.tap import Options
 
-            def __init__(self) -> None:
-                self.observers: list[Any] = []
-
-        class TrackedConfig:
-            limit = None
-            trackResponse = False
-
-        from twisted_gor.config import GorConfig
-        from twisted_gor.flags import defaultValues
-
-        values = defaultValues(flags.FLAGS)
-        values.values["output-http-elasticsearch"] = "h:1/i"
-        observed, tracked = ObservedConfig(), TrackedConfig()
-        config = GorConfig(outputs=[observed, tracked])  # type: ignore[list-item]
-        flags.configure(values, config)
-        [es] = [c for c in config.outputs if isinstance(c, ElasticsearchOutputConfig)]
-        self.assertEqual(es.target.index, "i")
-        self.assertEqual(observed.observers, [es.observer])
-        self.assertFalse(observed.trackResponse)
-        self.assertTrue(tracked.trackResponse)
-        output = es.build(BuildContext(Clock(), config))
-        self.assertEqual(output.acceptedTypes, frozenset())
-        self.assertIs(es.observer.output, output)
+        for args in (
+            ["--output-http-elasticsearch", "h:1/i", "--output-http", "http://a", "--output-http", "http://b"],
+            ["--output-http", "http://a", "--output-http", "http://b", "--output-http-elasticsearch", "h:1/i"],
+        ):
+            options = Options()
+            options.parseOptions(["--input-dummy", "x", *args])
+            assert options.config is not None
+            service = makeGorService(options.config, MemoryReactorClock())
+            [es] = [o for o in service.outputs if isinstance(o, ElasticsearchOutput)]
+            https = [o for o in service.outputs if isinstance(o, HttpOutput)]
+            self.assertEqual(es.acceptedTypes, frozenset())
+            self.assertEqual(es.target.index, "i")
+            self.assertEqual([h.observers for h in https], [[es], [es]])
+            self.assertEqual([h.config.trackResponse for h in https], [False, False])
 
     def test_elasticsearchNeedsHTTP(self) -> None:
         """
@@ -365,11 +354,12 @@ class OutputTests(SynchronousTestCase):
 
     def test_selfPortsRegistered(self) -> None:
         """
-        A connection's local endpoint is in the self-ports registry while open.
+        A connection's local endpoint is in the output's self-ports registry
+        while open.
         """
         output, _ = makeOutput(workers=1)
         protocol, _ = attach(output, 0)
-        self.assertIn(("127.0.0.1", 40000), selfports.registry)
+        self.assertIn(("127.0.0.1", 40000), output.selfPorts)
         protocol.connectionLost(None)
         self.assertEqual(output.stats["connections.active"], 0)
 

@@ -99,8 +99,9 @@ class IOutput(IService, IStatsSource):
     )
 
     observesAll = Attribute(
-        "Optional; when true the output gets every message it accepts even with"
+        "When true the output gets every message it accepts even with"
         " --split-output (an observer such as a comparison, not a destination)."
+        " L{twisted_gor.base.OutputBase} makes it false."
     )
 
     def setBackpressure(backpressure):  # type: ignore[no-untyped-def]
@@ -137,4 +138,31 @@ class IMessageFilter(IStatsSource):
         """
         Return the (possibly changed) message, or L{None} to drop it; a filter
         counts its own drops by reason.
+        """
+
+
+class IReplayObserver(Interface):
+    """
+    Told about every request an L{IReplaySource} replayed: the one channel
+    for observing replays (type-3 messages are derived from the same result).
+    An output providing this whose config C{requires} C{REPLAY_RESULTS} is
+    connected to every replay source by the service.
+    """
+
+    def replayed(result):  # type: ignore[no-untyped-def]
+        """
+        One L{twisted_gor.message.ReplayResult}. Must not block or raise.
+        """
+
+
+class IReplaySource(Interface):
+    """
+    An output that replays requests (C{--output-http}) and reports each
+    replay to its observers.
+    """
+
+    def addReplayObserver(observer):  # type: ignore[no-untyped-def]
+        """
+        Report every replay to the L{IReplayObserver} C{observer} from now on
+        (responses are then kept, up to the output's response buffer).
         """

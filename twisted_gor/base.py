@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from twisted_gor._interfaces import IBackpressure, IInput, IMessageReceiver, IOutput
+from twisted_gor.flow import FlowControl
 from twisted_gor.message import Message
 from twisted_gor.stats import Counters
 
@@ -79,6 +80,10 @@ class InputBase(Service):
 class OutputBase(Service):
     """
     An output that accepts every type; subclasses implement L{write}.
+
+    @ivar flow: the backlog's watermarks (L{FlowControl}); an output that
+        holds messages sets its bounds and calls C{flow.add}/C{flow.remove}.
+        Stopping the output releases it.
     """
 
     acceptedTypes: frozenset[int] = frozenset({1, 2, 3})
@@ -88,12 +93,14 @@ class OutputBase(Service):
         self.name = name
         self.stats = Counters()
         self.backpressure: IBackpressure | None = None
+        self.flow = FlowControl(self, self.stats)
 
     def setBackpressure(self, backpressure: IBackpressure) -> None:
         """
         See L{IOutput.setBackpressure}.
         """
         self.backpressure = backpressure
+        self.flow.setBackpressure(backpressure)
 
     def write(self, message: Message) -> None:
         """
@@ -103,7 +110,9 @@ class OutputBase(Service):
 
     def stopService(self) -> Deferred[None]:
         """
-        Nothing to drain by default.
+        Nothing to drain by default; releases the flow (resumes what this
+        output paused). Subclasses that drain call this first.
         """
         Service.stopService(self)
+        self.flow.stop()
         return succeed(None)

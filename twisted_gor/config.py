@@ -10,12 +10,75 @@ how to build its runtime object from a L{BuildContext}.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Protocol, runtime_checkable
 
 from twisted_gor.limiter import Limit
+from twisted_gor.selfports import SelfPorts
 
 if TYPE_CHECKING:
     from twisted_gor._interfaces import IInput, IMessageFilter, IOutput
+
+
+CAPTURED_RESPONSES = "captured-responses"
+"""Capability: original responses (type 2) from a capture (C{--input-raw-track-response})."""
+
+REPLAYED_RESPONSES = "replayed-responses"
+"""Capability: replayed responses (type 3) from a replay (C{--output-http-track-response})."""
+
+REPLAY_RESULTS = "replay-results"
+"""Capability: an L{twisted_gor.interfaces.IReplayObserver} channel from every replay."""
+
+_PROVIDER_HINTS = {
+    CAPTURED_RESPONSES: "a capture (--input-raw)",
+    REPLAYED_RESPONSES: "a replay (--output-http)",
+    REPLAY_RESULTS: "a replay (--output-http)",
+}
+
+
+class Capabilities:
+    """
+    What a component configuration provides and needs, declared on its class.
+
+    A config that C{wants} a capability gets it turned on in every component
+    that C{provides} it, when there is one (a comparison wants both kinds of
+    responses, but also works on a recording that holds them); one that
+    C{requires} it is refused without a provider. Components learn what is
+    turned on from L{BuildContext.enabled}: nothing probes attributes and the
+    order of the configs does not matter.
+
+    @cvar label: how a message names the component (its flag).
+    """
+
+    provides: ClassVar[frozenset[str]] = frozenset()
+    wants: ClassVar[frozenset[str]] = frozenset()
+    requires: ClassVar[frozenset[str]] = frozenset()
+    label: ClassVar[str] = ""
+
+
+def _declared(config: object, kind: str) -> frozenset[str]:
+    value: object = getattr(type(config), kind, frozenset())
+    return value if isinstance(value, frozenset) else frozenset()
+
+
+def enabledCapabilities(configs: Iterable[object]) -> frozenset[str]:
+    """
+    The capabilities some config wants or requires and some config provides.
+
+    @raise ValueError: a required capability has no provider; the message
+        starts with the needing component's label (its flag).
+    """
+    configs = list(configs)
+    provided: set[str] = set()
+    needed: set[str] = set()
+    for c in configs:
+        provided |= _declared(c, "provides")
+        needed |= _declared(c, "wants") | _declared(c, "requires")
+    for c in configs:
+        for capability in sorted(_declared(c, "requires") - provided):
+            label = getattr(type(c), "label", "") or type(c).__name__
+            hint = _PROVIDER_HINTS.get(capability, capability)
+            raise ValueError(f"{label}: needs {hint}, and none is configured")
+    return frozenset(needed & provided)
 
 
 @dataclass
@@ -25,16 +88,21 @@ class BuildContext:
 
     @ivar reactor: the reactor to use (never the global one implicitly).
     @ivar config: the whole configuration, for global settings.
+    @ivar enabled: the capabilities to turn on (see L{Capabilities}).
+    @ivar selfPorts: the local endpoints of this service's own outgoing
+        connections, which its captures ignore.
     """
 
     reactor: Any
     config: "GorConfig"
+    enabled: frozenset[str] = frozenset()
+    selfPorts: SelfPorts = field(default_factory=SelfPorts)
 
 
 @runtime_checkable
 class InputConfig(Protocol):
     """
-    Configuration of one input.
+    Configuration of one input (inherit L{Capabilities} to declare any).
     """
 
     limit: Limit | None
@@ -48,7 +116,7 @@ class InputConfig(Protocol):
 @runtime_checkable
 class OutputConfig(Protocol):
     """
-    Configuration of one output.
+    Configuration of one output (inherit L{Capabilities} to declare any).
     """
 
     limit: Limit | None
@@ -84,7 +152,6 @@ class GorConfig:
     @ivar exitWhenInputsExhausted: finish once every input is finite and exhausted.
     @ivar stats: log every component's counters every C{statsInterval} seconds.
     @ivar copyBufferSize: payloads longer than this are truncated (and counted).
-    @ivar extras: settings owned by an area that has no better place (keyed by area).
     """
 
     inputs: list[InputConfig] = field(default_factory=list)
@@ -99,4 +166,12 @@ class GorConfig:
     verbose: int = 0
     cpuProfile: str | None = None
     memProfile: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+
+    def enabledCapabilities(self) -> frozenset[str]:
+        """
+        See L{enabledCapabilities}; also the check that every requirement
+        has a provider.
+
+        @raise ValueError: naming the component whose requirement is unmet.
+        """
+        return enabledCapabilities([*self.inputs, *self.outputs, *self.filters])

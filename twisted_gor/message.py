@@ -12,6 +12,7 @@ and everything after it the payload (raw HTTP/1.x bytes).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Final
 
 REQUEST: Final = 1
@@ -141,3 +142,35 @@ def newRequestId() -> bytes:
     A random 24-hex-character id, as GoReplay makes for synthetic messages.
     """
     return os.urandom(12).hex().encode("ascii")
+
+
+@dataclass
+class ReplayResult:
+    """
+    What an L{twisted_gor.interfaces.IReplayObserver} is told about each
+    replayed request.
+
+    @ivar request: the message as received from the pipeline.
+    @ivar sent: the bytes actually sent.
+    @ivar status: the response status, or 0 when it failed.
+    @ivar response: the response bytes (as kept), or L{None}.
+    @ivar start: replay start, Unix ns.
+    @ivar rtt: round trip, ns.
+    @ivar error: the failure reason, or L{None}.
+    """
+
+    request: Message
+    sent: bytes
+    status: int
+    response: bytes | None
+    start: int
+    rtt: int
+    error: str | None = None
+
+    def asMessage(self) -> Message | None:
+        """
+        The type-3 message of this replay (L{None} when it failed).
+        """
+        if self.response is None:
+            return None
+        return Message(REPLAYED_RESPONSE, self.request.id, self.start, self.rtt, self.response)

@@ -6,6 +6,10 @@ Per message: the input's limit, payload truncation to C{--copy-buffer-size},
 the filters (requests only; the first response of a filtered request is
 dropped too), then every accepting output (or one, round-robin, with
 C{--split-output}) behind its own limit. Every drop is counted with a reason.
+
+Outputs are isolated: an exception raised by one output's C{write} (or by a
+filter) is counted as C{errors} on that component, logged (at most once per
+second per component), and never reaches the input or the other outputs.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from collections import OrderedDict
 from typing import Sequence
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_gor._interfaces import IBackpressure, IInput, IMessageFilter, IMessageReceiver, IOutput
@@ -55,8 +61,40 @@ class FilteredIds:
         return len(self._ids)
 
 
-def _observes(output: IOutput) -> bool:
-    return bool(getattr(output, "observesAll", False))
+class ErrorReporter:
+    """
+    Counts exceptions raised by components as C{errors} and logs them, at
+    most once per C{interval} seconds per component (with how many were not
+    logged), so a component failing on every message cannot flood the log.
+    """
+
+    log = Logger()
+
+    def __init__(self, clock: IReactorTime, interval: float = 1.0) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._next: dict[int, float] = {}
+        self._quiet: dict[int, int] = {}
+
+    def report(self, component: object, stats: Counters, what: str) -> None:
+        """
+        Count and maybe log the exception being handled.
+        """
+        stats.increment("errors")
+        key = id(component)
+        now = self._clock.seconds()
+        if now < self._next.get(key, 0.0):
+            self._quiet[key] = self._quiet.get(key, 0) + 1
+            return
+        self._next[key] = now + self._interval
+        quiet = self._quiet.pop(key, 0)
+        self.log.failure(
+            "{name}: {what} raised; counted as errors, the message is dropped for it{more}",
+            Failure(),
+            name=getattr(component, "name", component),
+            what=what,
+            more=f" ({quiet} more not logged)" if quiet else "",
+        )
 
 
 class _Route:
@@ -115,6 +153,7 @@ class Pipeline:
         self._copyBufferSize = copyBufferSize
         self._inputs: list[IInput] = []
         self._paused: set[int] = set()
+        self.errors = ErrorReporter(clock)
         allRoutes = [
             _Route(output, makeLimiter(limit, clock) if limit is not None else None, output.stats)
             for output, limit in outputs
@@ -122,11 +161,11 @@ class Pipeline:
         # Observers (outputs with a true ``observesAll``, e.g. a comparison)
         # get every message they accept, outside --split-output's rotation.
         self._routes: dict[int, list[_Route]] = {
-            kind: [r for r in allRoutes if kind in r.output.acceptedTypes and not _observes(r.output)]
+            kind: [r for r in allRoutes if kind in r.output.acceptedTypes and not r.output.observesAll]
             for kind in MESSAGE_TYPES
         }
         self._observers: dict[int, list[_Route]] = {
-            kind: [r for r in allRoutes if kind in r.output.acceptedTypes and _observes(r.output)]
+            kind: [r for r in allRoutes if kind in r.output.acceptedTypes and r.output.observesAll]
             for kind in MESSAGE_TYPES
         }
         self._hasObservers = any(self._observers.values())
@@ -158,7 +197,13 @@ class Pipeline:
             filters = self._filters
             if filters:
                 for f in filters:
-                    filtered = f.filterMessage(message)
+                    try:
+                        filtered = f.filterMessage(message)
+                    except Exception:
+                        self.errors.report(f, f.stats, "filterMessage")
+                        self._filteredIds.add(message.id)
+                        stats.increment("dropped.filter_error")
+                        return
                     if filtered is None:
                         self._filteredIds.add(message.id)
                         stats.increment("dropped.filtered")
@@ -182,7 +227,10 @@ class Pipeline:
             if limiter is not None and not limiter.allow():
                 route.stats.increment("dropped.limit")
                 continue
-            route.output.write(message)
+            try:
+                route.output.write(message)
+            except Exception:
+                self.errors.report(route.output, route.stats, "write")
 
     def _withObservers(self, kind: int, routes: list[_Route] | None) -> list[_Route]:
         chosen = list(routes or ())

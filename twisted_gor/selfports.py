@@ -3,8 +3,9 @@
 The local TCP endpoints of gor's own outgoing connections.
 
 Outputs that open connections (C{--output-http}, C{--output-tcp}) register the
-local address of each one; a live capture ignores flows whose client side is
-registered, so replaying to the captured port never captures the replay again.
+local address of each one in their service's L{SelfPorts} (one per
+L{twisted_gor.service.GorService}, handed out by its build context); a live
+capture of the same service ignores flows whose client side is registered, so replaying to the captured port never captures the replay again.
 Closed endpoints are remembered for a grace period, because the capture may
 process a connection's packets after it was closed.
 """
@@ -63,6 +64,3 @@ class SelfPorts:
     def __len__(self) -> int:
         return len(self._open)
 
-
-registry = SelfPorts()
-"""The process-wide registry."""

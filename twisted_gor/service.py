@@ -5,8 +5,14 @@ The gor service: inputs, pipeline and outputs composed as one Twisted service.
 L{makeGorService} is the public entry point for embedding gor into any Twisted
 application::
 
-    from twisted_gor.service import makeGorService
+    from twisted_gor import makeGorService
     makeGorService(config).setServiceParent(application)
+
+Wiring is declared, not probed: each config says which capabilities it
+provides, wants or requires (L{twisted_gor.config.Capabilities}); the service
+computes what to turn on before building anything, hands it out in the
+L{BuildContext}, and connects every L{IReplayObserver} output to every
+L{IReplaySource} output. The order of the configs does not matter.
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twisted_gor._interfaces import IInput, IMessageFilter, IOutput, IResponseSource
+from twisted_gor._interfaces import IInput, IMessageFilter, IOutput, IReplayObserver, IReplaySource, IResponseSource
 from twisted_gor.base import resolveReactor
 from twisted_gor.config import BuildContext, GorConfig
 from twisted_gor.pipeline import Pipeline
+from twisted_gor.selfports import SelfPorts
 from twisted_gor.stats import formatStats
 
 
@@ -37,6 +44,8 @@ class GorService(MultiService):
     @ivar inputs: the input services.
     @ivar outputs: the output services.
     @ivar pipeline: the router between them.
+    @ivar selfPorts: local endpoints of this service's own outgoing
+        connections (its captures ignore them; another service's do not).
     @ivar stopReactorWhenDone: stop the reactor once L{whenDone} fires (the
         C{gor} command and twistd set this; embedders usually don't).
     """
@@ -48,8 +57,14 @@ class GorService(MultiService):
         MultiService.__init__(self)
         self.config = config
         self.reactor = resolveReactor(reactor)
-        context = BuildContext(self.reactor, config)
+        self.selfPorts = SelfPorts()
+        context = BuildContext(self.reactor, config, config.enabledCapabilities(), self.selfPorts)
         self.outputs: list[IOutput] = [o.build(context) for o in config.outputs]
+        for observer in self.outputs:
+            if IReplayObserver.providedBy(observer):
+                for source in self.outputs:
+                    if IReplaySource.providedBy(source):
+                        source.addReplayObserver(observer)
         self.filters: list[IMessageFilter] = [f.build(context) for f in config.filters]
         self.pipeline = Pipeline(
             [(out, cfg.limit) for out, cfg in zip(self.outputs, config.outputs)],
@@ -176,12 +191,14 @@ class GorService(MultiService):
         components = self.components()
         for line in formatStats(components):
             self.log.info("summary: {line}", line=line)
+        errors = sum(c.stats["errors"] for c in components)
         self.log.info(
-            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped} elapsed={elapsed:.3f}s",
+            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped}{errors} elapsed={elapsed:.3f}s",
             read=sum(_readCount(i) for i in self.inputs),
             emitted=sum(i.stats["emitted"] for i in self.inputs),
             skipped=sum(c.stats.total("skipped") for c in components),
             dropped=sum(c.stats.total("dropped") for c in components),
+            errors=f" errors={errors}" if errors else "",
             elapsed=elapsed,
         )
 

@@ -193,9 +193,12 @@ class StdoutOutput(OutputBase):
         if not self._broken:
             self.log.failure("writing to stdout failed", failure)
         self._broken = True
+        self.stats.increment("failed.write")
+        self.flow.release()
 
     def _lost(self, reason: Failure) -> None:
         self._broken = True
+        self.flow.release()
         if self._closed is not None:
             d, self._closed = self._closed, None
             d.callback(None)
@@ -207,22 +210,21 @@ class StdoutOutput(OutputBase):
         """
         if self._backlog is None:
             self._backlog = 0
-        if self.backpressure is not None:
-            self.backpressure.pause(self)
+        self.flow.block()
 
     def resumeProducing(self) -> None:
         """
         The descriptor's buffer drained.
         """
         self._backlog = None
-        if self.backpressure is not None:
-            self.backpressure.resume(self)
+        self.flow.unblock()
 
     def stopProducing(self) -> None:
         """
         The descriptor is gone.
         """
         self._broken = True
+        self.flow.release()
 
     def stopService(self) -> Deferred[None]:
         OutputBase.stopService(self)

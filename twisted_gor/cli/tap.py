@@ -219,6 +219,10 @@ class Options(usage.Options):
             raise usage.UsageError(str(e)) from None
         if not config.inputs or not config.outputs:
             raise usage.UsageError("required at least 1 input and 1 output (--input-* and --output-*)")
+        try:
+            config.enabledCapabilities()
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
         self.config = config
 
     def opt_version(self) -> None:

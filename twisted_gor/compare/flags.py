@@ -48,8 +48,8 @@ FLAGS: list[Flag] = [
 
 def configure(values: FlagValues, config: GorConfig) -> None:
     """
-    Add the comparison output to C{config} and make the HTTP outputs (and raw
-    inputs) track responses.
+    Add the comparison output to C{config}; it wants both kinds of responses,
+    so the service turns on tracking wherever they can come from.
     """
     from twisted_gor.compare.output import CompareOutputConfig
 
@@ -69,11 +69,6 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     for pattern in values["compare-ignore"]:
         if not pattern:
             raise ValueError("--compare-ignore: empty pattern")
-    # Comparing needs both responses: replays and captures must track them.
-    for configs in (config.outputs, config.inputs):
-        for other in configs:
-            if hasattr(other, "trackResponse"):
-                other.trackResponse = True
     config.outputs.append(
         CompareOutputConfig(
             path=path,

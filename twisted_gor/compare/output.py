@@ -14,7 +14,7 @@ import json
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
@@ -27,7 +27,7 @@ from twisted_gor.compare.decode import decodeResponse
 from twisted_gor.compare.diff import CATEGORIES, Comparator
 from twisted_gor.compare.endpoint import UNKNOWN, endpointOf
 from twisted_gor.compare.report import Report
-from twisted_gor.config import BuildContext
+from twisted_gor.config import CAPTURED_RESPONSES, REPLAYED_RESPONSES, BuildContext, Capabilities
 from twisted_gor.limiter import Limit
 from twisted_gor.message import REPLAYED_RESPONSE, REQUEST, RESPONSE, Message
 
@@ -243,7 +243,7 @@ class CompareOutput(OutputBase):
 
 
 @dataclass
-class CompareOutputConfig:
+class CompareOutputConfig(Capabilities):
     """
     Configuration of L{CompareOutput}.
 
@@ -264,6 +264,8 @@ class CompareOutputConfig:
     samples: int = 3
     differencesPerPair: int = 5
     limit: Limit | None = None
+
+    wants: ClassVar[frozenset[str]] = frozenset({CAPTURED_RESPONSES, REPLAYED_RESPONSES})
 
     def build(self, context: BuildContext) -> CompareOutput:
         """

@@ -18,19 +18,21 @@ import base64
 import datetime
 import json
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
+from twisted_gor._interfaces import IReplayObserver
 from twisted_gor.base import OutputBase, resolveReactor
-from twisted_gor.config import BuildContext
+from twisted_gor.config import REPLAY_RESULTS, BuildContext, Capabilities
 from twisted_gor.limiter import Limit
-from twisted_gor.message import REPLAYED_RESPONSE, REQUEST, Message
+from twisted_gor.message import REPLAYED_RESPONSE, REQUEST, Message, ReplayResult
 
 _REQUEST_HEADERS = {
     b"accept-language": "Req_Accept-Language",
@@ -209,24 +211,6 @@ def buildDocument(
     return doc
 
 
-class ReplayObserver:
-    """
-    Connects HTTP outputs' observers to the Elasticsearch output built later:
-    configuration adds this to every HTTP output config's C{observers}, the
-    exporter attaches itself when built.
-    """
-
-    def __init__(self) -> None:
-        self.output: "ElasticsearchOutput | None" = None
-
-    def __call__(self, result: Any) -> None:
-        """
-        One replayed request (an HTTP output's C{ReplayResult}).
-        """
-        if self.output is not None:
-            self.output.replayed(result)
-
-
 class _PendingRequests:
     """
     Request fields by id, bounded in size, entries expiring after C{ttl}.
@@ -276,9 +260,15 @@ class _PendingRequests:
         return expired
 
 
+@implementer(IReplayObserver)
 class ElasticsearchOutput(OutputBase):
     """
     Export replayed request/response pairs to Elasticsearch.
+
+    Built from the command line it is C{observed}: fed by the replays'
+    L{IReplayObserver} channel, taking nothing from the pipeline (so
+    C{--split-output} never hands requests to it). Unobserved (embedders), it
+    pairs requests with type-3 messages from the pipeline instead.
     """
 
     acceptedTypes: frozenset[int] = frozenset({REQUEST, REPLAYED_RESPONSE})
@@ -362,10 +352,10 @@ class ElasticsearchOutput(OutputBase):
             return
         self._enqueue(buildDocument(request, message.payload, message.latency, message.timestamp, message.id, now))
 
-    def replayed(self, result: Any) -> None:
+    def replayed(self, result: ReplayResult) -> None:
         """
-        An HTTP output replayed a request (its observer's C{ReplayResult}):
-        document the bytes actually sent and the response received.
+        See L{IReplayObserver.replayed}: document the bytes actually sent and
+        the response received (or the failure).
         """
         fields = requestFields(result.sent or result.request.payload)
         doc = buildDocument(
@@ -512,9 +502,10 @@ class ElasticsearchOutput(OutputBase):
 
 
 @dataclass
-class ElasticsearchOutputConfig:
+class ElasticsearchOutputConfig(Capabilities):
     """
-    Configuration of C{--output-http-elasticsearch}.
+    Configuration of C{--output-http-elasticsearch}: requires
+    C{REPLAY_RESULTS} (an C{--output-http} to observe).
     """
 
     target: ElasticsearchTarget
@@ -522,12 +513,13 @@ class ElasticsearchOutputConfig:
     batchSize: int = 500
     flushInterval: float = 1.0
     queueLen: int = 10_000
-    observer: ReplayObserver = field(default_factory=ReplayObserver)
-    observed: bool = False
+
+    requires: ClassVar[frozenset[str]] = frozenset({REPLAY_RESULTS})
+    label: ClassVar[str] = "--output-http-elasticsearch"
 
     def build(self, context: BuildContext) -> ElasticsearchOutput:
         """
-        Build the output (and attach it to the HTTP outputs' observer).
+        Build the output (the service connects it to the replays).
         """
         output = ElasticsearchOutput(
             self.target,
@@ -535,7 +527,6 @@ class ElasticsearchOutputConfig:
             batchSize=self.batchSize,
             flushInterval=self.flushInterval,
             queueLen=self.queueLen,
-            observed=self.observed,
+            observed=True,
         )
-        self.observer.output = output
         return output

@@ -52,25 +52,14 @@ def configure(values: FlagValues, config: GorConfig) -> None:
             target = _es.parseElasticsearchURL(es)
         except ValueError as e:
             raise ValueError(f"--output-http-elasticsearch: {e}") from None
-        exporter = _es.ElasticsearchOutputConfig(
-            target=target,
-            batchSize=values["output-http-elasticsearch-batch-size"],
-            flushInterval=values["output-http-elasticsearch-flush-interval"] or 0.05,
-            queueLen=values["output-http-elasticsearch-queue-len"],
+        # It requires the replays' results (an --output-http): the service
+        # connects it to them, and refuses a configuration without one.
+        config.outputs.append(
+            _es.ElasticsearchOutputConfig(
+                target=target,
+                batchSize=values["output-http-elasticsearch-batch-size"],
+                flushInterval=values["output-http-elasticsearch-flush-interval"] or 0.05,
+                queueLen=values["output-http-elasticsearch-queue-len"],
+            )
         )
-        # Prefer the HTTP outputs' observer hook (exact request/response pairs,
-        # unaffected by --split-output, no type-3 messages added to the other
-        # outputs); fall back to tracked responses through the pipeline.
-        tracked = False
-        for output in config.outputs:
-            observers = getattr(output, "observers", None)
-            if isinstance(observers, list):
-                observers.append(exporter.observer)
-                exporter.observed = True
-            elif hasattr(output, "trackResponse"):
-                output.trackResponse = True
-                tracked = True
-        if not exporter.observed and not tracked:
-            raise ValueError("--output-http-elasticsearch: exports what --output-http replays; add an --output-http")
-        config.outputs.append(exporter)
 

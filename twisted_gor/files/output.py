@@ -84,8 +84,9 @@ class FileOutput(OutputBase):
         self._chunk = 0
         self._buffer: list[bytes] = []
         self._buffered = 0
-        self._inFlight = 0
-        self._paused = False
+        self.flow.highBytes = self.pauseBacklog
+        self.flow.lowBytes = self.pauseBacklog // 2
+        self.flow.maxBytes = self.dropBacklog
         self._fileBytes = 0
         self._fileRecords = 0
         self._total = 0
@@ -135,7 +136,7 @@ class FileOutput(OutputBase):
                 self._maxSizeLogged = True
                 self.log.warn("{name}: reached --output-file-max-size-limit; dropping", name=self.name)
             return
-        if self._inFlight + buffered > self.dropBacklog:
+        if not self.flow.fits(size):
             self.stats.increment("dropped.backlog")
             return
         if self._naming or self._name is None:
@@ -149,6 +150,7 @@ class FileOutput(OutputBase):
         self._fileRecords += 1
         self._total += size
         self.written += 1
+        self.flow.add(size)
         if buffered >= WRITE_THRESHOLD:
             self._submitBuffer()
 
@@ -171,31 +173,29 @@ class FileOutput(OutputBase):
     def _submitBuffer(self) -> None:
         if not self._buffer or self._worker is None:
             return
+        count = len(self._buffer)
         data = b"".join(self._buffer)
         self._buffer = []
         self._buffered = 0
-        self._inFlight += len(data)
-        self._worker.submit(self._writeData, data).addCallbacks(self._written, self._writeFailed)
-        if not self._paused and self._inFlight > self.pauseBacklog and self.backpressure is not None:
-            self._paused = True
-            self.backpressure.pause(self)
+        self._worker.submit(self._writeData, data).addCallbacks(
+            self._written, self._writeFailed, callbackArgs=(count,)
+        )
 
     def _writeData(self, data: bytes) -> int:
         assert self._file is not None
         self._file.write(data)
         return len(data)
 
-    def _written(self, size: int) -> None:
-        self._inFlight -= size
-        if self._paused and self._inFlight < self.pauseBacklog // 2 and self.backpressure is not None:
-            self._paused = False
-            self.backpressure.resume(self)
+    def _written(self, size: int, count: int) -> None:
+        self.flow.remove(size, count)
 
     def _writeFailed(self, failure: Failure) -> None:
         if not self._failed:
             self.log.failure("{name}: writing failed; dropping from now on", failure, name=self.name)
         self._failed = True
         self.stats.increment("failed.write")
+        # Nothing more will be written: whatever paused the inputs is gone.
+        self.flow.release()
 
     def _flushTick(self) -> None:
         self._submitBuffer()

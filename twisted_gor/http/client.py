@@ -19,7 +19,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twisted_gor import selfports
+from twisted_gor.selfports import SelfPorts
 
 try:
     from OpenSSL.SSL import Error as _TLSError
@@ -301,9 +301,12 @@ class HttpClientProtocol(Protocol):
     @ivar listener: notified of connection, responses and failures.
     @ivar busy: a request is outstanding.
     @ivar connected: the connection is up.
+    @ivar selfPorts: where this connection's local endpoint is registered
+        (so the service's captures ignore it), if anywhere.
     """
 
     log = Logger()
+    selfPorts: SelfPorts | None = None
 
     def __init__(self, listener: IClientListener, keep: int = 0) -> None:
         self.listener = listener
@@ -320,7 +323,8 @@ class HttpClientProtocol(Protocol):
         try:
             host = transport.getHost()
             self._local = (host.host, host.port)
-            selfports.registry.add(host.host, host.port)
+            if self.selfPorts is not None:
+                self.selfPorts.add(host.host, host.port)
         except Exception:
             self._local = None
         self.listener.clientConnected(self)
@@ -379,8 +383,8 @@ class HttpClientProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:
         self.connected = False
-        if self._local is not None:
-            selfports.registry.remove(*self._local)
+        if self._local is not None and self.selfPorts is not None:
+            self.selfPorts.remove(*self._local)
             self._local = None
         parser = self._parser
         if parser is not None:

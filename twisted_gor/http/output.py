@@ -21,9 +21,10 @@ C{failed.timeout} (no complete response in time), C{failed.connect_timeout}
 (the connection itself was not established in time), C{failed.reset}, C{failed.tls} (untrusted certificate,
 handshake failure; the first is logged), C{failed.bad_response},
 C{failed.dns}, C{failed.connect}. When the queue is full new requests are dropped and
-counted as C{dropped.queue_full}; the pipeline is asked to pause pausable
-inputs at the high-water mark and to resume them at the low-water mark, so a
-file replay slows down instead of losing requests.
+counted as C{dropped.queue_full}; the output's L{twisted_gor.flow.FlowControl}
+pauses pausable inputs at three quarters of the queue (messages or bytes) and
+resumes them at a quarter, so a file replay slows down instead of losing
+requests.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from __future__ import annotations
 import base64
 import ipaddress
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Callable, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from twisted.internet import error as ierror
@@ -44,14 +45,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_gor._interfaces import IMessageReceiver, IResponseSource
+from twisted_gor._interfaces import IMessageReceiver, IReplayObserver, IReplaySource, IResponseSource
 from twisted_gor.base import OutputBase, resolveReactor
-from twisted_gor.config import BuildContext
+from twisted_gor.config import REPLAY_RESULTS, REPLAYED_RESPONSES, BuildContext, Capabilities
 from twisted_gor.http import proto
 from twisted_gor.http.client import HttpClientProtocol, ResponseParser
 from twisted_gor.queuestats import QueueStats
+from twisted_gor.selfports import SelfPorts
 from twisted_gor.limiter import Limit
-from twisted_gor.message import REPLAYED_RESPONSE, REQUEST, Message
+from twisted_gor.message import REQUEST, Message, ReplayResult
 
 DEFAULT_DYNAMIC_MAX = 500
 """Upper bound of dynamically scaled workers when none is given."""
@@ -123,41 +125,20 @@ def parseTarget(value: str) -> Target:
 
 
 @dataclass
-class ReplayResult:
-    """
-    What an observer of an HTTP output is told about each replayed request.
-
-    @ivar request: the message as received from the pipeline.
-    @ivar sent: the bytes actually sent.
-    @ivar status: the response status, or 0 when it failed.
-    @ivar response: the response bytes (as kept), or L{None}.
-    @ivar start: replay start, Unix ns.
-    @ivar rtt: round trip, ns.
-    @ivar error: the failure reason, or L{None}.
-    """
-
-    request: Message
-    sent: bytes
-    status: int
-    response: bytes | None
-    start: int
-    rtt: int
-    error: str | None = None
-
-
-Observer = Callable[[ReplayResult], None]
-
-
-@dataclass
-class HttpOutputConfig:
+class HttpOutputConfig(Capabilities):
     """
     Configuration of one C{--output-http}.
+
+    Provides C{REPLAYED_RESPONSES} (when wanted, responses are tracked as if
+    C{trackResponse} were set) and C{REPLAY_RESULTS} (observers are connected
+    by the service).
 
     @ivar workers: > 0 fixed workers (unless C{workersMin} is set, then
         C{workersMin..workers}); <= 0 dynamic between C{workersMin} (at least
         1) and C{workersMax} (L{DEFAULT_DYNAMIC_MAX} when 0).
     @ivar trackResponse: emit replayed responses as type-3 messages.
-    @ivar observers: called with a L{ReplayResult} for every replayed request.
+    @ivar queueLen: requests waiting for a worker, at most.
+    @ivar queueBytes: bytes of requests waiting for a worker, at most.
     """
 
     target: Target
@@ -167,6 +148,7 @@ class HttpOutputConfig:
     workersMax: int = 0
     workerTimeout: float = 2.0
     queueLen: int = 100
+    queueBytes: int = 64 * 1024 * 1024
     timeout: float = 5.0
     redirects: int = 0
     trackResponse: bool = False
@@ -175,7 +157,8 @@ class HttpOutputConfig:
     originalHost: bool = False
     showStats: bool = False
     statsInterval: float = 5.0
-    observers: list[Observer] = field(default_factory=list)
+
+    provides: ClassVar[frozenset[str]] = frozenset({REPLAYED_RESPONSES, REPLAY_RESULTS})
 
     def workerRange(self) -> tuple[int, int]:
         """
@@ -192,8 +175,11 @@ class HttpOutputConfig:
         """
         Build the output.
         """
-        showStats = self.showStats and bool(getattr(context.config, "stats", False))
-        return HttpOutput(self, context.reactor, showStats=showStats)
+        config = self
+        if REPLAYED_RESPONSES in context.enabled and not self.trackResponse:
+            config = replace(self, trackResponse=True)
+        showStats = self.showStats and context.config.stats
+        return HttpOutput(config, context.reactor, showStats=showStats, selfPorts=context.selfPorts)
 
 
 class _ClientFactory(Factory):
@@ -203,7 +189,9 @@ class _ClientFactory(Factory):
         self.worker = worker
 
     def buildProtocol(self, addr: Any) -> HttpClientProtocol:
-        return HttpClientProtocol(self.worker, self.worker.output.keep)
+        protocol = HttpClientProtocol(self.worker, self.worker.output.keep)
+        protocol.selfPorts = self.worker.output.selfPorts
+        return protocol
 
 
 class _Worker:
@@ -373,7 +361,7 @@ class _Worker:
             self.client = None
 
 
-@implementer(IResponseSource)
+@implementer(IResponseSource, IReplaySource)
 class HttpOutput(OutputBase):
     """
     One C{--output-http} target: a bounded queue and its workers.
@@ -382,7 +370,9 @@ class HttpOutput(OutputBase):
     acceptedTypes = frozenset({REQUEST})
     log = Logger()
 
-    def __init__(self, config: HttpOutputConfig, reactor: Any = None, showStats: bool = False) -> None:
+    def __init__(
+        self, config: HttpOutputConfig, reactor: Any = None, showStats: bool = False, selfPorts: SelfPorts | None = None
+    ) -> None:
         OutputBase.__init__(self, f"output_http({config.target.url})")
         self.config = config
         self.reactor = resolveReactor(reactor)
@@ -390,14 +380,18 @@ class HttpOutput(OutputBase):
         self.workers: list[_Worker] = []
         self.idle: list[_Worker] = []
         self.minWorkers, self.maxWorkers = config.workerRange()
-        self.high = max(1, (config.queueLen * 3) // 4)
-        self.low = config.queueLen // 4
-        self.pausedUpstream = False
+        self.flow.highMessages = max(1, (config.queueLen * 3) // 4)
+        self.flow.lowMessages = config.queueLen // 4
+        self.flow.maxMessages = config.queueLen
+        self.flow.highBytes = max(1, (config.queueBytes * 3) // 4)
+        self.flow.lowBytes = config.queueBytes // 4
+        self.flow.maxBytes = config.queueBytes
         self.responseReceiver: IMessageReceiver | None = None
-        self.observers: list[Observer] = list(config.observers)
+        self.observers: list[IReplayObserver] = []
+        self.selfPorts = SelfPorts() if selfPorts is None else selfPorts
         self.queueStats = QueueStats("output_http", self.reactor, self.config.statsInterval)
         self.showStats = showStats
-        self.keep = config.responseBuffer if (config.trackResponse or config.observers or config.redirects) else 0
+        self.keep = config.responseBuffer if (config.trackResponse or config.redirects) else 0
         self._sweeper: LoopingCall | None = None
         self._drained: list[Deferred[None]] = []
         self._lastScaleDown = 0.0
@@ -411,10 +405,11 @@ class HttpOutput(OutputBase):
         """
         self.responseReceiver = receiver
 
-    def addObserver(self, observer: Observer) -> None:
+    def addReplayObserver(self, observer: IReplayObserver) -> None:
         """
-        Call C{observer} with a L{ReplayResult} for every replayed request
-        (responses are kept for observers, up to C{responseBuffer} bytes).
+        See L{IReplaySource.addReplayObserver}: tell C{observer} of every
+        replayed request (responses are kept for observers, up to
+        C{responseBuffer} bytes).
         """
         self.observers.append(observer)
         if not self.keep:
@@ -482,14 +477,13 @@ class HttpOutput(OutputBase):
             return
         queue = self.queue
         self.queueStats.sample(len(queue))
-        if len(queue) >= self.config.queueLen:
+        size = len(message.payload)
+        if not self.flow.fits(size):
             self.stats.increment("dropped.queue_full")
             return
         queue.append(message)
+        self.flow.add(size)
         self._dispatch()
-        if not self.pausedUpstream and len(queue) >= self.high and self.backpressure is not None:
-            self.pausedUpstream = True
-            self.backpressure.pause(self)
 
     def _prepare(self, payload: bytes) -> bytes | None:
         if not proto.isRequestLine(payload):
@@ -513,6 +507,7 @@ class HttpOutput(OutputBase):
     def _dispatch(self) -> None:
         queue = self.queue
         idle = self.idle
+        flow = self.flow
         while queue:
             if not idle:
                 if len(self.workers) < self.maxWorkers:
@@ -520,13 +515,11 @@ class HttpOutput(OutputBase):
                 else:
                     break
             message = queue.popleft()
+            flow.remove(len(message.payload))
             payload = self._prepare(message.payload)
             if payload is None:
                 continue
             idle.pop().take(message, payload)
-        if self.pausedUpstream and len(queue) <= self.low and self.backpressure is not None:
-            self.pausedUpstream = False
-            self.backpressure.resume(self)
         if not queue and self._drained and not any(w.busy for w in self.workers):
             drained, self._drained = self._drained, []
             for d in drained:
@@ -546,16 +539,20 @@ class HttpOutput(OutputBase):
             stats.increment("succeeded")
         now = self.reactor.seconds()
         rtt = int((now - worker.startedAt) * 1e9)
-        if parser is not None and (self.config.trackResponse or self.observers):
-            raw = parser.rawBytes()
-            if self.config.trackResponse and self.responseReceiver is not None:
-                self.responseReceiver.messageReceived(Message(REPLAYED_RESPONSE, message.id, worker.startNs, rtt, raw))
-                stats.increment("responses")
+        tracking = self.config.trackResponse and self.responseReceiver is not None
+        if tracking or self.observers:
+            # One result per replay: observers get it, and the type-3
+            # message (when tracking) is derived from it.
+            raw = parser.rawBytes() if parser is not None else None
+            result = ReplayResult(message, worker.payload, status, raw, worker.startNs, rtt, error)
             if self.observers:
-                result = ReplayResult(message, worker.payload, status, raw, worker.startNs, rtt, error)
                 self._notify(result)
-        elif error is not None and self.observers:
-            self._notify(ReplayResult(message, worker.payload, 0, None, worker.startNs, rtt, error))
+            if tracking:
+                replayed = result.asMessage()
+                if replayed is not None:
+                    assert self.responseReceiver is not None
+                    self.responseReceiver.messageReceived(replayed)
+                    stats.increment("responses")
         if worker.stopped:
             return
         self.idle.append(worker)
@@ -580,7 +577,7 @@ class HttpOutput(OutputBase):
     def _notify(self, result: ReplayResult) -> None:
         for observer in self.observers:
             try:
-                observer(result)
+                observer.replayed(result)
             except Exception:
                 self.log.failure("output-http observer failed")
 
@@ -633,6 +630,7 @@ class HttpOutput(OutputBase):
     def _giveUp(self, d: Deferred[None]) -> None:
         left = len(self.queue) + sum(1 for w in self.workers if w.busy)
         self.queue.clear()
+        self.flow.release()
         for worker in self.workers:
             if worker.busy:
                 worker.abandon()

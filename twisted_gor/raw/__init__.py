@@ -41,5 +41,5 @@ Decisions:
     C{dropped.expired_request}/C{_response},
     C{dropped.unparsable}, C{dropped.decode}, C{dropped.midstream_segments};
     C{skipped.self_capture} for gor's own connections
-    (L{twisted_gor.selfports.registry}).
+    (the service's L{twisted_gor.selfports.SelfPorts}).
 """

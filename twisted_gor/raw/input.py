@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import struct
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, ClassVar, Optional
 
 from twisted.application.service import Service
 from twisted.internet import task
@@ -32,7 +32,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from twisted_gor.base import InputBase, resolveReactor
-from twisted_gor.config import BuildContext
+from twisted_gor.config import CAPTURED_RESPONSES, BuildContext, Capabilities
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
 from twisted_gor.raw.address import CaptureAddress, bpfFilter, parseAddress
@@ -45,9 +45,12 @@ from twisted_gor.selfports import SelfPorts
 
 
 @dataclass
-class RawInputConfig:
+class RawInputConfig(Capabilities):
     """
     Configuration of one C{--input-raw}.
+
+    Provides C{CAPTURED_RESPONSES}: when another component wants them,
+    responses are tracked as if C{trackResponse} were set.
 
     @ivar address: the address as given (without C{|limit}).
     @ivar engine: C{libpcap} or C{pcap_file}.
@@ -79,6 +82,8 @@ class RawInputConfig:
     dataOnly: bool = True
     maxHeld: int = 256 * 1024 * 1024
 
+    provides: ClassVar[frozenset[str]] = frozenset({CAPTURED_RESPONSES})
+
     def parsed(self) -> CaptureAddress:
         """
         The parsed address.
@@ -91,7 +96,12 @@ class RawInputConfig:
         """
         Build the input service.
         """
-        return RawInput(self, reactor=context.reactor, maxStore=context.config.copyBufferSize)
+        config = self
+        if CAPTURED_RESPONSES in context.enabled and not self.trackResponse:
+            config = replace(self, trackResponse=True)
+        return RawInput(
+            config, reactor=context.reactor, maxStore=context.config.copyBufferSize, selfPorts=context.selfPorts
+        )
 
 
 class RawInput(InputBase):

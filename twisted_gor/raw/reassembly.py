@@ -29,7 +29,6 @@ from twisted_gor.raw.decode import ACK, FIN, RST, SYN, Segment, formatIP
 from twisted_gor.http.proto import setHeader
 from twisted_gor.raw.httpstream import IDLE, SKIP, HTTPStreamParser, Info, looksLikeResponse
 from twisted_gor.selfports import SelfPorts
-from twisted_gor.selfports import registry as selfRegistry
 from twisted_gor.stats import Counters
 
 MASK = 0xFFFFFFFF
@@ -411,7 +410,7 @@ class Tracker:
         self.allowIncomplete = allowIncomplete
         self.realIPHeader = realIPHeader
         self.maxStore = maxStore
-        self.selfPorts = selfRegistry if selfPorts is None else selfPorts
+        self.selfPorts = SelfPorts() if selfPorts is None else selfPorts
         self.maxHeld = maxHeld if maxHeld > 0 else MAX_HELD_BYTES
         self.heldBytes = 0
         self.streams: dict[StreamKey, HalfStream] = {}

@@ -28,7 +28,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_gor import selfports
+from twisted_gor.selfports import SelfPorts
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor.config import BuildContext
 from twisted_gor.framing import encodeMessage
@@ -86,7 +86,7 @@ class RelayClientProtocol(Protocol):
         ip, port = getattr(host, "host", None), getattr(host, "port", None)
         if isinstance(ip, str) and isinstance(port, int):
             self.local = (ip, port)
-            selfports.registry.add(ip, port)
+            self.worker.output.selfPorts.add(ip, port)
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
         if self.worker.output.tlsCreator is None:
             self._ready()
@@ -138,7 +138,7 @@ class RelayClientProtocol(Protocol):
         """
         self.writable = False
         if self.local is not None:
-            selfports.registry.remove(*self.local)
+            self.worker.output.selfPorts.remove(*self.local)
         if self.ready:
             self.worker.disconnected(self)
         else:
@@ -303,26 +303,27 @@ class TCPOutput(OutputBase):
         stopTimeout: float = DEFAULT_STOP_TIMEOUT,
         statsInterval: float | None = None,
         endpointFactory: Any = None,
+        selfPorts: SelfPorts | None = None,
     ) -> None:
         OutputBase.__init__(self, f"output_tcp({host}:{port})")
         self.host = host
         self.port = port
+        self.selfPorts = SelfPorts() if selfPorts is None else selfPorts
         self.reactor = resolveReactor(reactor)
         self.sticky = sticky
         self.queueLen = max(1, queueLen)
         self.queueBytes = max(1, queueBytes)
-        self.highWater = max(1, self.queueLen * 9 // 10)
-        self.lowWater = self.queueLen // 2
+        flow = self.flow
+        flow.maxMessages, flow.maxBytes = self.queueLen, self.queueBytes
+        flow.highMessages, flow.lowMessages = max(1, self.queueLen * 9 // 10), self.queueLen // 2
+        flow.highBytes, flow.lowBytes = max(1, self.queueBytes * 9 // 10), self.queueBytes // 2
         self.tlsCreator = tlsCreator
         self.stopTimeout = stopTimeout
         self._endpointFactory = endpointFactory
         shared: deque[bytes] = deque()
         self.workers = [_Worker(self, i, deque() if sticky else shared) for i in range(max(1, workers))]
-        self.queued = 0
-        self.queuedBytes = 0
         self.connectedCount = 0
         self._next = 1 % len(self.workers)
-        self._pausedPipeline = False
         self._everConnected = False
         self._warnedDown = False
         self._drained: list[Deferred[None]] = []
@@ -432,39 +433,39 @@ class TCPOutput(OutputBase):
             return
         if self.connectedCount == 0:
             self._noteDown()
-        if self.queued >= self.queueLen or self.queuedBytes + len(data) > self.queueBytes:
+        flow = self.flow
+        if not flow.fits(len(data)):
             stats.increment("dropped.queue_full")
             return
         worker.queue.append(data)
-        self.queued += 1
-        self.queuedBytes += len(data)
+        flow.add(len(data))
         if worker.writable():
             worker.flush()
             return
-        stats.set("queued", self.queued)
-        if self.queued >= self.highWater or self.queuedBytes * 10 >= self.queueBytes * 9:
-            self._pause()
+        stats.set("queued", flow.messages)
+
+    @property
+    def queued(self) -> int:
+        """
+        Messages waiting for a connection.
+        """
+        return self.flow.messages
+
+    @property
+    def queuedBytes(self) -> int:
+        """
+        Bytes waiting for a connection.
+        """
+        return self.flow.bytes
 
     def _dequeued(self, count: int, size: int) -> None:
-        self.queued -= count
-        self.queuedBytes -= size
+        self.flow.remove(size, count)
         self.stats.increment("sent", count)
-        self.stats.set("queued", self.queued)
-        if self._pausedPipeline and self.queued <= self.lowWater and self.queuedBytes * 2 <= self.queueBytes:
-            self._pausedPipeline = False
-            if self.backpressure is not None:
-                self.backpressure.resume(self)
-        if self.queued == 0 and self._drained:
+        self.stats.set("queued", self.flow.messages)
+        if self.flow.messages == 0 and self._drained:
             drained, self._drained = self._drained, []
             for d in drained:
                 d.callback(None)
-
-    def _pause(self) -> None:
-        if not self._pausedPipeline:
-            self._pausedPipeline = True
-            self.stats.increment("paused")
-            if self.backpressure is not None:
-                self.backpressure.pause(self)
 
     # -- stopping ------------------------------------------------------
 
@@ -492,8 +493,7 @@ class TCPOutput(OutputBase):
                 self.stats.increment("dropped.stop_timeout", self.queued)
                 for worker in self.workers:
                     worker.queue.clear()
-                self.queued = 0
-                self.queuedBytes = 0
+                self.flow.release()
                 self.stats.set("queued", 0)
             if not drained.called:
                 drained.callback(None)
@@ -567,4 +567,5 @@ class TCPOutputConfig:
             tlsCreator=tls,
             stopTimeout=self.stopTimeout,
             statsInterval=interval,
+            selfPorts=context.selfPorts,
         )
