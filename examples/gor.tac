@@ -6,10 +6,7 @@ Writes two synthetic requests (one a second) to requests.gor, then stops.
 
 from twisted.application import service
 
-from twisted_gor.basic.components import DummyInputConfig
-from twisted_gor.config import GorConfig
-from twisted_gor.files.output import FileOutputConfig
-from twisted_gor.service import makeGorService
+from twisted_gor import DummyInputConfig, FileOutputConfig, GorConfig, makeGorService
 
 application = service.Application("gor-example")
 config = GorConfig(

@@ -175,3 +175,28 @@ class GorConfig:
         @raise ValueError: naming the component whose requirement is unmet.
         """
         return enabledCapabilities([*self.inputs, *self.outputs, *self.filters])
+
+
+@dataclass
+class Prebuilt(Capabilities):
+    """
+    The configuration of an input or output you made yourself: plug your own
+    L{twisted_gor.interfaces.IInput} or L{twisted_gor.interfaces.IOutput}
+    (usually a subclass of L{twisted_gor.InputBase} or
+    L{twisted_gor.OutputBase}) into a L{GorConfig}::
+
+        GorConfig(inputs=[FileInputConfig("rec.gor")],
+                  outputs=[Prebuilt(MyOutput())])
+
+    @ivar component: the input or output, used as it is.
+    @ivar limit: its C{--input-*}/C{--output-*} style rate limit, if any.
+    """
+
+    component: Any
+    limit: Limit | None = None
+
+    def build(self, context: BuildContext) -> Any:
+        """
+        Return the component.
+        """
+        return self.component

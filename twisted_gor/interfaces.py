@@ -8,6 +8,8 @@ from twisted_gor._interfaces import (
     IMessageFilter,
     IMessageReceiver,
     IOutput,
+    IReplayObserver,
+    IReplaySource,
     IResponseSource,
     IStatsSource,
 )
@@ -18,6 +20,8 @@ __all__ = [
     "IMessageFilter",
     "IMessageReceiver",
     "IOutput",
+    "IReplayObserver",
+    "IReplaySource",
     "IResponseSource",
     "IStatsSource",
 ]

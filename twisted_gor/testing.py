@@ -5,7 +5,6 @@ In-memory inputs and outputs for testing code that embeds or extends gor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -13,8 +12,7 @@ from zope.interface import implementer
 
 from twisted_gor._interfaces import IBackpressure, IMessageReceiver
 from twisted_gor.base import InputBase, OutputBase
-from twisted_gor.config import BuildContext
-from twisted_gor.limiter import Limit
+from twisted_gor.config import Prebuilt
 from twisted_gor.message import Message
 
 
@@ -66,21 +64,11 @@ class MemoryOutput(OutputBase):
         return succeed(None)
 
 
-@dataclass
-class MemoryConfig:
+class MemoryConfig(Prebuilt):
     """
-    A config that builds a given, pre-made input or output (for embedding tests).
+    L{twisted_gor.Prebuilt} under its older name: a config that builds a
+    given, pre-made input or output.
     """
-
-    component: Any
-    limit: Limit | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def build(self, context: BuildContext) -> Any:
-        """
-        Return the component.
-        """
-        return self.component
 
 
 @implementer(IMessageReceiver)

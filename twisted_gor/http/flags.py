@@ -24,8 +24,8 @@ FLAGS: list[Flag] = [
         "HTTP workers (connections) per output: N fixed; -1 or 0 = dynamic (see --output-http-workers-min/-max).",
         default=-1,
     ),
-    Flag("output-http-workers-min", INT, "Minimum workers when scaling dynamically (default 1).", default=0),
-    Flag("output-http-workers-max", INT, "Maximum workers when scaling dynamically (default 500).", default=0),
+    Flag("output-http-workers-min", INT, "Minimum workers when scaling dynamically; 0 (the default) means 1.", default=0),
+    Flag("output-http-workers-max", INT, "Maximum workers when scaling dynamically; 0 (the default) means 500.", default=0),
     Flag(
         "output-http-worker-timeout",
         DURATION,

@@ -65,8 +65,8 @@ FLAGS: list[Flag] = [
     Flag(
         "input-raw-buffer-size",
         SIZE,
-        "Kernel capture buffer (e.g. 64mb); raise it when stats show dropped.kernel. 0 = default (32mb).",
-        default=0,
+        "Kernel capture buffer (default 32mb); raise it when stats show dropped.kernel. 0 = the default.",
+        default=RawInputConfig.bufferSize,
     ),
     Flag("input-raw-override-snaplen", BOOL, "Snapshot length 65536+200 (the default, 262144, already takes whole packets)."),
     Flag("input-raw-snaplen", INT, "Snapshot length in bytes (0 = default 262144); shorter packets are counted truncated.", default=0),
@@ -104,7 +104,7 @@ FLAGS: list[Flag] = [
         SIZE,
         "Out-of-order data held behind gaps, all connections together (default 256mb); over it the oldest gaps "
         "are given up, counted as dropped.gaps_held_limit.",
-        default=256 * 1024 * 1024,
+        default=RawInputConfig.maxHeld,
     ),
     Flag(
         "input-raw-keep-acks",
@@ -128,12 +128,10 @@ def configure(values: FlagValues, config: GorConfig) -> None:
         bufferTimeout = 0.01
     if values.get("input-raw-immediate-mode"):
         bufferTimeout = 0.0
-    bufferSize = values.get("input-raw-buffer-size") or 0
+    bufferSize = values["input-raw-buffer-size"] or RawInputConfig.bufferSize
     if bufferSize < 0:
         raise ValueError(f"--input-raw-buffer-size: must not be negative, got {bufferSize}")
-    maxHeld = values.get("input-raw-max-held")
-    if maxHeld is None:
-        maxHeld = 256 * 1024 * 1024
+    maxHeld = values["input-raw-max-held"]
     if maxHeld <= 0:
         raise ValueError(f"--input-raw-max-held: must be positive, got {maxHeld}")
     engine = values.get("input-raw-engine") or "libpcap"
@@ -147,7 +145,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
             expire=values.get("input-raw-expire") or 1.0,
             allowIncomplete=bool(values.get("input-raw-allow-incomplete")),
             bpfFilter=values.get("input-raw-bpf-filter") or "",
-            bufferSize=bufferSize or 32 * 1024 * 1024,
+            bufferSize=bufferSize,
             snaplen=snaplen,
             promisc=bool(values.get("input-raw-promisc")),
             realIPHeader=values.get("input-raw-realip-header") or "",

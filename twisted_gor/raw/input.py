@@ -39,7 +39,7 @@ from twisted_gor.raw.address import CaptureAddress, bpfFilter, parseAddress
 from twisted_gor.raw.decode import NotTCP, decoderFor, fastLayout
 from twisted_gor.raw.pcapfile import PcapFileReader
 from twisted_gor.raw.reader import PcapReader
-from twisted_gor.raw.reassembly import Tracker
+from twisted_gor.raw.reassembly import MAX_HELD_BYTES, Tracker
 from twisted_gor.raw.source import LiveOptions, PcapHandle, openLive, openOffline
 from twisted_gor.selfports import SelfPorts
 
@@ -58,6 +58,7 @@ class RawInputConfig(Capabilities):
     @ivar bpfFilter: replaces the automatic filter when set.
     @ivar originalTiming: savefiles are read at the pace they were captured.
     @ivar dataOnly: the automatic filter leaves pure ACKs in the kernel.
+    @ivar bufferSize: kernel capture buffer in bytes.
     @ivar maxHeld: bound on out-of-order bytes held across all connections;
         over it the oldest gaps are given up (C{dropped.gaps_held_limit}).
     """
@@ -69,7 +70,7 @@ class RawInputConfig(Capabilities):
     expire: float = 2.0
     allowIncomplete: bool = False
     bpfFilter: str = ""
-    bufferSize: int = 0
+    bufferSize: int = 32 * 1024 * 1024
     snaplen: int = 262144
     promisc: bool = False
     realIPHeader: str = ""
@@ -80,7 +81,7 @@ class RawInputConfig(Capabilities):
     bufferTimeout: float = 0.01
     originalTiming: bool = False
     dataOnly: bool = True
-    maxHeld: int = 256 * 1024 * 1024
+    maxHeld: int = MAX_HELD_BYTES
 
     provides: ClassVar[frozenset[str]] = frozenset({CAPTURED_RESPONSES})
 
