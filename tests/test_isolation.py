@@ -113,8 +113,9 @@ class IsolationTests(TestCase):
         broken, healthy = RaisingOutput(), MemoryOutput()
         pipeline = Pipeline([(broken, None), (healthy, None)], clock=clock)
         events: list[dict[str, Any]] = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        observer: Any = events.append
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
         for i in range(100):
             pipeline.messageReceived(request(i))
         clock.advance(1.0)
