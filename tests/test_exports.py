@@ -107,3 +107,26 @@ class ExamplesUsePublicAPITests(TestCase):
                     for alias in node.names:
                         self.assertFalse(alias.name.startswith("twisted_gor."), f"{name} imports {alias.name}")
         self.assertGreaterEqual(checked, 2)
+
+
+class ReadmeExamplesTests(TestCase):
+    """
+    The README's embedding examples are the code of examples/ (which the
+    suite runs), so what the README shows runs.
+    """
+
+    def test_readmeShowsTheExamples(self) -> None:
+        """
+        Each example's code, after its docstring, is a literal block of
+        README.rst.
+        """
+        import re
+        import textwrap
+
+        with open(os.path.join(REPO, "README.rst")) as f:
+            readme = f.read()
+        blocks = [textwrap.dedent(b).strip() for b in re.findall(r"::\n\n((?:(?:    .*)?\n)+)", readme)]
+        for name in ("gor.tac", "embed.py"):
+            with open(os.path.join(REPO, "examples", name)) as f:
+                code = re.sub(r'^""".*?"""\n+', "", f.read(), count=1, flags=re.S).strip()
+            self.assertIn(code, blocks, name)
