@@ -110,7 +110,7 @@ class HelpDefaultsTests(TestCase):
 
         checked = 0
         for flag in allFlags():
-            match = re.search(r"\(default:? ([^;),]+)[;),]", flag.help)
+            match = re.search(r"\(default:? ([^;),:]+)[;),:]", flag.help)
             if match is None or flag.repeat:
                 continue
             shown = match.group(1).strip()

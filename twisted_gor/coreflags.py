@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 
 from twisted_gor.config import GorConfig
+
+_Defaults = GorConfig
 from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative
 
 
@@ -16,7 +18,7 @@ FLAGS: list[Flag] = [
     Flag("verbose", INT, "Log level: 0 normal, 1-2 connections and errors, 3+ every message.", default=0),
     Flag("debug", BOOL, "Old spelling of --verbose 3."),
     Flag("stats", BOOL, "Log every component's counters periodically (needed by --output-*-stats)."),
-    Flag("stats-interval", DURATION, "How often --stats logs counters (default 5s).", default=5.0),
+    Flag("stats-interval", DURATION, "How often --stats logs counters (default 5s).", default=_Defaults.statsInterval),
     Flag("exit-after", DURATION, "Stop after this long (e.g. 30s, 5m) and exit 0.", default=None, check=nonNegative),
     Flag(
         "split-output",
@@ -27,7 +29,7 @@ FLAGS: list[Flag] = [
         "copy-buffer-size",
         SIZE,
         "Truncate payloads longer than this (default 5mb); truncations are counted.",
-        default=5 * 1024 * 1024,
+        default=_Defaults.copyBufferSize,
     ),
     Flag("cpuprofile", STRING, "Write a cProfile (pstats) profile of the whole run to this file at exit.", default=""),
     Flag("memprofile", STRING, "Write a tracemalloc memory profile (snapshot + top list) to this file at exit.", default=""),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from twisted_gor.config import GorConfig
+from twisted_gor.compare.output import CompareOutputConfig as _Defaults
 from twisted_gor.flags import DURATION, INT, STRING, Flag, FlagValues
 
 FLAGS: list[Flag] = [
@@ -35,13 +36,13 @@ FLAGS: list[Flag] = [
         "compare-max-pending",
         INT,
         "Request ids waiting for their pair of responses, at most (older ones are counted unpaired).",
-        default=10_000,
+        default=_Defaults.maxPending,
     ),
     Flag(
         "compare-max-age",
         DURATION,
         "How long a request id waits for its pair of responses.",
-        default=60.0,
+        default=_Defaults.maxAge,
     ),
 ]
 

@@ -6,6 +6,7 @@ Flags of the export area: C{--output-http-elasticsearch} (see L{twisted_gor.flag
 from __future__ import annotations
 
 from twisted_gor.config import GorConfig
+from twisted_gor.export.elasticsearch import ElasticsearchOutputConfig as _Defaults
 from twisted_gor.flags import DURATION, INT, STRING, Flag, FlagValues, nonNegative, positive
 
 
@@ -20,21 +21,21 @@ FLAGS: list[Flag] = [
         "output-http-elasticsearch-batch-size",
         INT,
         "Documents per Elasticsearch _bulk request (default 500).",
-        default=500,
+        default=_Defaults.batchSize,
         check=positive,
     ),
     Flag(
         "output-http-elasticsearch-flush-interval",
         DURATION,
         "Send a partial Elasticsearch batch after this long (default 1s).",
-        default=1.0,
+        default=_Defaults.flushInterval,
         check=nonNegative,
     ),
     Flag(
         "output-http-elasticsearch-queue-len",
         INT,
         "Documents waiting for Elasticsearch before new ones are dropped and counted (default 10000).",
-        default=10_000,
+        default=_Defaults.queueLen,
         check=positive,
     ),
 ]

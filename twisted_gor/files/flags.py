@@ -9,6 +9,8 @@ import math
 import os
 
 from twisted_gor.config import GorConfig
+from twisted_gor.files.input import FileInputConfig as _In
+from twisted_gor.files.output import FileOutputConfig as _Out
 from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative
 from twisted_gor.limiter import PercentageLimit, splitFlagLimit
 
@@ -32,7 +34,7 @@ FLAGS: list[Flag] = [
         "input-file-read-depth",
         INT,
         "Records per file read ahead to reorder out-of-order timestamps (default 100).",
-        default=100,
+        default=_In.readDepth,
     ),
     Flag(
         "input-file-dry-run",
@@ -54,26 +56,26 @@ FLAGS: list[Flag] = [
         "output-file-flush-interval",
         DURATION,
         "Flush buffered records to disk this often (default 1s).",
-        default=1.0,
+        default=_Out.flushInterval,
         check=nonNegative,
     ),
     Flag(
         "output-file-size-limit",
         SIZE,
         "Rotate to a new numbered file (_0, _1, ...) after this many bytes; 0 = never.",
-        default=0,
+        default=_Out.sizeLimit,
     ),
     Flag(
         "output-file-queue-limit",
         INT,
         "Rotate to a new numbered file after this many records; 0 = never.",
-        default=0,
+        default=_Out.queueLimit,
     ),
     Flag(
         "output-file-max-size-limit",
         SIZE,
         "Stop writing (and count drops) once this output wrote this many bytes; 0 = no limit.",
-        default=0,
+        default=_Out.maxSize,
     ),
 ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from twisted_gor.config import GorConfig
 from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative, positive
+from twisted_gor.http.output import HttpOutputConfig as _Defaults
 from twisted_gor.limiter import splitLimit
 
 
@@ -22,31 +23,31 @@ FLAGS: list[Flag] = [
         "output-http-workers",
         INT,
         "HTTP workers (connections) per output: N fixed; -1 or 0 = dynamic (see --output-http-workers-min/-max).",
-        default=-1,
+        default=_Defaults.workers,
     ),
-    Flag("output-http-workers-min", INT, "Minimum workers when scaling dynamically; 0 (the default) means 1.", default=0),
-    Flag("output-http-workers-max", INT, "Maximum workers when scaling dynamically; 0 (the default) means 500.", default=0),
+    Flag("output-http-workers-min", INT, "Minimum workers when scaling dynamically; 0 (the default) means 1.", default=_Defaults.workersMin),
+    Flag("output-http-workers-max", INT, "Maximum workers when scaling dynamically; 0 (the default) means 500.", default=_Defaults.workersMax),
     Flag(
         "output-http-worker-timeout",
         DURATION,
         "Stop one idle dynamic worker this often while the queue is empty (default 2s).",
-        default=2.0,
+        default=_Defaults.workerTimeout,
         check=positive,
     ),
     Flag(
         "output-http-queue-len",
         INT,
         "Requests queued per output before new ones are dropped (default 100).",
-        default=100,
+        default=_Defaults.queueLen,
     ),
     Flag(
         "output-http-timeout",
         DURATION,
         "Whole request+response timeout per replayed request (default 5s).",
-        default=5.0,
+        default=_Defaults.timeout,
         check=positive,
     ),
-    Flag("output-http-redirects", INT, "Follow up to N same-target redirects (default 0: don't).", default=0),
+    Flag("output-http-redirects", INT, "Follow up to N same-target redirects (default 0: don't).", default=_Defaults.redirects),
     Flag(
         "output-http-track-response",
         BOOL,
@@ -57,7 +58,7 @@ FLAGS: list[Flag] = [
         "output-http-response-buffer",
         SIZE,
         "Keep at most this many bytes of each tracked response (default 5mb).",
-        default=0,
+        default=_Defaults.responseBuffer,
         check=nonNegative,
     ),
     Flag(
@@ -227,7 +228,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 redirects=redirects,
                 trackResponse=values["output-http-track-response"],
                 skipVerify=values["output-http-skip-verify"],
-                responseBuffer=values["output-http-response-buffer"] or 5 * 1024 * 1024,
+                responseBuffer=values["output-http-response-buffer"] or _Defaults.responseBuffer,
                 originalHost=originalHost,
                 showStats=values["output-http-stats"],
                 statsInterval=statsMs / 1000.0,
