@@ -12,11 +12,18 @@ C{gor --input-raw dump.pcap:PORT --output-null} (plus C{--track}) and prints
 CPU microseconds per emitted message (user+sys of the whole process, start-up
 included; best of three runs). C{--record dump.pcap} makes such a file: the
 same nginx/wrk GET load captured by tcpdump with gor's data-only filter.
+
+With --json, one JSON object of the figures is printed as the last line:
+{"bench": "capture", "figures": {NAME: {"value": V, "unit": U, "better":
+"higher"|"lower"|"none", "floor": F}}, "checks": {NAME: true|false}}, where a
+difference below F (in the unit) is noise. The human output
+above it is unchanged; bench/ab.py reads it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -36,6 +43,20 @@ PORT = 18080
 STATUS_PORT = 18081
 EXTRA: list[str] = os.environ.get("GOR_EXTRA", "").split()
 TICKS = os.sysconf("SC_CLK_TCK")
+
+#: Figures for --json: name -> {"value", "unit", "better"}.
+FIGURES: dict[str, dict[str, object]] = {}
+#: Correctness checks for --json: name -> passed.
+CHECKS: dict[str, bool] = {}
+
+
+def figure(name: str, value: float, unit: str, better: str, floor: float = 0.0) -> None:
+    """
+    Record a figure for --json; C{better} is C{"higher"}, C{"lower"} or
+    C{"none"} (a calibration figure, not a property of gor); a difference
+    smaller than C{floor} (in C{unit}) is noise however large its ratio.
+    """
+    FIGURES[name] = {"value": value, "unit": unit, "better": better, "floor": floor}
 
 NGINX_CONF = """
 worker_processes 1;
@@ -213,6 +234,8 @@ def fileMain(target: str) -> None:
         messages, seconds = min(runs, key=lambda r: r[1])
         label = "with track-response" if track else "requests only"
         print(f"{target} {label:20} messages={messages} cpu={seconds:.2f}s  {seconds * 1e6 / max(messages, 1):.2f} us/message")
+        figure(f"pcap file, {label}: CPU per message", seconds * 1e6 / max(messages, 1), "us", "lower")
+        figure(f"pcap file, {label}: messages", messages, "", "none")
 
 
 def record(path: str, duration: int, loadCpu: str) -> None:
@@ -251,9 +274,12 @@ def main() -> None:
     parser.add_argument("--load-cpu", default="0")
     parser.add_argument("--file", default="", help="FILE.pcap:PORT: offline CPU per message")
     parser.add_argument("--record", default="", help="write a pcap of the GET load to this path")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures at the end")
     options = parser.parse_args()
     if options.file:
         fileMain(options.file)
+        if options.json:
+            print(json.dumps({"bench": "capture", "figures": FIGURES, "checks": CHECKS}))
         return
     if os.geteuid() != 0:
         sys.exit("bench_capture needs root to capture")
@@ -290,10 +316,21 @@ def main() -> None:
             for line in r["others"] + r["problems"]:
                 print(f"    {line}")
             sys.stdout.flush()
+            figure(f"{name}: completeness", complete, "%", "higher")
+            if track:
+                figure(f"{name}: responses captured", 100.0 * r["responses"] / max(r["served"], 1), "%", "higher")
+            figure(f"{name}: gor CPU per 1k requests", r["gorMsPer1k"], "ms", "lower")
+            figure(f"{name}: gor / tcpdump CPU", ratio, "x", "none")
+            figure(f"{name}: gor peak RSS", r["rssMB"], "MB", "lower", floor=2.0)
+            figure(f"{name}: wrk rate", r["rps"], "req/s", "none")
+            figure(f"{name}: tcpdump CPU per 1k requests", r["dumpMsPer1k"], "ms", "none")
+            CHECKS[f"{name}: no errors or warnings logged"] = not r["problems"]
     finally:
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
+    if options.json:
+        print(json.dumps({"bench": "capture", "figures": FIGURES, "checks": CHECKS}))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
 """
 Comparison throughput: N request/response/replay triples compared offline.
 
-    python bench/bench_compare.py [N] [--gor]
+    python bench/bench_compare.py [N] [--gor] [--json]
 
 In-process (CompareOutput.write on a Clock) and, with --gor, through
 C{gor --input-file F --output-compare R} (elapsed from wall time).
 Bodies: ~1 KiB JSON; 10% differ in one field, 5% in status; half of the
 replays are chunked+gzip.
+
+With --json, one JSON object of the figures is printed as the last line:
+{"bench": "compare", "figures": {NAME: {"value": V, "unit": U, "better":
+"higher"|"lower"|"none"}}, "checks": {}}. The human output above it is
+unchanged; bench/ab.py reads it.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ def main() -> None:
         f"in-process: {stats['compared']} pairs in {elapsed:.2f}s = {stats['compared'] / elapsed:,.0f} comparisons/s"
         f" (same={stats['same']} body={stats['differs.body']} status={stats['differs.status']})"
     )
+    figures = {"in-process comparison rate": {"value": stats["compared"] / elapsed, "unit": "pairs/s", "better": "higher"}}
     if "--gor" in sys.argv:
         path = os.path.join(tmp, "in.gor")
         with open(path, "wb") as f:
@@ -89,6 +95,9 @@ def main() -> None:
         with open(os.path.join(tmp, "g.json")) as r:
             compared = json.load(r)["totals"]["compared"]
         print(f"gor command: {compared} pairs in {elapsed:.2f}s wall (incl. start-up) = {compared / elapsed:,.0f} comparisons/s")
+        figures["gor command comparison rate"] = {"value": compared / elapsed, "unit": "pairs/s", "better": "higher"}
+    if "--json" in sys.argv:
+        print(json.dumps({"bench": "compare", "figures": figures, "checks": {}}))
 
 
 if __name__ == "__main__":

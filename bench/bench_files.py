@@ -7,12 +7,19 @@ Benchmark of the core pipeline on files.
    apart) replayed at 100% to stdout; the gaps between arrivals on the pipe
    are compared with the recorded gaps (p50/p99/max error, total duration).
 
-Run: python bench/bench_files.py [--records 200000]
+Run: python bench/bench_files.py [--records 200000] [--json]
+
+With --json, one JSON object of the figures is printed as the last line:
+{"bench": "files", "figures": {NAME: {"value": V, "unit": U, "better":
+"higher"|"lower"|"none", "floor": F}}, "checks": {NAME: true|false}}, where a
+difference below F (in the unit) is noise. The human output
+above it is unchanged; bench/ab.py reads it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -28,6 +35,20 @@ from twisted_gor.framing import SEPARATOR, encodeMessage  # noqa: E402
 from twisted_gor.message import Message  # noqa: E402
 
 GOR = [sys.executable, "-m", "twisted_gor"]
+
+#: Figures for C{--json}: name -> {"value", "unit", "better"}.
+FIGURES: dict[str, dict[str, object]] = {}
+#: Correctness checks for C{--json}: name -> passed.
+CHECKS: dict[str, bool] = {}
+
+
+def figure(name: str, value: float, unit: str, better: str, floor: float = 0.0) -> None:
+    """
+    Record a figure for C{--json}; C{better} is C{"higher"}, C{"lower"} or
+    C{"none"} (a calibration figure, not a property of gor); a difference
+    smaller than C{floor} (in C{unit}) is noise however large its ratio.
+    """
+    FIGURES[name] = {"value": value, "unit": unit, "better": better, "floor": floor}
 
 
 def writeFile(path: str, count: int, gapNs: int, bodySize: int) -> None:
@@ -69,8 +90,11 @@ def throughput(tmp: str, count: int) -> None:
         wall, err = run(["--input-file", src + "|max", *out])
         elapsed = inputElapsed(err)
         print(f"{label:14s}: {count / elapsed:10,.0f} msg/s  ({elapsed:.2f}s in gor, {wall:.2f}s wall incl. start-up)")
+        figure(label, count / elapsed, "msg/s", "higher")
     with open(src, "rb") as a, open(os.path.join(tmp, "out.gor"), "rb") as b:
-        print("file -> file copy identical:", a.read() == b.read())
+        identical = a.read() == b.read()
+        print("file -> file copy identical:", identical)
+        CHECKS["file -> file copy identical"] = identical
 
 
 def precision(tmp: str, count: int, gapMs: float) -> None:
@@ -104,16 +128,23 @@ def precision(tmp: str, count: int, gapMs: float) -> None:
         f"timing {count} x {gapMs:g} ms: gap error p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {errors[-1]:.3f} ms; "
         f"duration {total:.1f} ms vs recorded {recorded:.1f} ms ({total / recorded:.4f}x)"
     )
+    label = f"timing {count} x {gapMs:g} ms"
+    figure(f"{label}: gap error p50", p50, "ms", "lower", floor=0.1)
+    figure(f"{label}: gap error p99", p99, "ms", "lower", floor=0.1)
+    figure(f"{label}: duration error", abs(total / recorded - 1) * 100, "%", "lower", floor=0.1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures at the end")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         throughput(tmp, args.records)
         precision(tmp, 2000, 1.0)
         precision(tmp, 500, 10.0)
+    if args.json:
+        print(json.dumps({"bench": "files", "figures": FIGURES, "checks": CHECKS}))
 
 
 if __name__ == "__main__":

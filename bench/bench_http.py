@@ -10,16 +10,25 @@ connects are read (ListenOverflows, ListenDrops, TCPSynRetrans from
 /proc/net/netstat, system-wide).
 
 Usage: python bench/bench_http.py [--requests 50000] [--workers 10] [--rounds 3]
+       [--hole-seconds 15] [--wrk-seconds 5] [--json]
 Prints figures; see bench/README-http.md.
+
+With --json, one JSON object of the figures (medians over the rounds) is
+printed as the last line: {"bench": "http", "figures": {NAME: {"value": V,
+"unit": U, "better": "higher"|"lower"|"none", "floor": F}}, "checks": {NAME:
+true|false}}, where a difference below F (in the unit) is noise.
+The human output above it is unchanged; bench/ab.py reads it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,12 +128,12 @@ def tcpCounters() -> dict[str, int]:
     return {k: values.get(k, 0) for k in TCP_KEYS}
 
 
-def wrkRate(port: int) -> float:
+def wrkRate(port: int, seconds: int = 5) -> float:
     """
-    wrk -t1 -c10 -d5s against nginx, pinned to CPU 0; requests/s.
+    wrk -t1 -c10 for C{seconds} against nginx, pinned to CPU 0; requests/s.
     """
     out = subprocess.run(
-        ["taskset", "-c", "0", "wrk", "-t1", "-c10", "-d5s", f"http://127.0.0.1:{port}/bench?i=1"],
+        ["taskset", "-c", "0", "wrk", "-t1", "-c10", f"-d{seconds}s", f"http://127.0.0.1:{port}/bench?i=1"],
         capture_output=True,
         text=True,
     ).stdout
@@ -165,7 +174,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--hole-seconds", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--wrk-seconds", type=int, default=5, help="duration of each wrk run")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures at the end")
     opts = parser.parse_args()
+    samples: dict[tuple[str, str, str, float], list[float]] = {}
+    checks: dict[str, bool] = {}
+
+    def sample(name: str, value: float, unit: str, better: str, floor: float = 0.0) -> None:
+        samples.setdefault((name, unit, better, floor), []).append(value)
+
     with open("/proc/loadavg") as f:
         print(f"load average before: {f.read().split()[:3]}", flush=True)
     tmp = tempfile.mkdtemp(prefix="bench_http")
@@ -176,7 +193,7 @@ def main() -> None:
     try:
         for round in range(1, opts.rounds + 1):
             for workers in (opts.workers, -1):
-                ceiling = wrkRate(port)
+                ceiling = wrkRate(port, opts.wrk_seconds)
                 before = tcpCounters()
                 wall, err, rss = runGor(
                     [
@@ -200,6 +217,13 @@ def main() -> None:
                     f"counters {c}, kernel TCP during the run {tcp}",
                     flush=True,
                 )
+                label = f"gor --output-http-workers {workers}"
+                sample(f"{label}: replay rate", rate, "req/s", "higher")
+                sample(f"{label}: share of wrk", 100 * rate / ceiling if ceiling else 0.0, "%", "higher")
+                sample(f"{label}: peak RSS", rss / 1024, "MB", "lower", 2.0)
+                sample("wrk on the same URL", ceiling, "req/s", "none")
+                key = f"{label}: every request succeeded"
+                checks[key] = checks.get(key, True) and c.get("succeeded", 0) == opts.requests
     finally:
         nginx.terminate()
         nginx.wait()
@@ -227,10 +251,17 @@ def main() -> None:
             f"black hole, {opts.hole_seconds:.0f}s, default workers: peak RSS {rss / 1024:.0f} MB, counters {c}, "
             f"kernel TCP during the run {tcp}"
         )
+        sample("black hole: peak RSS", rss / 1024, "MB", "lower", 2.0)
     finally:
         stop.set()
         t.join()
         shutil.rmtree(tmp, ignore_errors=True)
+    if opts.json:
+        figures = {
+            name: {"value": statistics.median(values), "unit": unit, "better": better, "floor": floor}
+            for (name, unit, better, floor), values in samples.items()
+        }
+        print(json.dumps({"bench": "http", "figures": figures, "checks": checks}))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,12 @@ Relay benchmark: messages/s through C{gor --input-file F|max --output-tcp} →
 C{gor --input-tcp --output-null}, and CPU time per 1,000 messages on each side
 (utime + stime from /proc/<pid>/stat, start-up excluded).
 
-Usage: python bench/bench_relay.py [--messages N] [--size BYTES] [--workers W ...] [--tls]
+Usage: python bench/bench_relay.py [--messages N] [--size BYTES] [--workers W ...] [--tls] [--json]
+
+With --json, one JSON object of the figures (medians over --repeat) is printed
+as the last line: {"bench": "relay", "figures": {NAME: {"value": V, "unit": U,
+"better": "higher"|"lower"|"none"}}, "checks": {}}. The human output above it
+is unchanged; bench/ab.py reads it.
 
 A plain script (blocking is fine here): it drives two real gor processes.
 """
@@ -11,6 +16,7 @@ A plain script (blocking is fine here): it drives two real gor processes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import socket
@@ -140,7 +146,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tls", action="store_true", help="TLS between the two gors (self-signed, skip-verify)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures at the end")
     args = parser.parse_args()
+    figures: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-relay-") as directory:
         tlsArgs: tuple[list[str], list[str]] = ([], [])
         if args.tls:
@@ -164,6 +172,12 @@ def main() -> None:
             print(
                 f"{workers:7d} | {mid['rate']:19,.0f} | {mid['senderCpuPer1k']:21.1f} | {mid['receiverCpuPer1k']:23.1f}"
             )
+            label = f"{workers} workers"
+            figures[f"{label}: relay rate"] = {"value": mid["rate"], "unit": "msg/s", "better": "higher"}
+            figures[f"{label}: sender CPU per 1k"] = {"value": mid["senderCpuPer1k"], "unit": "ms", "better": "lower"}
+            figures[f"{label}: receiver CPU per 1k"] = {"value": mid["receiverCpuPer1k"], "unit": "ms", "better": "lower"}
+    if args.json:
+        print(json.dumps({"bench": "relay", "figures": figures, "checks": {}}))
 
 
 if __name__ == "__main__":
