@@ -49,6 +49,7 @@ from twisted_gor._interfaces import IMessageReceiver, IReplayObserver, IReplaySo
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor.config import REPLAY_RESULTS, REPLAYED_RESPONSES, BuildContext, Capabilities
 from twisted_gor.http import proto
+from twisted_gor.http.circuit import PROBING, Circuit
 from twisted_gor.http.client import HttpClientProtocol, ResponseParser
 from twisted_gor.queuestats import QueueStats
 from twisted_gor.selfports import SelfPorts
@@ -57,6 +58,11 @@ from twisted_gor.message import REQUEST, Message, ReplayResult
 
 DEFAULT_DYNAMIC_MAX = 500
 """Upper bound of dynamically scaled workers when none is given."""
+
+MAX_PENDING_CONNECTS = 8
+"""Dynamic scaling adds no worker while this many connections are being
+opened: a target that refuses or does not accept sees a handful of attempts,
+not one per queued request, before its circuit opens."""
 
 
 @dataclass(frozen=True)
@@ -361,6 +367,16 @@ class _Worker:
             self.client = None
 
 
+_DOWN_WORDS = {
+    "refused": "refusing connections",
+    "connect_timeout": "not accepting connections",
+    "timeout": "not answering",
+    "connect": "unreachable",
+    "dns": "not resolving",
+    "reset": "resetting connections",
+}
+
+
 @implementer(IResponseSource, IReplaySource)
 class HttpOutput(OutputBase):
     """
@@ -397,6 +413,8 @@ class HttpOutput(OutputBase):
         self._lastScaleDown = 0.0
         self._tlsWarned = False
         self._endpointFactory = self._makeEndpoint()
+        self.circuit = Circuit(self.reactor)
+        self.pendingConnects = 0
 
     # --- configuration -------------------------------------------------
     def setResponseReceiver(self, receiver: IMessageReceiver) -> None:
@@ -449,7 +467,14 @@ class HttpOutput(OutputBase):
         Open a connection for C{worker}.
         """
         self.stats.increment("connections")
-        return self._endpointFactory().connect(_ClientFactory(worker))
+        self.pendingConnects += 1
+        d: Deferred[Any] = self._endpointFactory().connect(_ClientFactory(worker))
+
+        def done(result: Any) -> Any:
+            self.pendingConnects -= 1
+            return result
+
+        return d.addBoth(done)
 
     # --- service -------------------------------------------------------
     def startService(self) -> None:
@@ -508,9 +533,14 @@ class HttpOutput(OutputBase):
         queue = self.queue
         idle = self.idle
         flow = self.flow
+        circuit = self.circuit
         while queue:
+            if circuit.state == PROBING:
+                # One probe is out: what comes meanwhile waits for its answer
+                # (bounded by the queue), so a target that is back loses nothing.
+                break
             if not idle:
-                if len(self.workers) < self.maxWorkers:
+                if len(self.workers) < self.maxWorkers and self.pendingConnects < MAX_PENDING_CONNECTS:
                     self._addWorker()
                 else:
                     break
@@ -518,6 +548,12 @@ class HttpOutput(OutputBase):
             flow.remove(len(message.payload))
             payload = self._prepare(message.payload)
             if payload is None:
+                continue
+            if not circuit.allow():
+                # The target is down and not due for a probe: count the
+                # request at once instead of spending a socket on it.
+                self.stats.increment("sent")
+                self.stats.increment("failed.target_down")
                 continue
             idle.pop().take(message, payload)
         if not queue and self._drained and not any(w.busy for w in self.workers):
@@ -535,8 +571,20 @@ class HttpOutput(OutputBase):
         stats.increment("sent")
         if error is not None:
             stats.increment("failed." + error)
+            if self.circuit.failed(error):
+                stats.increment("circuit.opened")
+                self.log.warn(
+                    "{name}: target {reason} ({n} requests in a row); backing off: requests are counted as"
+                    " failed.target_down, one probe at a time up to every {max}s",
+                    name=self.name,
+                    reason=_DOWN_WORDS.get(error, error),
+                    n=self.circuit.threshold,
+                    max=self.circuit.maxDelay,
+                )
         else:
             stats.increment("succeeded")
+            if self.circuit.succeeded():
+                self.log.info("{name}: target answering again; replaying", name=self.name)
         now = self.reactor.seconds()
         rtt = int((now - worker.startedAt) * 1e9)
         tracking = self.config.trackResponse and self.responseReceiver is not None
