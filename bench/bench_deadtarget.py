@@ -5,6 +5,9 @@ seconds, peak RSS, peak open sockets and connection attempts.
 
 Run: python bench/bench_deadtarget.py [--rate 1000] [--seconds 20] [--json]
 
+Each gor run stops after --seconds + 10 s (--exit-after), so a version that
+slows the replay down to the pace of timeouts is measured over the same time.
+
 With --json, one JSON object of the figures is printed as the last line
 (the format bench/ab.py reads). Traffic goes only to loopback; each run is
 bounded by --seconds plus the replay's drain timeout.
@@ -97,17 +100,19 @@ def sockets(pid: int) -> int:
     return n
 
 
-def run(name: str, url: str, path: str, seconds: float, count: int) -> None:
+def run(name: str, url: str, path: str, seconds: float) -> None:
     """
     Replay C{path} to C{url} (gor under C{/usr/bin/time}, for its CPU and
     peak RSS) and record the figures under C{name}.
     """
     proc = subprocess.Popen(
         ["/usr/bin/time", "-f", "GOR_CPU=%U %S GOR_RSS=%M",
-         sys.executable, "-m", "twisted_gor", "--input-file", path, "--output-http", url],
+         sys.executable, "-m", "twisted_gor", "--input-file", path, "--output-http", url,
+         "--exit-after", f"{seconds + 10:g}s"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     peak = 0
     deadline = time.monotonic() + seconds + 30
@@ -117,7 +122,7 @@ def run(name: str, url: str, path: str, seconds: float, count: int) -> None:
             peak = max(peak, sockets(int(child)))
         time.sleep(0.02)  # the bench process samples; this is not a reactor
     if proc.poll() is None:
-        proc.kill()
+        os.killpg(proc.pid, 9)
     _, err = proc.communicate(timeout=30)
     line = next((ln for ln in err.splitlines() if "summary: output_http(" in ln), "")
     counts = {k: int(v) for k, v in re.findall(r"([a-z_.]+)=(\d+)", line.split("):", 1)[-1])}
@@ -127,8 +132,10 @@ def run(name: str, url: str, path: str, seconds: float, count: int) -> None:
     figure(f"{name}: peak RSS", float(usage.group(3)) / 1024 if usage else -1.0, "MB")
     figure(f"{name}: peak open sockets", float(peak), "sockets")
     figure(f"{name}: connection attempts", float(counts.get("connections", 0)), "connects")
+    emitted = re.search(r"summary: input_file\(.*?emitted=(\d+)", err)
     accounted = counts.get("sent", 0) + counts.get("dropped.queue_full", 0) + counts.get("dropped.shutdown", 0)
-    CHECKS[f"{name}: every request accounted for"] = accounted == count
+    CHECKS[f"{name}: every emitted request accounted for"] = emitted is not None and accounted == int(emitted.group(1))
+    figure(f"{name}: requests replayed or counted in time", float(accounted), "requests", "higher")
 
 
 def main() -> None:
@@ -145,11 +152,11 @@ def main() -> None:
     closed.bind(("127.0.0.1", 0))
     refusing = closed.getsockname()[1]
     closed.close()
-    run("refusing", f"http://127.0.0.1:{refusing}", path, args.seconds, count)
+    run("refusing", f"http://127.0.0.1:{refusing}", path, args.seconds)
     stop = threading.Event()
     listener, thread = blackHole(stop)
     try:
-        run("black hole", f"http://127.0.0.1:{listener.getsockname()[1]}", path, args.seconds, count)
+        run("black hole", f"http://127.0.0.1:{listener.getsockname()[1]}", path, args.seconds)
     finally:
         stop.set()
         thread.join(5)
