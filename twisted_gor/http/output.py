@@ -16,6 +16,11 @@ sent are the captured request with only these changes:
    instead sends every request to that one URL; keeping the request's own
    path is what users expect (reference §7.1).
 
+A target that is down gets no socket per request: its L{Circuit} opens
+after 5 failures in a row (refused, unreachable, timeouts) and further
+requests are counted as C{failed.target_down} while one probe at a time
+finds out whether it is back (see L{twisted_gor.http.circuit}).
+
 Nothing is retried. Failures are counted by reason: C{failed.refused},
 C{failed.timeout} (no complete response in time), C{failed.connect_timeout}
 (the connection itself was not established in time), C{failed.reset}, C{failed.tls} (untrusted certificate,
