@@ -155,6 +155,22 @@ class FramingTests(SynchronousTestCase):
         self.assertEqual(len(reports), 1)
         self.assertIn("maximum", reports[0])
 
+    def test_maxRecordSizeUnderSeparator(self) -> None:
+        """
+        A limit shorter than the separator's 13-byte search tail never moves
+        the offset back nor re-reads bytes of the previous record (found by
+        tests.fuzz): C{offset + pending} stays the number of bytes fed.
+        """
+        reports: list[tuple[int, str]] = []
+        decoder = RecordDecoder(lambda o, r: reports.append((o, r)), maxRecordSize=5)
+        decoder.feed(b"abcdef")
+        self.assertEqual((decoder.offset, decoder.pending), (0, 6))
+        out = decoder.feed(b"gh" + SEPARATOR + b"1 a 1 1\nx" + SEPARATOR + b"1234567")
+        self.assertEqual([(m.id, m.payload) for m in out], [(b"a", b"x")])
+        self.assertEqual(decoder.offset + decoder.pending, 6 + 2 + 14 + 9 + 14 + 7)
+        self.assertLessEqual(decoder.pending, 13)
+        self.assertEqual(reports, [(0, "record larger than the maximum record size")])
+
     @settings(max_examples=200, deadline=None)
     @given(st.binary(max_size=400), st.integers(min_value=1, max_value=50))
     def test_garbageNeverCrashes(self, garbage: bytes, step: int) -> None:

@@ -86,8 +86,9 @@ class RecordDecoder:
             if not self._discarding:
                 self._discarding = True
                 self._discardStart = self.offset + start
-            # keep only a tail long enough to find a separator split across reads
-            start = len(buffer) - 13
+            # keep only a tail long enough to find a separator split across
+            # reads (never bytes before the record: a limit under 13 bytes)
+            start = max(start, len(buffer) - 13)
         self.offset += start
         self._buffer = buffer[start:] if start else buffer
         self._scanFrom = len(self._buffer)
