@@ -46,8 +46,12 @@ class RecordDecoder:
         onMalformed: MalformedCallback | None = None,
         maxRecordSize: int = 0,
     ) -> None:
-        self._buffer = b""
-        self._scanFrom = 0
+        # Bytes of an incomplete record, kept as the reads that brought them
+        # and joined once, when its separator arrives: a record dripping in
+        # small reads costs linear time, not a copy of the whole per read.
+        self._chunks: list[bytes] = []
+        self._held = 0
+        self._tail = b""
         self._onMalformed = onMalformed
         self._maxRecordSize = maxRecordSize
         self._discarding = False
@@ -59,17 +63,28 @@ class RecordDecoder:
         """
         How many bytes wait for their separator.
         """
-        return len(self._buffer)
+        return self._held
 
     def feed(self, data: bytes) -> list[Message]:
         """
         Add C{data} and return the messages it completes.
         """
-        buffer = self._buffer + data if self._buffer else data
-        messages: list[Message] = []
         sep = SEPARATOR
+        if self._chunks:
+            probe = self._tail + data
+            if sep not in probe:
+                self._hold(data, probe)
+                return []
+            scan = max(0, self._held - 13)
+            self._chunks.append(data)
+            buffer = b"".join(self._chunks)
+            self._chunks = []
+            self._held = 0
+        else:
+            buffer = data
+            scan = 0
+        messages: list[Message] = []
         start = 0
-        scan = max(0, self._scanFrom - 13)
         while True:
             end = buffer.find(sep, scan)
             if end < 0:
@@ -81,18 +96,32 @@ class RecordDecoder:
                 self._decodeOne(buffer, start, end, messages)
             start = end + 14
             scan = start
-        rest = len(buffer) - start
-        if self._maxRecordSize and rest > self._maxRecordSize:
+        self.offset += start
+        if start < len(buffer):
+            rest = buffer[start:] if start else buffer
+            self._hold(rest, rest)
+        return messages
+
+    def _hold(self, data: bytes, probe: bytes) -> None:
+        """
+        Keep C{data} (the start or more of an incomplete record); C{probe}
+        ends with the last bytes held, to find a separator split across reads.
+        """
+        if data:
+            self._chunks.append(data)
+            self._held += len(data)
+            self._tail = probe[-13:]
+        if self._maxRecordSize and self._held > self._maxRecordSize:
             if not self._discarding:
                 self._discarding = True
-                self._discardStart = self.offset + start
+                self._discardStart = self.offset
             # keep only a tail long enough to find a separator split across
-            # reads (never bytes before the record: a limit under 13 bytes)
-            start = max(start, len(buffer) - 13)
-        self.offset += start
-        self._buffer = buffer[start:] if start else buffer
-        self._scanFrom = len(self._buffer)
-        return messages
+            # reads (never more than was held: a limit under 13 bytes)
+            keep = min(13, self._held)
+            tail = self._tail[-keep:] if keep else b""
+            self.offset += self._held - len(tail)
+            self._chunks = [tail] if tail else []
+            self._held = len(tail)
 
     def _decodeOne(self, buffer: bytes, start: int, end: int, out: list[Message]) -> None:
         newline = buffer.find(b"\n", start, end)
@@ -128,14 +157,15 @@ class RecordDecoder:
         without a separator (a truncated last record), 0 when the stream ended
         cleanly.
         """
-        left = len(self._buffer)
+        left = self._held
         if self._discarding:
             self._report(self._discardStart, "record larger than the maximum record size")
             self._discarding = False
         elif left:
             self._report(self.offset, f"truncated last record ({left} bytes without separator)")
-        self._buffer = b""
-        self._scanFrom = 0
+        self._chunks = []
+        self._held = 0
+        self._tail = b""
         return left
 
 
