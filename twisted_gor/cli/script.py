@@ -18,15 +18,17 @@ from twisted.logger import (
 )
 
 from twisted_gor.cli.tap import Options
+from twisted_gor.redact import RedactingFile
 
 
 def startLogging(verbose: int) -> None:
     """
     Send log events to stderr: info and above, or debug with C{--verbose}.
+    Every line is redacted (L{twisted_gor.redact}), whatever logged it.
     """
     level = LogLevel.debug if verbose > 0 else LogLevel.info
     observer = FilteringLogObserver(
-        textFileLogObserver(sys.stderr),
+        textFileLogObserver(RedactingFile(sys.stderr)),  # type: ignore[arg-type]
         [LogLevelFilterPredicate(defaultLogLevel=level)],
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)

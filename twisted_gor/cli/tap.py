@@ -17,6 +17,7 @@ from twisted.python import usage
 
 from twisted_gor.config import GorConfig
 from twisted_gor.flags import BOOL, INT, Flag, FlagValues, defaultValues
+from twisted_gor.redact import redactText
 
 AREAS = (
     "twisted_gor.coreflags",
@@ -195,7 +196,8 @@ class Options(usage.Options):
         try:
             usage.Options.parseOptions(self, self.normalizeArguments(options))
         except usage.UsageError as e:
-            message = str(e)
+            # The message may echo a rejected value: a URL's password is hidden.
+            message = redactText(str(e))
             if message.startswith("option "):
                 message = message[len("option ") :]
             sys.stderr.write(f"gor: {message} (see --help)\n")
