@@ -21,6 +21,7 @@ from typing import Any
 
 from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -127,7 +128,11 @@ class GorService(MultiService):
         for waiter in waiters:
             waiter.callback(None)
         if self.stopReactorWhenDone and self.reactor.running:
-            self.reactor.stop()
+            # A signal may have started the stop already: that is no error.
+            try:
+                self.reactor.stop()
+            except ReactorNotRunning:
+                pass
 
     def startService(self) -> None:
         self._startedAt = self.reactor.seconds()

@@ -17,6 +17,7 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
+from twisted_gor.cli.signals import installQuietSignals
 from twisted_gor.cli.tap import Options
 from twisted_gor.redact import RedactingFile
 
@@ -39,6 +40,7 @@ async def _run(reactor: Any, options: Options) -> None:
 
     assert options.config is not None
     service = makeGorService(options.config, reactor)
+    installQuietSignals(reactor)
     service.privilegedStartService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     service.startService()

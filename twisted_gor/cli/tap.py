@@ -247,9 +247,13 @@ def makeService(options: Options) -> Any:
     Under twistd the process stops once the pipeline is done (C{--exit-after}
     elapsed, or every C{--input-file} consumed).
     """
+    from twisted.internet import reactor
+
+    from twisted_gor.cli.signals import installQuietSignals
     from twisted_gor.service import makeGorService
 
     assert options.config is not None
     service = makeGorService(options.config)
     service.stopReactorWhenDone = True
+    installQuietSignals(reactor)
     return service
