@@ -28,7 +28,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twisted_gor._interfaces import IInput, IMessageFilter, IOutput, IReplayObserver, IReplaySource, IResponseSource
-from twisted_gor.base import resolveReactor
+from twisted_gor.base import Failing, resolveReactor
 from twisted_gor.config import BuildContext, GorConfig
 from twisted_gor.pipeline import Pipeline
 from twisted_gor.selfports import SelfPorts
@@ -95,6 +95,9 @@ class GorService(MultiService):
                 if seen[name] > 1:
                     service.name = f"{name}#{seen[name]}"
             service.setServiceParent(self)
+        for component in (*self.inputs, *self.outputs):
+            if isinstance(component, Failing):
+                component.failureObserver = self._componentFailed
         self._isDone = False
         self._waiters: list[Deferred[None]] = []
         self._exitCall: IDelayedCall | None = None
@@ -106,6 +109,30 @@ class GorService(MultiService):
         Every component with counters, inputs first.
         """
         return [*self.inputs, *self.filters, self.pipeline, *self.outputs]
+
+    def failures(self) -> list[tuple[str, str]]:
+        """
+        C{(name, reason)} of every input and output that failed for good (see
+        L{twisted_gor.base.Failing}).
+        """
+        found = []
+        for component in (*self.inputs, *self.outputs):
+            reason = getattr(component, "failure", None)
+            if reason is not None:
+                found.append((str(component.name), str(reason)))
+        return found
+
+    @property
+    def exitCode(self) -> int:
+        """
+        What the process should exit with: 1 when a component failed for good
+        (see L{failures}), else 0.
+        """
+        return 1 if self.failures() else 0
+
+    def _componentFailed(self, component: Any) -> None:
+        if self.outputs and all(getattr(o, "failure", None) is not None for o in self.outputs):
+            self._finished("every output failed")
 
     def whenDone(self) -> Deferred[None]:
         """
@@ -206,6 +233,8 @@ class GorService(MultiService):
             errors=f" errors={errors}" if errors else "",
             elapsed=elapsed,
         )
+        for name, reason in self.failures():
+            self.log.error("summary: exit 1: {name} failed: {reason}", name=name, reason=reason)
 
 
 def _readCount(input: IInput) -> int:

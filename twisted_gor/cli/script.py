@@ -35,11 +35,12 @@ def startLogging(verbose: int) -> None:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
-async def _run(reactor: Any, options: Options) -> None:
+async def _run(reactor: Any, options: Options, services: list[Any]) -> None:
     from twisted_gor.service import makeGorService
 
     assert options.config is not None
     service = makeGorService(options.config, reactor)
+    services.append(service)
     installQuietSignals(reactor)
     service.privilegedStartService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
@@ -50,7 +51,9 @@ async def _run(reactor: Any, options: Options) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """
     Parse the command line (exit 2 with one line on a usage error), then run
-    until done (C{--exit-after}, inputs exhausted) or SIGINT/SIGTERM; exit 0.
+    until done (C{--exit-after}, inputs exhausted, every output failed) or
+    SIGINT/SIGTERM; exit 0, or 1 when an input or output failed for good
+    (L{twisted_gor.service.GorService.exitCode}).
     """
     options = Options()
     options.parseOptions(list(sys.argv[1:] if argv is None else argv))
@@ -58,7 +61,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     startLogging(options.config.verbose)
     from twisted.internet import task
 
-    task.react(lambda reactor: _deferred(_run(reactor, options)))
+    services: list[Any] = []
+    try:
+        task.react(lambda reactor: _deferred(_run(reactor, options, services)))
+    except SystemExit as e:
+        if e.code or not services or not services[0].exitCode:
+            raise
+        sys.exit(services[0].exitCode)
 
 
 def _deferred(coro: Any) -> Any:
