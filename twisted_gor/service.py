@@ -224,12 +224,15 @@ class GorService(MultiService):
         for line in formatStats(components):
             self.log.info("summary: {line}", line=line)
         errors = sum(c.stats["errors"] for c in components)
+        truncated = sum(c.stats["truncated"] for c in components)
         self.log.info(
-            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped}{errors} elapsed={elapsed:.3f}s",
+            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped}{truncated}{errors} "
+            "elapsed={elapsed:.3f}s",
             read=sum(_readCount(i) for i in self.inputs),
             emitted=sum(i.stats["emitted"] for i in self.inputs),
             skipped=sum(c.stats.total("skipped") for c in components),
             dropped=sum(c.stats.total("dropped") for c in components),
+            truncated=f" truncated={truncated}" if truncated else "",
             errors=f" errors={errors}" if errors else "",
             elapsed=elapsed,
         )

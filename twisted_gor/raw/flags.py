@@ -10,6 +10,8 @@ is rejected (HTTP only).
 
 from __future__ import annotations
 
+import os
+
 from twisted_gor.config import GorConfig
 from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative
 from twisted_gor.limiter import splitLimit
@@ -114,6 +116,25 @@ FLAGS: list[Flag] = [
 ]
 
 
+def _checkPcapFile(path: str) -> None:
+    """
+    A savefile given to the C{pcap_file} engine must be one libpcap reads:
+    an empty or foreign file is a usage error, not a failure at start.
+
+    @raise ValueError: naming the flag, the file and libpcap's reason.
+    """
+    from twisted_gor.raw.source import CaptureError, openOffline
+
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ValueError(f"--input-raw: {path!r} is empty, not a pcap file")
+    try:
+        openOffline(path, "").close()
+    except CaptureError as e:
+        raise ValueError(f"--input-raw: {e}") from None
+    except ImportError as e:
+        raise ValueError(f"--input-raw: cannot read pcap files without pypcap: {e}") from None
+
+
 def configure(values: FlagValues, config: GorConfig) -> None:
     """
     Add one L{RawInputConfig} per C{--input-raw}.
@@ -159,7 +180,9 @@ def configure(values: FlagValues, config: GorConfig) -> None:
             maxHeld=maxHeld,
         )
         try:
-            raw.parsed()
+            parsed = raw.parsed()
         except ValueError as e:
             raise ValueError(f"--input-raw: {e}") from None
+        if parsed.isFile:
+            _checkPcapFile(parsed.devices[0])
         config.inputs.append(raw)
