@@ -29,6 +29,8 @@ MESSAGE_TYPES: Final = frozenset({REQUEST, RESPONSE, REPLAYED_RESPONSE})
 INT64_MAX: Final = (1 << 63) - 1
 """Timestamps and latencies are Go C{int64} nanoseconds, as GoReplay writes them."""
 
+INT64_MIN: Final = -(1 << 63)
+
 
 class MalformedMeta(ValueError):
     """A meta line that cannot be parsed; the message says why."""
@@ -136,9 +138,9 @@ def parseMeta(meta: bytes) -> tuple[int, bytes, int, int]:
         raise MalformedMeta("meta line has a non-numeric type, timestamp or latency") from None
     if kind not in MESSAGE_TYPES:
         raise MalformedMeta(f"unknown message type {kind}")
-    if not -INT64_MAX - 1 <= timestamp <= INT64_MAX:
+    if not INT64_MIN <= timestamp <= INT64_MAX:
         raise MalformedMeta("timestamp out of range (not a 64-bit number of nanoseconds)")
-    if not -INT64_MAX - 1 <= latency <= INT64_MAX:
+    if not INT64_MIN <= latency <= INT64_MAX:
         raise MalformedMeta("latency out of range (not a 64-bit number of nanoseconds)")
     if not parts[1]:
         raise MalformedMeta("empty message id")
