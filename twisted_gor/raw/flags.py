@@ -10,8 +10,6 @@ is rejected (HTTP only).
 
 from __future__ import annotations
 
-import os
-
 from twisted_gor.config import GorConfig
 from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative
 from twisted_gor.limiter import splitLimit
@@ -116,6 +114,12 @@ FLAGS: list[Flag] = [
 ]
 
 
+_PCAP_MAGICS = frozenset(
+    bytes.fromhex(h) for h in ("a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1", "0a0d0d0a")
+)
+"""First bytes of pcap savefiles (micro- and nanosecond, both byte orders) and pcapng."""
+
+
 def _checkPcapFile(path: str) -> None:
     """
     A savefile given to the C{pcap_file} engine must be one libpcap reads:
@@ -125,8 +129,15 @@ def _checkPcapFile(path: str) -> None:
     """
     from twisted_gor.raw.source import CaptureError, openOffline
 
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise ValueError(f"--input-raw: cannot read {path!r}: {e.strerror}") from None
+    if not magic:
         raise ValueError(f"--input-raw: {path!r} is empty, not a pcap file")
+    if magic not in _PCAP_MAGICS:
+        raise ValueError(f"--input-raw: {path!r} is not a pcap or pcapng file")
     try:
         openOffline(path, "").close()
     except CaptureError as e:
