@@ -173,6 +173,7 @@ class FileInputTests(SynchronousTestCase):
         r = Replay(self, [self.spaced(2, 10)], loop=True)
         r.run(0.5)
         self.assertGreater(len(r.out.messages), 10)
+        assert r.exhausted is not None
         self.assertFalse(r.exhausted.called)
         self.assertIsNone(r.input.failure)
 
