@@ -226,3 +226,48 @@ class TruncationTests(Base):
         self.assertEqual(out, [r[:102_400] for r in big])
         self.assertRegex(result.errText, r"summary: pipeline: .*truncated=3")
         self.assertEqual(summaryValue(result.errText, "truncated"), 3, result.errText)
+
+
+class GzipReaderTests(TestCase):
+    """
+    L{twisted_gor.files.input.GzipReader} on its own.
+    """
+
+    def readAll(self, data: bytes) -> tuple[bytes, BaseException | None]:
+        import io
+
+        from twisted_gor.files.input import GzipReader
+
+        reader = GzipReader(io.BytesIO(data))
+        out = b""
+        try:
+            while True:
+                chunk = reader.read(1 << 16)
+                if not chunk:
+                    return out, None
+                out += chunk
+        except Exception as e:
+            return out, e
+
+    def test_members(self) -> None:
+        """
+        Concatenated members (an appended recording) are read as one stream.
+        """
+        import gzip
+
+        a, b = b"first " * 50_000, b"second " * 50_000
+        self.assertEqual(self.readAll(gzip.compress(a) + gzip.compress(b)), (a + b, None))
+
+    def test_corruptKeepsPrefix(self) -> None:
+        """
+        Everything before a corrupt block comes out before the error.
+        """
+        data = bytes(range(256)) * 4000
+        c = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        stream = bytearray(c.compress(data) + c.flush(zlib.Z_FULL_FLUSH))
+        at = len(stream)
+        stream += c.compress(data) + c.flush()
+        stream[at] = 0xFF
+        out, error = self.readAll(bytes(stream))
+        self.assertEqual(out, data)
+        self.assertIsNotNone(error)
