@@ -32,6 +32,8 @@ class RedactTests(TestCase):
         self.assertEqual(redactURL("http://alice@host"), "http://alice@host")
         self.assertEqual(redactURL("http://host:80/a@b"), "http://host:80/a@b")
         self.assertEqual(redactURL("host:80"), "host:80")
+        self.assertEqual(redactURL(f"http://alice:p@ss:{SECRET}@host/x@y"), "http://alice:***@host/x@y")
+        self.assertEqual(redactURL(f"http://alice:{SECRET}@[::1]:80"), "http://alice:***@[::1]:80")
 
     def test_text(self) -> None:
         """

@@ -18,7 +18,9 @@ from typing import Final
 MASK: Final = "***"
 """What a hidden secret is shown as."""
 
-_USERINFO: Final = r"(?P<user>[^\s:/?#@'\"]*):(?P<password>[^\s/?#@'\"]*)@"
+_USERINFO: Final = r"(?P<user>[^\s:/?#@'\"]*):(?P<password>[^\s/?#'\"]*)@"
+"""User, then the password up to the authority's last C{@} (as C{urlsplit}
+reads C{http://a:p@ss@host}); the password may hold C{:} and C{@}."""
 
 _URL_PREFIX = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?" + _USERINFO)
 
