@@ -7,6 +7,12 @@ Records are buffered on the reactor thread and written, flushed and rotated in
 order by a worker thread; only whole records are ever written, so a stopped
 gor leaves whole records only. A disk slower than the input pauses pausable
 inputs; past a hard backlog, records are dropped and counted.
+
+A failed write (a full disk) cuts the file back to its last whole record,
+counts C{written} only for what the OS took and the rest as
+C{dropped.write_failed}, logs one error and closes this output for good
+(L{twisted_gor.base.Failing}: gor exits 1). Files are created with
+C{FileOutputConfig.mode} (0600).
 """
 
 from __future__ import annotations
