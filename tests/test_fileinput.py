@@ -166,12 +166,16 @@ class FileInputTests(SynchronousTestCase):
 
     def test_loop(self) -> None:
         """
-        With loop, the file starts again and the input is endless.
+        With loop, the file starts again and the input is endless: its
+        exhaustion (which would only fire if the loop could not go on) does
+        not fire.
         """
         r = Replay(self, [self.spaced(2, 10)], loop=True)
-        self.assertIsNone(r.exhausted)
         r.run(0.5)
         self.assertGreater(len(r.out.messages), 10)
+        assert r.exhausted is not None
+        self.assertFalse(r.exhausted.called)
+        self.assertIsNone(r.input.failure)
 
     def test_pause(self) -> None:
         """

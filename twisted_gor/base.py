@@ -5,7 +5,7 @@ Base classes for inputs and outputs: the bookkeeping every one of them needs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
@@ -28,8 +28,37 @@ def resolveReactor(reactor: Any) -> Any:
     return reactor
 
 
+class Failing:
+    """
+    How a component says it failed for good (an output that can no longer
+    write, an input that cannot read its source): it logs its own error, then
+    calls L{reportFailure}. The service makes gor exit 1 when any component
+    failed, and stops once every output failed.
+
+    Components that do not inherit this (your own L{twisted_gor.Prebuilt}
+    ones) simply never fail in this sense.
+
+    @ivar failure: why it failed, or L{None}.
+    @ivar failureObserver: called with the component when it fails (set by
+        the service).
+    """
+
+    failure: str | None = None
+    failureObserver: Callable[[Any], None] | None = None
+
+    def reportFailure(self, reason: str) -> None:
+        """
+        Record the first failure and tell the observer.
+        """
+        if self.failure is not None:
+            return
+        self.failure = reason
+        if self.failureObserver is not None:
+            self.failureObserver(self)
+
+
 @implementer(IInput)
-class InputBase(Service):
+class InputBase(Service, Failing):
     """
     An endless, non-pausable input; subclasses call L{emit}.
 
@@ -77,7 +106,7 @@ class InputBase(Service):
 
 
 @implementer(IOutput)
-class OutputBase(Service):
+class OutputBase(Service, Failing):
     """
     An output that accepts every type; subclasses implement L{write}.
 

@@ -19,6 +19,7 @@ STRING = "string"
 INT = "int"
 DURATION = "duration"
 SIZE = "size"
+MODE = "mode"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {
@@ -114,6 +115,23 @@ def parseInt(text: str) -> int:
         raise ValueError(f"invalid integer {text!r}") from None
 
 
+def parseMode(text: str) -> int:
+    """
+    Parse file permission bits, always octal as C{chmod} takes them
+    (C{600}, C{0640}, C{0o600}).
+    """
+    s = text.strip().lower()
+    if s.startswith("0o"):
+        s = s[2:]
+    try:
+        value = int(s, 8)
+    except ValueError:
+        raise ValueError(f"invalid mode {text!r} (octal, e.g. 0600 or 0640)") from None
+    if not 0 <= value <= 0o777:
+        raise ValueError(f"invalid mode {text!r} (octal, 0 to 0777)")
+    return value
+
+
 def nonNegative(value: float) -> None:
     """
     A C{Flag.check}: the value must not be negative.
@@ -135,6 +153,7 @@ _COERCERS: dict[str, Callable[[str], Any]] = {
     INT: parseInt,
     DURATION: parseDuration,
     SIZE: parseSize,
+    MODE: parseMode,
 }
 
 
@@ -144,7 +163,7 @@ class Flag:
     One command-line flag.
 
     @ivar name: the canonical (GoReplay) name without dashes, e.g. C{"output-http"}.
-    @ivar kind: L{BOOL}, L{STRING}, L{INT}, L{DURATION} or L{SIZE}.
+    @ivar kind: L{BOOL}, L{STRING}, L{INT}, L{DURATION}, L{SIZE} or L{MODE}.
     @ivar help: the one-line explanation shown by C{--help}.
     @ivar default: the value when the flag is not given (ignored for repeatable flags).
     @ivar repeat: each occurrence adds a value; the value is then a list.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from twisted_gor.message import MESSAGE_TYPES, MalformedMeta, Message, parseMeta
+from twisted_gor.message import INT64_MAX, INT64_MIN, MESSAGE_TYPES, MalformedMeta, Message, parseMeta
 
 SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode("utf-8")
 """The record separator, C{0a f0 9f 90 b5 f0 9f 99 88 f0 9f 99 89 0a}."""
@@ -136,7 +136,13 @@ class RecordDecoder:
             kind = int(parts[0])
             timestamp = int(parts[2])
             latency = int(parts[3]) if len(parts) > 3 and parts[3] else -1
-            if kind not in MESSAGE_TYPES or not parts[1] or len(parts) > 4:
+            if (
+                kind not in MESSAGE_TYPES
+                or not parts[1]
+                or len(parts) > 4
+                or not INT64_MIN <= timestamp <= INT64_MAX
+                or not INT64_MIN <= latency <= INT64_MAX
+            ):
                 raise ValueError
             id_ = parts[1]
         except (ValueError, IndexError):

@@ -26,6 +26,11 @@ REPLAYED_RESPONSE: Final = 3
 
 MESSAGE_TYPES: Final = frozenset({REQUEST, RESPONSE, REPLAYED_RESPONSE})
 
+INT64_MAX: Final = (1 << 63) - 1
+"""Timestamps and latencies are Go C{int64} nanoseconds, as GoReplay writes them."""
+
+INT64_MIN: Final = -(1 << 63)
+
 
 class MalformedMeta(ValueError):
     """A meta line that cannot be parsed; the message says why."""
@@ -118,8 +123,9 @@ def parseMeta(meta: bytes) -> tuple[int, bytes, int, int]:
     Like GoReplay, at least three space-separated fields are required; a missing
     latency is -1.
 
-    @raise MalformedMeta: when the line has fewer than three fields or a field is
-        not a number where one is required.
+    @raise MalformedMeta: when the line has fewer than three fields, a field is
+        not a number where one is required, or the timestamp or latency does
+        not fit GoReplay's int64 (a 400-digit timestamp cannot be replayed).
     """
     parts = meta.split(b" ")
     if len(parts) < 3:
@@ -132,6 +138,10 @@ def parseMeta(meta: bytes) -> tuple[int, bytes, int, int]:
         raise MalformedMeta("meta line has a non-numeric type, timestamp or latency") from None
     if kind not in MESSAGE_TYPES:
         raise MalformedMeta(f"unknown message type {kind}")
+    if not INT64_MIN <= timestamp <= INT64_MAX:
+        raise MalformedMeta("timestamp out of range (not a 64-bit number of nanoseconds)")
+    if not INT64_MIN <= latency <= INT64_MAX:
+        raise MalformedMeta("latency out of range (not a 64-bit number of nanoseconds)")
     if not parts[1]:
         raise MalformedMeta("empty message id")
     return kind, parts[1], timestamp, latency

@@ -21,13 +21,14 @@ from typing import Any
 
 from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twisted_gor._interfaces import IInput, IMessageFilter, IOutput, IReplayObserver, IReplaySource, IResponseSource
-from twisted_gor.base import resolveReactor
+from twisted_gor.base import Failing, resolveReactor
 from twisted_gor.config import BuildContext, GorConfig
 from twisted_gor.pipeline import Pipeline
 from twisted_gor.selfports import SelfPorts
@@ -94,6 +95,9 @@ class GorService(MultiService):
                 if seen[name] > 1:
                     service.name = f"{name}#{seen[name]}"
             service.setServiceParent(self)
+        for component in (*self.inputs, *self.outputs):
+            if isinstance(component, Failing):
+                component.failureObserver = self._componentFailed
         self._isDone = False
         self._waiters: list[Deferred[None]] = []
         self._exitCall: IDelayedCall | None = None
@@ -105,6 +109,30 @@ class GorService(MultiService):
         Every component with counters, inputs first.
         """
         return [*self.inputs, *self.filters, self.pipeline, *self.outputs]
+
+    def failures(self) -> list[tuple[str, str]]:
+        """
+        C{(name, reason)} of every input and output that failed for good (see
+        L{twisted_gor.base.Failing}).
+        """
+        found = []
+        for component in (*self.inputs, *self.outputs):
+            reason = getattr(component, "failure", None)
+            if reason is not None:
+                found.append((str(component.name), str(reason)))
+        return found
+
+    @property
+    def exitCode(self) -> int:
+        """
+        What the process should exit with: 1 when a component failed for good
+        (see L{failures}), else 0.
+        """
+        return 1 if self.failures() else 0
+
+    def _componentFailed(self, component: Any) -> None:
+        if self.outputs and all(getattr(o, "failure", None) is not None for o in self.outputs):
+            self._finished("every output failed")
 
     def whenDone(self) -> Deferred[None]:
         """
@@ -127,7 +155,11 @@ class GorService(MultiService):
         for waiter in waiters:
             waiter.callback(None)
         if self.stopReactorWhenDone and self.reactor.running:
-            self.reactor.stop()
+            # A signal may have started the stop already: that is no error.
+            try:
+                self.reactor.stop()
+            except ReactorNotRunning:
+                pass
 
     def startService(self) -> None:
         self._startedAt = self.reactor.seconds()
@@ -192,15 +224,20 @@ class GorService(MultiService):
         for line in formatStats(components):
             self.log.info("summary: {line}", line=line)
         errors = sum(c.stats["errors"] for c in components)
+        truncated = sum(c.stats["truncated"] for c in components)
         self.log.info(
-            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped}{errors} elapsed={elapsed:.3f}s",
+            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped}{truncated}{errors} "
+            "elapsed={elapsed:.3f}s",
             read=sum(_readCount(i) for i in self.inputs),
             emitted=sum(i.stats["emitted"] for i in self.inputs),
             skipped=sum(c.stats.total("skipped") for c in components),
             dropped=sum(c.stats.total("dropped") for c in components),
+            truncated=f" truncated={truncated}" if truncated else "",
             errors=f" errors={errors}" if errors else "",
             elapsed=elapsed,
         )
+        for name, reason in self.failures():
+            self.log.error("summary: exit 1: {name} failed: {reason}", name=name, reason=reason)
 
 
 def _readCount(input: IInput) -> int:

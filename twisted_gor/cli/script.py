@@ -17,26 +17,31 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
+from twisted_gor.cli.signals import installQuietSignals
 from twisted_gor.cli.tap import Options
+from twisted_gor.redact import RedactingFile
 
 
 def startLogging(verbose: int) -> None:
     """
     Send log events to stderr: info and above, or debug with C{--verbose}.
+    Every line is redacted (L{twisted_gor.redact}), whatever logged it.
     """
     level = LogLevel.debug if verbose > 0 else LogLevel.info
     observer = FilteringLogObserver(
-        textFileLogObserver(sys.stderr),
+        textFileLogObserver(RedactingFile(sys.stderr)),  # type: ignore[arg-type]
         [LogLevelFilterPredicate(defaultLogLevel=level)],
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
-async def _run(reactor: Any, options: Options) -> None:
+async def _run(reactor: Any, options: Options, services: list[Any]) -> None:
     from twisted_gor.service import makeGorService
 
     assert options.config is not None
     service = makeGorService(options.config, reactor)
+    services.append(service)
+    installQuietSignals(reactor)
     service.privilegedStartService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     service.startService()
@@ -46,7 +51,9 @@ async def _run(reactor: Any, options: Options) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """
     Parse the command line (exit 2 with one line on a usage error), then run
-    until done (C{--exit-after}, inputs exhausted) or SIGINT/SIGTERM; exit 0.
+    until done (C{--exit-after}, inputs exhausted, every output failed) or
+    SIGINT/SIGTERM; exit 0, or 1 when an input or output failed for good
+    (L{twisted_gor.service.GorService.exitCode}).
     """
     options = Options()
     options.parseOptions(list(sys.argv[1:] if argv is None else argv))
@@ -54,7 +61,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     startLogging(options.config.verbose)
     from twisted.internet import task
 
-    task.react(lambda reactor: _deferred(_run(reactor, options)))
+    services: list[Any] = []
+    try:
+        task.react(lambda reactor: _deferred(_run(reactor, options, services)))
+    except SystemExit as e:
+        if e.code or not services or not services[0].exitCode:
+            raise
+        sys.exit(services[0].exitCode)
 
 
 def _deferred(coro: Any) -> Any:

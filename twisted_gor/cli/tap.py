@@ -17,6 +17,7 @@ from twisted.python import usage
 
 from twisted_gor.config import GorConfig
 from twisted_gor.flags import BOOL, INT, Flag, FlagValues, defaultValues
+from twisted_gor.redact import redactText
 
 AREAS = (
     "twisted_gor.coreflags",
@@ -195,7 +196,8 @@ class Options(usage.Options):
         try:
             usage.Options.parseOptions(self, self.normalizeArguments(options))
         except usage.UsageError as e:
-            message = str(e)
+            # The message may echo a rejected value: a URL's password is hidden.
+            message = redactText(str(e))
             if message.startswith("option "):
                 message = message[len("option ") :]
             sys.stderr.write(f"gor: {message} (see --help)\n")
@@ -245,9 +247,13 @@ def makeService(options: Options) -> Any:
     Under twistd the process stops once the pipeline is done (C{--exit-after}
     elapsed, or every C{--input-file} consumed).
     """
+    from twisted.internet import reactor
+
+    from twisted_gor.cli.signals import installQuietSignals
     from twisted_gor.service import makeGorService
 
     assert options.config is not None
     service = makeGorService(options.config)
     service.stopReactorWhenDone = True
+    installQuietSignals(reactor)
     return service

@@ -18,7 +18,7 @@ import base64
 import datetime
 import json
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
@@ -67,7 +67,7 @@ class ElasticsearchTarget:
 
     baseURL: str
     index: str
-    authorization: str | None = None
+    authorization: str | None = field(default=None, repr=False)
 
     @property
     def bulkURL(self) -> str:

@@ -14,4 +14,19 @@ Decisions:
   - Rotation happens only with a size or record limit or C{%} tokens in the
     name (GoReplay chunks by default; we write exactly the path given).
   - C{FILE|max} replays without waits; C{FILE|200%} at twice the speed.
+  - A failed write (full disk) closes that output only: the file is cut
+    back to its last whole record (gzip streams are sync-flushed after every
+    batch so that such a point exists), C{written} counts only what the OS
+    took, the rest is C{dropped.write_failed} / C{dropped.closed}, one error
+    is logged, the other outputs go on and gor exits 1 (it stops once every
+    output failed). Stopping everything would end a replay to staging
+    because a recording's disk filled; exiting 0 would hide the loss.
+  - Files are created (or truncated) with C{--output-file-mode}, 0600 by
+    default, applied exactly whatever the umask: recordings hold production
+    traffic, and a group is often wider than it looks (0640 is one flag
+    away). A file appended to keeps its mode; devices are never chmodded.
+    C{--output-stdout > file} is the shell's file, not ours.
+  - A gzip recording is read with L{input.GzipReader}: an error loses
+    nothing decompressed before it; a loop over files without one valid
+    record fails the input instead of idling.
 """

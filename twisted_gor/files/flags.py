@@ -11,7 +11,7 @@ import os
 from twisted_gor.config import GorConfig
 from twisted_gor.files.input import FileInputConfig as _In
 from twisted_gor.files.output import FileOutputConfig as _Out
-from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative
+from twisted_gor.flags import BOOL, DURATION, INT, MODE, SIZE, STRING, Flag, FlagValues, nonNegative
 from twisted_gor.limiter import PercentageLimit, splitFlagLimit
 
 
@@ -77,6 +77,13 @@ FLAGS: list[Flag] = [
         "Stop writing (and count drops) once this output wrote this many bytes; 0 = no limit.",
         default=_Out.maxSize,
     ),
+    Flag(
+        "output-file-mode",
+        MODE,
+        f"Permissions (octal) of the files --output-file creates, whatever the umask (default {_Out.mode:04o}: "
+        "recordings hold production traffic, so only their owner may read them). Not a GoReplay flag.",
+        default=_Out.mode,
+    ),
 ]
 
 
@@ -130,5 +137,6 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 sizeLimit=values["output-file-size-limit"],
                 queueLimit=values["output-file-queue-limit"],
                 maxSize=values["output-file-max-size-limit"],
+                mode=values["output-file-mode"],
             )
         )

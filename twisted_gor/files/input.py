@@ -17,6 +17,7 @@ import gzip
 import heapq
 import math
 import os
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -47,12 +48,120 @@ def expandInputFiles(pattern: str) -> list[str]:
     return [pattern] if os.path.isfile(pattern) else []
 
 
+class _Corrupt(Exception):
+    def __init__(self, salvaged: bytes, error: zlib.error) -> None:
+        Exception.__init__(self, error)
+        self.salvaged = salvaged
+        self.error = error
+
+
+def _salvage(before: Any, data: bytes) -> bytes:
+    """
+    What the longest cleanly decompressible prefix of C{data} yields, from
+    the decompressor state C{before} (bisected on copies of it).
+    """
+    lo, hi, best = 0, len(data), b""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            out = before.copy().decompress(data[:mid])
+        except zlib.error:
+            hi = mid
+        else:
+            lo, best = mid, out
+    return best
+
+
+class GzipReader:
+    """
+    Decompress a gzip file (of one or more members) so that an error loses
+    nothing decompressed before it.
+
+    C{GzipFile.read(n)} discards everything it decompressed in that call when
+    it meets corrupt data; here the data before the error is returned first
+    (the last piece of input is bisected to find how much of it decompresses
+    cleanly), and the error is raised by the next L{read}.
+    """
+
+    piece = 64 * 1024
+    """Compressed bytes fed at a time."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._decompressor = self._new()
+        self._error: BaseException | None = None
+        self._started = False
+        self._eof = False
+
+    @staticmethod
+    def _new() -> Any:
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def read(self, size: int) -> bytes:
+        """
+        Up to about C{size} decompressed bytes; C{b""} at the end.
+
+        @raise gzip.BadGzipFile: corrupt data, once everything before it was
+            returned.
+        @raise EOFError: the file ends inside a gzip member (a recording cut
+            short), likewise.
+        """
+        if self._error is not None:
+            error, self._error = self._error, None
+            self._eof = True
+            raise error
+        out: list[bytes] = []
+        have = 0
+        while have < size and not self._eof:
+            data = self._raw.read(self.piece)
+            if not data:
+                self._eof = True
+                if self._started and not self._decompressor.eof:
+                    self._error = EOFError("compressed file ended before the end-of-stream marker was reached")
+                break
+            try:
+                chunk = self._feed(data)
+            except _Corrupt as e:
+                chunk = e.salvaged
+                self._error = gzip.BadGzipFile(f"corrupt gzip data: {e.error}")
+                self._eof = True
+            out.append(chunk)
+            have += len(chunk)
+        if not out and self._error is not None:
+            return self.read(size)
+        return b"".join(out)
+
+    def _feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self._started = True
+            before = self._decompressor.copy()
+            try:
+                out.append(self._decompressor.decompress(data))
+            except zlib.error as e:
+                out.append(_salvage(before, data))
+                raise _Corrupt(b"".join(out), e) from None
+            if not self._decompressor.eof:
+                break
+            # Another member may follow (gzip files can be concatenated).
+            data = self._decompressor.unused_data.lstrip(b"\x00")
+            self._decompressor = self._new()
+            self._started = False
+        return b"".join(out)
+
+    def close(self) -> None:
+        """
+        Close the file.
+        """
+        self._raw.close()
+
+
 def _openFile(path: str) -> IO[bytes]:
     raw = open(path, "rb")
     magic = raw.read(2)
     raw.seek(0)
     if path.endswith(".gz") or magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return GzipReader(raw)  # type: ignore[return-value]
     return raw
 
 
@@ -155,10 +264,10 @@ class FileInput(InputBase):
 
     def whenExhausted(self) -> Deferred[None] | None:
         """
-        Fires when every file was replayed, unless looping.
+        Fires when every file was replayed; when looping, only if the loop
+        cannot go on (nothing valid to replay, no file left): gor then stops
+        and exits 1 (L{twisted_gor.base.Failing}).
         """
-        if self.config.loop and not self.config.dryRun:
-            return None
         return self._exhausted
 
     def pauseProducing(self) -> None:
@@ -351,9 +460,17 @@ class FileInput(InputBase):
             )
         if self.config.loop and not self.config.dryRun and self._running:
             self.stats.increment("loops")
+            reason = None
             if self.stats["read"] == 0:
-                self.log.error("{name}: nothing to replay in a loop; stopping", name=self.name)
+                reason = "no valid record to replay in a loop (--input-file-loop)"
+            elif not self._streams:
+                reason = "no file to replay in a loop any more (--input-file-loop)"
+            if reason is not None:
                 self._running = False
+                self.log.error("{name}: {reason}; stopping, gor will exit 1", name=self.name, reason=reason)
+                self.reportFailure(reason)
+                if not self._exhausted.called:
+                    self._exhausted.callback(None)
                 return
             self._openAll()
             return

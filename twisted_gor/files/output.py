@@ -7,11 +7,19 @@ Records are buffered on the reactor thread and written, flushed and rotated in
 order by a worker thread; only whole records are ever written, so a stopped
 gor leaves whole records only. A disk slower than the input pauses pausable
 inputs; past a hard backlog, records are dropped and counted.
+
+A failed write (a full disk) cuts the file back to its last whole record,
+counts C{written} only for what the OS took and the rest as
+C{dropped.write_failed}, logs one error and closes this output for good
+(L{twisted_gor.base.Failing}: gor exits 1). Files are created with
+C{FileOutputConfig.mode} (0600).
 """
 
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -32,28 +40,149 @@ WRITE_THRESHOLD = 256 * 1024
 """Buffered bytes that trigger a write without waiting for the flush timer."""
 
 
+class WriteFailed(Exception):
+    """
+    Writing a batch failed; the file was cut back to its last whole record.
+
+    @ivar written: records of the batch that are in the file.
+    @ivar error: the OS error.
+    """
+
+    def __init__(self, written: int, error: OSError) -> None:
+        Exception.__init__(self, written, error)
+        self.written = written
+        self.error = error
+
+    def __str__(self) -> str:
+        return self.error.strerror or str(self.error)
+
+
+class _FdWriter:
+    """
+    An unbuffered file descriptor writer that writes everything it is given
+    (looping over short writes) and knows its offset: what it returned from
+    is with the OS.
+    """
+
+    def __init__(self, fd: int, name: str) -> None:
+        self.fd = fd
+        self.name = name
+        self.offset = os.lseek(fd, 0, os.SEEK_END)
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            self.offset += n
+            view = view[n:]
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 class _OpenFile:
     """
     A file as the worker thread sees it (only touched on that thread).
+
+    Records are written in batches; after each batch the file ends on a
+    record boundary (a gzip stream is sync-flushed), and that offset is kept,
+    so a failed write (disk full) cuts the file back to it: the file never
+    holds part of a record.
     """
 
-    def __init__(self, path: str, append: bool) -> None:
+    def __init__(self, path: str, append: bool, mode: int) -> None:
         self.path = path
-        self.raw: IO[bytes] = open(path, "ab" if append else "wb")
-        self.stream: Any = gzip.GzipFile(fileobj=self.raw, mode="wb") if path.endswith(".gz") else self.raw
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC) | getattr(os, "O_CLOEXEC", 0)
+        appended = append and os.path.exists(path)
+        fd = os.open(path, flags, mode)
+        if not appended and stat.S_ISREG(os.fstat(fd).st_mode):
+            # Exactly the mode asked for, whatever the umask, on the regular
+            # files created or truncated here; a file appended to keeps its
+            # mode, and devices (/dev/null) are never touched.
+            os.fchmod(fd, mode)
+        self.raw = _FdWriter(fd, path)
+        self.stream: Any = (
+            gzip.GzipFile(filename=os.path.basename(path), fileobj=self.raw, mode="wb")
+            if path.endswith(".gz")
+            else self.raw
+        )
+        self.whole = self.raw.offset
 
-    def write(self, data: bytes) -> None:
-        self.stream.write(data)
+    def writeRecords(self, records: list[bytes]) -> int:
+        """
+        Write C{records}; return how many bytes reached the file.
+
+        @raise WriteFailed: after cutting the file back to its last whole
+            record (of this batch, when some fit).
+        """
+        start = self.raw.offset
+        try:
+            if self.stream is self.raw:
+                self.raw.write(b"".join(records))
+            else:
+                self.stream.write(b"".join(records))
+                self.stream.flush()
+        except OSError as e:
+            written = 0
+            if self.stream is self.raw:
+                # The bytes the OS took: keep the whole records among them.
+                took = self.raw.offset - start
+                size = 0
+                for record in records:
+                    if size + len(record) > took:
+                        break
+                    size += len(record)
+                    written += 1
+                self.whole = start + size
+            self._cutBack()
+            raise WriteFailed(written, e) from None
+        self.whole = self.raw.offset
+        return self.raw.offset - start
+
+    def _cutBack(self) -> None:
+        try:
+            os.ftruncate(self.raw.fd, self.whole)
+        except OSError:
+            pass
 
     def flush(self) -> None:
-        self.stream.flush()
-        if self.stream is not self.raw:
-            self.raw.flush()
+        """
+        Nothing is buffered here: each batch went to the OS when written.
+        """
 
     def close(self) -> None:
-        if self.stream is not self.raw:
-            self.stream.close()
-        self.raw.close()
+        """
+        Close (writing the gzip trailer); on a failure cut back to the last
+        whole record and close anyway.
+        """
+        try:
+            if self.stream is not self.raw:
+                self.stream.close()
+        except OSError:
+            self._cutBack()
+            raise
+        finally:
+            self.raw.close()
+
+    def abandon(self) -> None:
+        """
+        Close after a failure, without writing anything more.
+        """
+        self._cutBack()
+        try:
+            self.raw.close()
+        except OSError:
+            pass
+
+
+class _AlreadyFailed(Exception):
+    """
+    A job submitted after the file failed; its records are counted as lost.
+    """
 
 
 class FileOutput(OutputBase):
@@ -91,6 +220,8 @@ class FileOutput(OutputBase):
         self._fileRecords = 0
         self._total = 0
         self._failed = False
+        self._dead = False
+        """Set on the worker thread once the file cannot be written."""
         self._maxSizeLogged = False
 
     def startService(self) -> None:
@@ -149,7 +280,6 @@ class FileOutput(OutputBase):
         self._fileBytes += size
         self._fileRecords += 1
         self._total += size
-        self.written += 1
         self.flow.add(size)
         if buffered >= WRITE_THRESHOLD:
             self._submitBuffer()
@@ -163,39 +293,89 @@ class FileOutput(OutputBase):
         if self._perMessage:
             append = True
 
+        mode = self.config.mode
+
         def reopen() -> None:
-            if self._file is not None:
-                self._file.close()
-            self._file = _OpenFile(name, append)
+            if self._dead:
+                raise _AlreadyFailed()
+            old, self._file = self._file, None
+            if old is not None:
+                try:
+                    old.close()
+                except OSError:
+                    self._dead = True
+                    raise
+            try:
+                self._file = _OpenFile(name, append, mode)
+            except OSError:
+                self._dead = True
+                raise
 
         self._worker.submit(reopen).addErrback(self._writeFailed)
 
     def _submitBuffer(self) -> None:
         if not self._buffer or self._worker is None:
             return
-        count = len(self._buffer)
-        data = b"".join(self._buffer)
+        records = self._buffer
         self._buffer = []
         self._buffered = 0
-        self._worker.submit(self._writeData, data).addCallbacks(
-            self._written, self._writeFailed, callbackArgs=(count,)
+        self._worker.submit(self._writeData, records).addCallbacks(
+            self._written, self._writeFailed, callbackArgs=(len(records),), errbackArgs=(len(records),)
         )
 
-    def _writeData(self, data: bytes) -> int:
-        assert self._file is not None
-        self._file.write(data)
-        return len(data)
+    def _writeData(self, records: list[bytes]) -> int:
+        """
+        On the worker thread: write one batch, or give up on the file after
+        the first failure (cut back to its last whole record).
+        """
+        if self._dead or self._file is None:
+            raise _AlreadyFailed()
+        try:
+            self._file.writeRecords(records)
+        except WriteFailed:
+            self._dead = True
+            self._file.abandon()
+            self._file = None
+            raise
+        return sum(len(r) for r in records)
 
     def _written(self, size: int, count: int) -> None:
+        self.written += count
         self.flow.remove(size, count)
 
-    def _writeFailed(self, failure: Failure) -> None:
-        if not self._failed:
-            self.log.failure("{name}: writing failed; dropping from now on", failure, name=self.name)
+    def _writeFailed(self, failure: Failure, count: int = 0) -> None:
+        """
+        A batch (of C{count} records), an open, a rotation or the close
+        failed: count what was lost, log once, close this output for good.
+        """
+        lost = count
+        if isinstance(failure.value, WriteFailed):
+            self.written += failure.value.written
+            lost = count - failure.value.written
+        if lost:
+            self.stats.increment("dropped.write_failed", lost)
+        if failure.check(_AlreadyFailed):
+            return
+        first = not self._failed
         self._failed = True
         self.stats.increment("failed.write")
         # Nothing more will be written: whatever paused the inputs is gone.
         self.flow.release()
+        if not first:
+            return
+        if failure.check(WriteFailed, OSError):
+            error = failure.value
+            reason = f"cannot write {self._name}: {error}"
+            self.log.error(
+                "{name}: {reason}; the file ends with its last whole record; "
+                "this output is closed, the others go on, gor will exit 1",
+                name=self.name,
+                reason=reason,
+            )
+        else:
+            reason = f"writing failed: {failure.getErrorMessage()}"
+            self.log.failure("{name}: writing failed; this output is closed", failure, name=self.name)
+        self.reportFailure(reason)
 
     def _flushTick(self) -> None:
         self._submitBuffer()
@@ -221,8 +401,8 @@ class FileOutput(OutputBase):
 
         def close() -> None:
             if self._file is not None:
-                self._file.close()
-                self._file = None
+                f, self._file = self._file, None
+                f.close()
 
         worker.submit(close).addErrback(self._writeFailed)
         return worker.stop()
@@ -237,6 +417,9 @@ class FileOutputConfig:
     @ivar sizeLimit: rotate after this many bytes (0 = never).
     @ivar queueLimit: rotate after this many records (0 = never).
     @ivar maxSize: stop writing after this many bytes in all (0 = no limit).
+    @ivar mode: permission bits of the files this output creates (or
+        truncates), applied exactly, whatever the umask; 0600 because
+        recordings hold production traffic (cookies, tokens, personal data).
     """
 
     pathTemplate: str
@@ -246,6 +429,7 @@ class FileOutputConfig:
     sizeLimit: int = 0
     queueLimit: int = 0
     maxSize: int = 0
+    mode: int = 0o600
 
     def build(self, context: BuildContext) -> FileOutput:
         """

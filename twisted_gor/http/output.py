@@ -37,7 +37,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar
 from urllib.parse import unquote, urlsplit
 
@@ -57,6 +57,7 @@ from twisted_gor.http import proto
 from twisted_gor.http.circuit import PROBING, Circuit
 from twisted_gor.http.client import HttpClientProtocol, ResponseParser
 from twisted_gor.queuestats import QueueStats
+from twisted_gor.redact import redactURL
 from twisted_gor.selfports import SelfPorts
 from twisted_gor.limiter import Limit
 from twisted_gor.message import REQUEST, Message, ReplayResult
@@ -74,15 +75,25 @@ not one per queued request, before its circuit opens."""
 class Target:
     """
     A parsed C{--output-http} URL.
+
+    @ivar url: the value as given; it may hold a password, so it is left out
+        of the repr and shown only through L{displayURL}.
     """
 
-    url: str
+    url: str = field(repr=False)
     scheme: str
     host: str
     port: int
     netloc: bytes
     basePath: bytes = b""
-    authorization: bytes | None = None
+    authorization: bytes | None = field(default=None, repr=False)
+
+    @property
+    def displayURL(self) -> str:
+        """
+        The URL as logged: its password hidden (L{twisted_gor.redact.redactURL}).
+        """
+        return redactURL(self.url)
 
     @property
     def secure(self) -> bool:
@@ -394,7 +405,7 @@ class HttpOutput(OutputBase):
     def __init__(
         self, config: HttpOutputConfig, reactor: Any = None, showStats: bool = False, selfPorts: SelfPorts | None = None
     ) -> None:
-        OutputBase.__init__(self, f"output_http({config.target.url})")
+        OutputBase.__init__(self, f"output_http({config.target.displayURL})")
         self.config = config
         self.reactor = resolveReactor(reactor)
         self.queue: deque[Message] = deque()

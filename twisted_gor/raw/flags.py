@@ -114,6 +114,38 @@ FLAGS: list[Flag] = [
 ]
 
 
+_PCAP_MAGICS = frozenset(
+    bytes.fromhex(h) for h in ("a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1", "0a0d0d0a")
+)
+"""First bytes of pcap savefiles (micro- and nanosecond, both byte orders) and pcapng."""
+
+
+def _checkPcapFile(path: str) -> None:
+    """
+    A savefile given to the C{pcap_file} engine must be one libpcap reads:
+    an empty or foreign file is a usage error, not a failure at start.
+
+    @raise ValueError: naming the flag, the file and libpcap's reason.
+    """
+    from twisted_gor.raw.source import CaptureError, openOffline
+
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise ValueError(f"--input-raw: cannot read {path!r}: {e.strerror}") from None
+    if not magic:
+        raise ValueError(f"--input-raw: {path!r} is empty, not a pcap file")
+    if magic not in _PCAP_MAGICS:
+        raise ValueError(f"--input-raw: {path!r} is not a pcap or pcapng file")
+    try:
+        openOffline(path, "").close()
+    except CaptureError as e:
+        raise ValueError(f"--input-raw: {e}") from None
+    except ImportError as e:
+        raise ValueError(f"--input-raw: cannot read pcap files without pypcap: {e}") from None
+
+
 def configure(values: FlagValues, config: GorConfig) -> None:
     """
     Add one L{RawInputConfig} per C{--input-raw}.
@@ -159,7 +191,9 @@ def configure(values: FlagValues, config: GorConfig) -> None:
             maxHeld=maxHeld,
         )
         try:
-            raw.parsed()
+            parsed = raw.parsed()
         except ValueError as e:
             raise ValueError(f"--input-raw: {e}") from None
+        if parsed.isFile:
+            _checkPcapFile(parsed.devices[0])
         config.inputs.append(raw)

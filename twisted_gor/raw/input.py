@@ -100,9 +100,10 @@ class RawInputConfig(Capabilities):
         config = self
         if CAPTURED_RESPONSES in context.enabled and not self.trackResponse:
             config = replace(self, trackResponse=True)
-        return RawInput(
-            config, reactor=context.reactor, maxStore=context.config.copyBufferSize, selfPorts=context.selfPorts
-        )
+        # One byte more than --copy-buffer-size is kept, so the pipeline sees
+        # that a message was longer, cuts it and counts it as truncated.
+        copy = context.config.copyBufferSize
+        return RawInput(config, reactor=context.reactor, maxStore=copy + 1 if copy else 0, selfPorts=context.selfPorts)
 
 
 class RawInput(InputBase):
@@ -368,6 +369,12 @@ class RawInput(InputBase):
         self.stats.set("dropped.interface", ifDropped)
 
     def _fileDone(self, _: None) -> None:
+        error = self._fileReader.error if self._fileReader is not None else None
+        if error is not None:
+            self.stats.increment("failed.pcap_file")
+            reason = f"{self.address.devices[0]}: corrupt pcap record ({error}); the rest of the file is not read"
+            self.log.error("{name}: {reason}", name=self.name, reason=reason)
+            self.reportFailure(reason)
         self.tracker.finish()
         self._updateKernelStats()
         if self._exhausted is not None and not self._exhausted.called:

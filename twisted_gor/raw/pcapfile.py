@@ -23,6 +23,9 @@ class PcapFileReader:
     L{done}.
 
     @ivar done: fires (with L{None}) after the last packet.
+    @ivar error: libpcap's message when the file could not be read to its end
+        (a corrupt record header); libpcap cannot go past it, so reading
+        stops there. L{None} after a clean end.
     """
 
     batch = 2000
@@ -47,6 +50,7 @@ class PcapFileReader:
         self._pausedAt: Optional[float] = None
         self.done: Deferred[None] = Deferred()
         self.packets = 0
+        self.error: Optional[str] = None
 
     def start(self) -> None:
         """
@@ -64,6 +68,7 @@ class PcapFileReader:
         while not self._stopped:
             n = handle.dispatch(self.batch, deliver)
             if n <= 0:
+                self._checkError(n)
                 return
             self.packets += n
             yield None
@@ -75,7 +80,9 @@ class PcapFileReader:
         self._delayed = None
         while not self._stopped and not self._paused:
             if self._held is None:
-                if self._handle.dispatch(1, self._hold) <= 0 or self._held is None:
+                n = self._handle.dispatch(1, self._hold)
+                if n <= 0 or self._held is None:
+                    self._checkError(n)
                     self._finish()
                     return
             ts, data = self._held
@@ -89,6 +96,13 @@ class PcapFileReader:
             self._held = None
             self.packets += 1
             self._packetReceived(ts, data)
+
+    def _checkError(self, n: int) -> None:
+        if n < 0 and not self._stopped:
+            message: Any = self._handle.geterr()
+            if isinstance(message, bytes):
+                message = message.decode("utf-8", "replace")
+            self.error = str(message) or f"pcap_dispatch returned {n}"
 
     def _finish(self) -> None:
         if self.done.called:
