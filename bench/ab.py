@@ -60,6 +60,7 @@ BENCHES: dict[str, tuple[str, list[str], float]] = {
     "capture": ("bench_capture.py", ["--duration", "5"], 300.0),
     "relay": ("bench_relay.py", ["--messages", "50000", "--repeat", "1"], 300.0),
     "compare": ("bench_compare.py", ["20000", "--gor"], 300.0),
+    "memory": ("bench_memory.py", [], 600.0),
 }
 
 
