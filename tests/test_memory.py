@@ -24,6 +24,7 @@ from twisted_gor.testing import MemoryOutput
 from tests.support import freePort, runGor
 
 MS = 1_000_000
+GAP = 200_000
 MiB = 1 << 20
 
 
@@ -180,3 +181,100 @@ class QueueSizeCommandTests(TestCase):
         c = counters(default.errText, "output_http")
         self.assertEqual(c.get("dropped.queue_full", 0), 0, default.errText)
         self.assertEqual(c.get("failed.refused", 0), 20, default.errText)
+
+
+class ConnectionCapTests(TestCase):
+    """
+    C{--input-raw-max-connections} through the real command, on a generated
+    pcap file.
+    """
+
+    def capture(self) -> str:
+        """
+        2,000 SYNs from distinct addresses with three real requests among
+        them, 0.2 ms apart: one whose handshake comes first and whose request comes after
+        all the SYNs (its connection is evicted while idle), one in the
+        middle, one at the end.
+        """
+        from tests.pcapgen import SYN, Conversation, writePcap
+
+        start = 1_600_000_000_000_000_000
+        packets: list[tuple[int, bytes]] = []
+        early = Conversation(client=("10.1.0.1", 40001), start=start, step=1000).handshake()
+        packets += early.packets
+        early.packets = []
+        for i in range(2000):
+            address = f"11.0.{i // 250}.{i % 250 + 1}"
+            frame = Conversation(client=(address, 30000 + i)).frame(True, i * 7919, 0, SYN)
+            packets.append((start + 1_000_000 + i * GAP, frame))
+        middle = Conversation(client=("10.1.0.2", 40002), start=start + 1_000_000 + 1000 * GAP + 500, step=10)
+        middle.handshake().send(b"GET /middle HTTP/1.1\r\nHost: a\r\n\r\n").close()
+        packets += middle.packets
+        early.now = start + 1_000_000 + 2000 * GAP + 1000
+        early.send(b"GET /early HTTP/1.1\r\nHost: a\r\n\r\n").close()
+        packets += early.packets
+        late = Conversation(client=("10.1.0.3", 40003), start=early.now + 1000)
+        late.handshake().send(b"POST /late HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok").close()
+        packets += late.packets
+        packets.sort(key=lambda p: p[0])
+        path = os.path.abspath(self.mktemp()) + ".pcap"
+        writePcap(path, packets)
+        return path
+
+    @defer.inlineCallbacks
+    def test_evictionCountedRequestsKept(self) -> Any:
+        """
+        With at most 100 connections the SYNs evict connections, counted as
+        C{dropped.evicted_connections} in the exit summary and in C{--stats};
+        the three real requests still come out.
+        """
+        path = self.capture()
+        result = yield runGor(
+            "--input-raw", path + ":80", "--input-raw-engine", "pcap_file", "--input-raw-max-connections", "100",
+            "--input-raw-original-timing", "--output-stdout", "--stats", "--stats-interval", "100ms",
+        )
+        c = counters(result.errText, "input_raw")
+        self.assertGreaterEqual(c.get("dropped.evicted_connections", 0), 1900, result.errText)
+        out = result.out
+        for path_ in (b"GET /early ", b"GET /middle ", b"POST /late "):
+            self.assertIn(path_, out, result.errText)
+        self.assertEqual(out.count(b"HTTP/1.1\r\nHost: a"), 3)
+        self.assertRegex(result.errText, r"stats: input_raw\(.*dropped\.evicted_connections=\d+")
+
+
+class EvictionTests(SynchronousTestCase):
+    """
+    L{Tracker.evict}: the least recently active connections go first, idle
+    ones before those holding a partial message.
+    """
+
+    def test_idleOldestFirst(self) -> None:
+        """
+        With room for 8 connections, a connection in the middle of a request
+        survives 100 later SYNs and its request completes; the idle ones
+        are evicted and counted.
+        """
+        import socket
+
+        from twisted_gor.raw.decode import ACK, PSH, SYN
+        from twisted_gor.raw.reassembly import Tracker
+        from twisted_gor.stats import Counters
+
+        emitted: list[bytes] = []
+        stats = Counters()
+        tracker = Tracker(lambda t, i, ts, lat, p: emitted.append(p), stats, frozenset({80}), maxConnections=8)
+        server = socket.inet_aton("10.0.0.2")
+
+        def seg(ts: int, client: int, sport: int, seq: int, flags: int, payload: bytes = b"") -> None:
+            src = socket.inet_aton(f"11.0.{client >> 8}.{client & 255}")
+            tracker.segment(ts, (src, server, sport, 80, seq, 1, flags, payload, False))
+
+        seg(1, 1, 1000, 99, SYN)
+        seg(2, 1, 1000, 100, PSH | ACK, b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nab")
+        for i in range(100):
+            seg(10 + i, 2 + i, 2000 + i, 5, SYN)
+        self.assertLessEqual(len(tracker.connections), 8)
+        self.assertGreaterEqual(stats["dropped.evicted_connections"], 93)
+        seg(200, 1, 1000, 100 + 38 + 2, PSH | ACK, b"cd")
+        self.assertEqual(len(emitted), 1)
+        self.assertTrue(emitted[0].endswith(b"abcd"))
