@@ -14,15 +14,19 @@ Cases (sizes are the issue's unless scaled by the options):
  - C{input-http}: one POST with a body of C{--http-body-mb} (256 MiB here
    instead of the issue's 1 GiB) to C{--input-http}, C{--output-null};
  - C{input-tcp}: 50 clients of C{--input-tcp} that each send 17 MiB and never
-   a record separator, C{--output-null};
- - C{track-response}: C{--output-http-track-response} against a target
-   answering each request with a body of C{--response-mb} (256 MiB here
-   instead of 1 GB), C{--output-null} as the response's other output;
+   a record separator, C{--output-null} (gor reads them slowly today: how
+   much it has received, and so the figure, depends on the time allowed,
+   C{--timeout} / 2 for all the clients);
+ - C{track-response}: C{--output-http-track-response}, default (dynamic)
+   workers, 500 requests to a target answering each with a head announcing
+   a body of 1 GiB, of which it sends 6 MiB (more than the 5 MiB
+   C{--output-http-response-buffer} keeps) and then holds the connection:
+   every worker holds a big response at once, without moving 500 GiB;
  - C{syn-flood}: a pcap file of 300,000 SYNs from distinct addresses
    (C{--input-raw FILE:80 --input-raw-engine pcap_file}).
 
 Usage: python bench/bench_memory.py [--case NAME ...] [--seconds 15]
-       [--http-body-mb 256] [--response-mb 256] [--syns 300000] [--json]
+       [--http-body-mb 256] [--response-mb 1024] [--syns 300000] [--json]
 
 With --json, one JSON object of the figures is printed as the last line:
 {"bench": "memory", "figures": {NAME: {"value", "unit", "better", "floor"}},
@@ -185,24 +189,33 @@ def silent(conn: socket.socket, stop: threading.Event) -> None:
             return
 
 
-def bigResponder(size: int) -> Callable[[socket.socket, threading.Event], None]:
+def bigResponder(size: int, send: int) -> Callable[[socket.socket, threading.Event], None]:
+    """
+    Answer each connection's first request with a head announcing C{size}
+    bytes of body, send C{send} bytes of it, then hold the connection open
+    (a huge response still arriving).
+    """
+
     def handle(conn: socket.socket, stop: threading.Event) -> None:
-        conn.settimeout(1.0)
+        conn.settimeout(0.2)
         data = b""
         chunk = b"x" * MiB
         try:
-            while not stop.is_set():
-                while b"\r\n\r\n" not in data:
+            while b"\r\n\r\n" not in data and not stop.is_set():
+                try:
                     more = conn.recv(1 << 16)
-                    if not more:
-                        return
-                    data += more
-                data = data.split(b"\r\n\r\n", 1)[1]
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
-                left = size
-                while left > 0 and not stop.is_set():
-                    conn.sendall(chunk[: min(left, MiB)])
-                    left -= MiB
+                except socket.timeout:
+                    continue
+                if not more:
+                    return
+                data += more
+            conn.settimeout(5.0)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            left = send
+            while left > 0 and not stop.is_set():
+                conn.sendall(chunk[: min(left, MiB)])
+                left -= MiB
+            silent(conn, stop)
         except OSError:
             return
 
@@ -323,8 +336,9 @@ def caseInputTcp(tmp: str, opts: argparse.Namespace) -> None:
         threads = [threading.Thread(target=client, daemon=True) for _ in range(opts.tcp_clients)]
         for t in threads:
             t.start()
+        deadline = time.monotonic() + opts.timeout / 2
         for t in threads:
-            t.join(opts.timeout / 2)
+            t.join(max(0.0, deadline - time.monotonic()))
     finally:
         gor.signal()
         rss, err = gor.finish()
@@ -337,9 +351,10 @@ def caseInputTcp(tmp: str, opts: argparse.Namespace) -> None:
 def caseTrackResponse(tmp: str, opts: argparse.Namespace) -> None:
     path = os.path.join(tmp, "track.gor")
     with open(path, "wb") as f:
-        f.write(encodeMessage(Message(1, b"%024x" % 1, 1_000_000_000, -1, b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")))
-    size = opts.response_mb * MiB
-    target = Server(bigResponder(size))
+        for i in range(opts.track_requests):
+            payload = b"GET /big?i=%d HTTP/1.1\r\nHost: x\r\n\r\n" % i
+            f.write(encodeMessage(Message(1, b"%024x" % i, 1_000_000_000 + i, -1, payload)))
+    target = Server(bigResponder(opts.response_mb * MiB, opts.response_sent_mb * MiB))
     target.start()
     try:
         gor = Gor(
@@ -347,16 +362,17 @@ def caseTrackResponse(tmp: str, opts: argparse.Namespace) -> None:
                 "--input-file", path + "|max",
                 "--output-http", f"127.0.0.1:{target.port}",
                 "--output-http-track-response",
-                "--output-http-timeout", f"{opts.timeout / 2}s",
+                "--output-http-timeout", f"{max(1.0, opts.seconds - 2)}s",
                 "--output-null",
-                "--exit-after", f"{opts.timeout / 2}s",
+                "--exit-after", f"{opts.seconds}s",
             ],
             opts.timeout,
         )
         rss, err = gor.finish()
     finally:
         target.close()
-    print(f"track-response: one response of {opts.response_mb} MiB, peak RSS {rss:.0f} MiB; "
+    print(f"track-response: {opts.track_requests} requests answered with {opts.response_mb} MiB bodies "
+          f"({opts.response_sent_mb} MiB of each sent), default workers, peak RSS {rss:.0f} MiB; "
           f"output {counters(err, 'output_http')}", flush=True)
     figure("track-response: peak RSS", rss)
     CHECKS["track-response: ended by itself"] = not gor.killed
@@ -417,7 +433,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="--exit-after of the replay cases")
     parser.add_argument("--timeout", type=float, default=60.0, help="kill a gor child after this many seconds")
     parser.add_argument("--http-body-mb", type=int, default=256)
-    parser.add_argument("--response-mb", type=int, default=256)
+    parser.add_argument("--response-mb", type=int, default=1024, help="body size the target announces")
+    parser.add_argument("--response-sent-mb", type=int, default=6, help="body bytes the target sends of each")
+    parser.add_argument("--track-requests", type=int, default=500)
     parser.add_argument("--tcp-clients", type=int, default=50)
     parser.add_argument("--tcp-mb", type=int, default=17)
     parser.add_argument("--syns", type=int, default=300_000)
