@@ -7,10 +7,11 @@ Records of all files are merged by timestamp (each file reordered within a
 read-ahead window of C{readDepth} records). What is read ahead is bounded in
 records and in bytes (C{readAheadSize} across all files: a file with nothing
 buffered may still read one chunk, so the merge never waits for a file that
-is not allowed to read); nothing is read while the input is paused. Emission times are absolute
-deadlines, C{start + (timestamp - first timestamp) / speed}, so errors do not
-accumulate over a long replay; C{maxWait} caps one gap. File reads happen on a
-worker thread, never on the reactor thread.
+is not allowed to read); nothing is read while the input is paused.
+Emission times are absolute deadlines, C{start + (timestamp - first
+timestamp) / speed}, so errors do not accumulate over a long replay;
+C{maxWait} caps one gap. File reads happen on a worker thread, never on the
+reactor thread.
 """
 
 from __future__ import annotations
