@@ -61,6 +61,7 @@ BENCHES: dict[str, tuple[str, list[str], float]] = {
     "relay": ("bench_relay.py", ["--messages", "50000", "--repeat", "1"], 300.0),
     "compare": ("bench_compare.py", ["20000", "--gor"], 300.0),
     "deadtarget": ("bench_deadtarget.py", ["--seconds", "10"], 300.0),
+    "memory": ("bench_memory.py", [], 600.0),
 }
 
 

@@ -11,7 +11,7 @@ import os
 from twisted_gor.config import GorConfig
 from twisted_gor.files.input import FileInputConfig as _In
 from twisted_gor.files.output import FileOutputConfig as _Out
-from twisted_gor.flags import BOOL, DURATION, INT, MODE, SIZE, STRING, Flag, FlagValues, nonNegative
+from twisted_gor.flags import BOOL, DURATION, INT, MODE, SIZE, STRING, Flag, FlagValues, nonNegative, positive
 from twisted_gor.limiter import PercentageLimit, splitFlagLimit
 
 
@@ -35,6 +35,13 @@ FLAGS: list[Flag] = [
         INT,
         "Records per file read ahead to reorder out-of-order timestamps (default 100).",
         default=_In.readDepth,
+    ),
+    Flag(
+        "input-file-read-ahead-size",
+        SIZE,
+        "Bytes of records read ahead across all --input-file files, at most (default 16mb).",
+        default=_In.readAheadSize,
+        check=positive,
     ),
     Flag(
         "input-file-dry-run",
@@ -118,6 +125,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 maxWait=values["input-file-max-wait"] or None,
                 readDepth=readDepth,
                 dryRun=values["input-file-dry-run"],
+                readAheadSize=values["input-file-read-ahead-size"],
             )
         )
 

@@ -4,10 +4,14 @@ C{--input-file}: replay .gor files (or globs of them, .gz included) with the
 original gaps between records.
 
 Records of all files are merged by timestamp (each file reordered within a
-read-ahead window of C{readDepth} records). Emission times are absolute
-deadlines, C{start + (timestamp - first timestamp) / speed}, so errors do not
-accumulate over a long replay; C{maxWait} caps one gap. File reads happen on a
-worker thread, never on the reactor thread.
+read-ahead window of C{readDepth} records). What is read ahead is bounded in
+records and in bytes (C{readAheadSize} across all files: a file with nothing
+buffered may still read one chunk, so the merge never waits for a file that
+is not allowed to read); nothing is read while the input is paused.
+Emission times are absolute deadlines, C{start + (timestamp - first
+timestamp) / speed}, so errors do not accumulate over a long replay;
+C{maxWait} caps one gap. File reads happen on a worker thread, never on the
+reactor thread.
 """
 
 from __future__ import annotations
@@ -201,9 +205,13 @@ class _FileStream:
     @property
     def ready(self) -> bool:
         """
-        Whether the head of the window is certainly this file's next record.
+        Whether the head of the window is this file's next record: certainly
+        (the window is full or the file ended), or as far as the read-ahead
+        budget lets us know (it is spent: reading on would not come).
         """
-        return bool(self.window) and (self.eof or len(self.window) >= self.owner.readDepth)
+        return bool(self.window) and (
+            self.eof or len(self.window) >= self.owner.readDepth or self.owner.readAheadFull
+        )
 
     @property
     def done(self) -> bool:
@@ -237,6 +245,8 @@ class FileInput(InputBase):
         self._firstTimestamp: int | None = None
         self._malformedLogged = 0
         self._lookahead = max(4096, config.readDepth * 2)
+        self._heldBytes = 0
+        self._readAheadSize = config.readAheadSize if config.readAheadSize > 0 else FileInputConfig.readAheadSize
 
     # -- lifecycle --
 
@@ -276,7 +286,31 @@ class FileInput(InputBase):
 
     def resumeProducing(self) -> None:
         InputBase.resumeProducing(self)
+        for stream in self._streams:
+            if self._wantsMore(stream):
+                self._readMore(stream)
         self._schedule(0)
+
+    # -- read-ahead --
+
+    @property
+    def readAheadFull(self) -> bool:
+        """
+        Whether the records read ahead (of all files) hold C{readAheadSize}
+        bytes or more.
+        """
+        return self._heldBytes >= self._readAheadSize
+
+    def _wantsMore(self, stream: _FileStream) -> bool:
+        """
+        Whether C{stream} should read another chunk now: not paused, and
+        within the record and byte bounds (or holding nothing at all).
+        """
+        if stream.eof or stream.reading or self.paused or not self._running:
+            return False
+        if not stream.window and not stream.pending:
+            return True
+        return len(stream.pending) + len(stream.window) < self._lookahead and not self.readAheadFull
 
     # -- reading --
 
@@ -285,6 +319,7 @@ class FileInput(InputBase):
         if not paths:
             self.log.warn("{name}: no file matches any more", name=self.name)
         self._streams = [_FileStream(p, self) for p in paths]
+        self._heldBytes = 0
         self._lastTimestamp = None
         for stream in self._streams:
             self._readMore(stream)
@@ -314,11 +349,13 @@ class FileInput(InputBase):
             self.stats.increment("bytes", len(data))
             messages = stream.decoder.feed(data)
             self.stats.increment("read", len(messages))
+            size = sum([len(m.payload) for m in messages])
+            self._heldBytes += size
             stream.pending.extend(messages)
         else:
             self._endOfFile(stream)
         stream.fill(self.readDepth)
-        if not stream.eof and len(stream.pending) + len(stream.window) < self._lookahead:
+        if self._wantsMore(stream):
             self._readMore(stream)
         self._schedule(0)
 
@@ -407,6 +444,12 @@ class FileInput(InputBase):
             if stream is None:
                 if all(s.done for s in streams):
                     self._finish()
+                    return
+                # Waiting for a file that stopped reading at the budget,
+                # which emitting the others has freed since.
+                for s in streams:
+                    if not s.ready and self._wantsMore(s):
+                        self._readMore(s)
                 return
             timestamp = stream.window[0][0]
             last = self._lastTimestamp
@@ -427,9 +470,16 @@ class FileInput(InputBase):
                 return
             self._lastTimestamp = last
             message = heapq.heappop(stream.window)[2]
+            size = len(message.payload)
+            self._heldBytes -= size
             if stream.pending:
                 stream.fill(self.readDepth)
-            if not stream.eof and not stream.reading and len(stream.pending) < self._lookahead // 2:
+            if (
+                not stream.eof
+                and not stream.reading
+                and (len(stream.pending) < self._lookahead // 2 or not stream.window)
+                and self._wantsMore(stream)
+            ):
                 self._readMore(stream)
             self._lastDeadline = deadline
             if dryRun:
@@ -496,6 +546,10 @@ class FileInputConfig:
     @ivar paths: the files it matched when configured.
     @ivar speed: replay speed factor (2.0 = twice as fast, C{inf} = no waiting).
     @ivar maxWait: cap of one wait in seconds, or L{None}.
+    @ivar readDepth: records per file reordered by timestamp.
+    @ivar readAheadSize: bytes of records read ahead across all files, at
+        most (one chunk per file beyond it, and a record larger than it is
+        still read); 0 means the default.
     """
 
     pattern: str
@@ -506,6 +560,7 @@ class FileInputConfig:
     maxWait: float | None = None
     readDepth: int = 100
     dryRun: bool = False
+    readAheadSize: int = 16 * 1024 * 1024
 
     def build(self, context: BuildContext) -> FileInput:
         """

@@ -41,6 +41,13 @@ FLAGS: list[Flag] = [
         default=_Defaults.queueLen,
     ),
     Flag(
+        "output-http-queue-size",
+        SIZE,
+        "Bytes of requests queued per output before new ones are dropped (default 64mb).",
+        default=_Defaults.queueBytes,
+        check=positive,
+    ),
+    Flag(
         "output-http-timeout",
         DURATION,
         "Whole request+response timeout per replayed request (default 5s).",
@@ -224,6 +231,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 workersMax=values["output-http-workers-max"],
                 workerTimeout=values["output-http-worker-timeout"],
                 queueLen=queueLen,
+                queueBytes=values["output-http-queue-size"],
                 timeout=values["output-http-timeout"],
                 redirects=redirects,
                 trackResponse=values["output-http-track-response"],

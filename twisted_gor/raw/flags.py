@@ -11,7 +11,7 @@ is rejected (HTTP only).
 from __future__ import annotations
 
 from twisted_gor.config import GorConfig
-from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative
+from twisted_gor.flags import BOOL, DURATION, INT, SIZE, STRING, Flag, FlagValues, nonNegative, positive
 from twisted_gor.limiter import splitLimit
 from twisted_gor.raw.input import RawInputConfig
 
@@ -107,6 +107,14 @@ FLAGS: list[Flag] = [
         default=RawInputConfig.maxHeld,
     ),
     Flag(
+        "input-raw-max-connections",
+        INT,
+        "TCP connections tracked at once (default 10000); over it the least recently active are forgotten, "
+        "idle ones first, counted as dropped.evicted_connections.",
+        default=RawInputConfig.maxConnections,
+        check=positive,
+    ),
+    Flag(
         "input-raw-keep-acks",
         BOOL,
         "Let pure ACK segments through the automatic kernel filter (by default only data, SYN, FIN and RST reach gor).",
@@ -189,6 +197,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
             originalTiming=bool(values.get("input-raw-original-timing")),
             dataOnly=not values.get("input-raw-keep-acks"),
             maxHeld=maxHeld,
+            maxConnections=values["input-raw-max-connections"],
         )
         try:
             parsed = raw.parsed()

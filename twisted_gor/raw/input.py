@@ -39,7 +39,7 @@ from twisted_gor.raw.address import CaptureAddress, bpfFilter, parseAddress
 from twisted_gor.raw.decode import NotTCP, decoderFor, fastLayout
 from twisted_gor.raw.pcapfile import PcapFileReader
 from twisted_gor.raw.reader import PcapReader
-from twisted_gor.raw.reassembly import MAX_HELD_BYTES, Tracker
+from twisted_gor.raw.reassembly import MAX_CONNECTIONS, MAX_HELD_BYTES, Tracker
 from twisted_gor.raw.source import LiveOptions, PcapHandle, openLive, openOffline
 from twisted_gor.selfports import SelfPorts
 
@@ -61,6 +61,8 @@ class RawInputConfig(Capabilities):
     @ivar bufferSize: kernel capture buffer in bytes.
     @ivar maxHeld: bound on out-of-order bytes held across all connections;
         over it the oldest gaps are given up (C{dropped.gaps_held_limit}).
+    @ivar maxConnections: connections tracked at once; over it the least
+        recently active are forgotten (C{dropped.evicted_connections}).
     """
 
     address: str
@@ -82,6 +84,7 @@ class RawInputConfig(Capabilities):
     originalTiming: bool = False
     dataOnly: bool = True
     maxHeld: int = MAX_HELD_BYTES
+    maxConnections: int = MAX_CONNECTIONS
 
     provides: ClassVar[frozenset[str]] = frozenset({CAPTURED_RESPONSES})
 
@@ -141,6 +144,7 @@ class RawInput(InputBase):
             maxStore=maxStore,
             selfPorts=selfPorts,
             maxHeld=config.maxHeld,
+            maxConnections=config.maxConnections,
         )
         self.filter = config.bpfFilter or bpfFilter(
             self.address,

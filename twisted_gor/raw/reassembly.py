@@ -18,6 +18,7 @@ are always equal when both were captured.
 
 from __future__ import annotations
 
+import heapq
 import struct
 from collections import deque
 from typing import Callable, Optional
@@ -36,6 +37,8 @@ HALF = 0x80000000
 MAX_PENDING_BYTES = 64 * 1024 * 1024
 MAX_HELD_BYTES = 256 * 1024 * 1024
 MAX_QUEUED_REQUESTS = 1024
+MAX_CONNECTIONS = 10_000
+"""Connections tracked at once by default (about 2 KiB each when idle)."""
 
 _PACK_PREFIX = struct.Struct("!HH4s").pack
 _PACK_PORTS = struct.Struct("!HH").pack
@@ -383,6 +386,9 @@ class Tracker:
     @ivar stats: the capture's counters.
     @ivar maxHeld: bound on the bytes held behind gaps across all streams.
     @ivar heldBytes: bytes held behind gaps now, across all streams.
+    @ivar maxConnections: connections tracked at once, at most; a new one
+        over it evicts the least recently active (idle ones first), counted
+        as C{dropped.evicted_connections} (see L{evict}).
     """
 
     log = Logger()
@@ -400,6 +406,7 @@ class Tracker:
         selfPorts: Optional[SelfPorts] = None,
         idleTimeout: float = 120.0,
         maxHeld: int = MAX_HELD_BYTES,
+        maxConnections: int = MAX_CONNECTIONS,
     ) -> None:
         self.emit = emit
         self.stats = stats
@@ -413,6 +420,7 @@ class Tracker:
         self.selfPorts = SelfPorts() if selfPorts is None else selfPorts
         self.maxHeld = maxHeld if maxHeld > 0 else MAX_HELD_BYTES
         self.heldBytes = 0
+        self.maxConnections = maxConnections if maxConnections > 0 else MAX_CONNECTIONS
         self.streams: dict[StreamKey, HalfStream] = {}
         self.connections: dict[StreamKey, Connection] = {}
 
@@ -544,6 +552,8 @@ class Tracker:
         connKey = key if isClient else reverse
         conn = self.connections.get(connKey)
         if conn is None:
+            if len(self.connections) >= self.maxConnections:
+                self.evict()
             if isClient:
                 conn = Connection(self, src, sport, dst, dport)
             else:
@@ -723,6 +733,44 @@ class Tracker:
                         s.release()
                     self.streams.pop(s.key, None)
             self.connections.pop(conn.key, None)
+
+    def evict(self) -> None:
+        """
+        Too many connections are tracked: forget the least recently active
+        eighth of L{maxConnections} (at least one), connections without a
+        partial message or held segments first, each counted as
+        C{dropped.evicted_connections}; a partial message cut by it is given
+        up as when it expires. An idle connection evicted this way loses
+        little: its next request starts a new stream, found at the message
+        start; only responses it still awaited lose their pairing.
+        """
+        connections = self.connections
+        count = max(1, min(len(connections), self.maxConnections // 8))
+
+        def age(conn: Connection) -> tuple[bool, int]:
+            busy = False
+            last = 0
+            for stream in (conn.client, conn.server):
+                if stream is not None:
+                    if stream.pending or stream.parser.hasPartial():
+                        busy = True
+                    if stream.lastTs > last:
+                        last = stream.lastTs
+            return busy, last
+
+        for conn in heapq.nsmallest(count, connections.values(), key=age):
+            for stream in (conn.client, conn.server):
+                if stream is None:
+                    continue
+                if stream.pending:
+                    stream.release()
+                if not stream.closed and stream.parser.hasPartial():
+                    self.giveUp(stream)
+                stream.closed = True
+                if self.streams.get(stream.key) is stream:
+                    del self.streams[stream.key]
+            del connections[conn.key]
+        self.stats.increment("dropped.evicted_connections", count)
 
     def expire(self, now: int) -> None:
         """
