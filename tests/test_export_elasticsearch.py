@@ -24,7 +24,7 @@ from twisted_gor.export.elasticsearch import (
     requestFields,
     responseFields,
 )
-from tests.support import GorProcess, freePort
+from tests.support import GorProcess, freePort, waitUntil
 
 reactor: Any = _reactor
 
@@ -391,7 +391,9 @@ class DownTests(TestCase):
         for i in range(10):
             for m in pair(i):
                 output.write(m)
-        yield deferLater(reactor, 0.5, lambda: None)
+        yield waitUntil(
+            lambda: output.stats["failed.connection"] >= 10, 20, describe=lambda: output.stats.format(), clock=reactor
+        )
         yield output.stopService()
         self.assertEqual(output.stats["failed.connection"], 10)
 

@@ -9,11 +9,10 @@ import io
 import os
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.nginx import Nginx, haveNginx
-from tests.support import ROOT_REASON, isRoot, runGor, startGor
+from tests.support import ROOT_REASON, fileRecords, isRoot, runGor, startGor, waitUntil
 from twisted_gor.framing import encodeMessage, iterMessages
 from twisted_gor.message import Message
 
@@ -52,7 +51,8 @@ class NginxTests(TestCase):
         )  # fmt: skip
         self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
         await gor.waitForLog("gor: started")
-        await deferLater(reactor, 0.5, lambda: None)
+        # The capture is live once gor has started: the pcap handles are opened,
+        # filtered and activated in startService, before "gor: started".
         pool = HTTPConnectionPool(reactor)
         pool.maxPersistentPerHost = 4
         agent = Agent(reactor, pool=pool)
@@ -65,7 +65,8 @@ class NginxTests(TestCase):
                 response = await agent.request(b"GET", url)
             await readBody(response)
         await pool.closeCachedConnections()
-        await deferLater(reactor, 1.0, lambda: None)
+        # every request and its response captured and on disk
+        await waitUntil(lambda: len(fileRecords(target)) >= 600, 30, describe=lambda: gor.logText)
         gor.signal("TERM")
         result = await gor.wait(30)
         self.assertEqual(result.rc, 0, result.errText)
@@ -102,12 +103,13 @@ class NginxTests(TestCase):
         gor = startGor("--input-raw", f":{nginx.port}", "--output-file", target, "--output-file-flush-interval", "100ms")
         self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
         await gor.waitForLog("gor: started")
-        await deferLater(reactor, 0.5, lambda: None)
+        # The capture is live once gor has started: the pcap handles are opened,
+        # filtered and activated in startService, before "gor: started".
         agent = Agent(reactor)
         for i in range(20):
             response = await agent.request(b"GET", b"http://127.0.0.1:%d/any/%d" % (nginx.port, i))
             await readBody(response)
-        await deferLater(reactor, 1.0, lambda: None)
+        await waitUntil(lambda: len(fileRecords(target)) >= 20, 30, describe=lambda: gor.logText)
         gor.signal("TERM")
         result = await gor.wait(30)
         self.assertEqual(result.rc, 0, result.errText)
