@@ -14,7 +14,9 @@ from typing import Any, Callable, Sequence
 from twisted.internet import protocol
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
+from twisted.internet.protocol import ServerFactory
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
@@ -278,9 +280,40 @@ class GorProcess(protocol.ProcessProtocol):
         self.ended.addCallback(relay)
         return d
 
+    def killIfRunning(self) -> Deferred[GorResult] | None:
+        """
+        Kill the process unless it already ended (a cleanup for tests that
+        normally stop it themselves).
+
+        @return: L{None} if it had ended, else a Deferred that fires once it
+            has.
+        """
+        if self.ended.called:
+            return None
+        self.signal("KILL")
+        return self.wait(10)
+
     def _kill(self) -> None:
         self.err.append(b"\n[test harness: killed after timeout]\n")
         self.signal("KILL")
+
+
+def listenLocal(
+    factory: ServerFactory[Any], host: str = "127.0.0.1", reactor: IReactorTCP | None = None
+) -> tuple[IListeningPort, int]:
+    """
+    Listen with C{factory} on an ephemeral TCP port of C{host}.
+
+    @param reactor: the reactor (the global one when L{None}).
+    @return: the listening port and its number.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    assert reactor is not None
+    listening = reactor.listenTCP(0, factory, interface=host)
+    address = listening.getHost()
+    assert isinstance(address, (IPv4Address, IPv6Address)), address
+    return listening, address.port
 
 
 def runGor(*args: str, timeout: float = 60.0, stdin: bytes | None = None, cwd: str | None = None) -> Deferred[GorResult]:
@@ -310,4 +343,4 @@ def runCommand(*argv: str, timeout: float = 60.0, cwd: str | None = None) -> Def
     return GorProcess(reactor, list(argv)).start(cwd).wait(timeout)
 
 
-__all__ = ["GorProcess", "GorResult", "WaitTimeout", "waitUntil", "fileRecords", "runGor", "startGor", "runCommand", "freePort", "isRoot", "ROOT_REASON", "signal"]
+__all__ = ["GorProcess", "GorResult", "WaitTimeout", "waitUntil", "fileRecords", "listenLocal", "runGor", "startGor", "runCommand", "freePort", "isRoot", "ROOT_REASON", "signal"]

@@ -49,7 +49,7 @@ class NginxTests(TestCase):
             "--input-raw", f"127.0.0.1:{nginx.port}", "--input-raw-track-response",
             "--output-file", target, "--output-file-flush-interval", "100ms",
         )  # fmt: skip
-        self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
+        self.addCleanup(gor.killIfRunning)
         await gor.waitForLog("gor: started")
         # The capture is live once gor has started: the pcap handles are opened,
         # filtered and activated in startService, before "gor: started".
@@ -84,9 +84,9 @@ class NginxTests(TestCase):
                 path = m.payload.split(b" ")[1]
                 i = int(path.split(b"/")[2].split(b"?")[0])
                 self.assertTrue(m.payload.endswith(b"payload-%d" % i * 50))
-            response = responses[m.id]
-            self.assertTrue(response.payload.startswith(b"HTTP/1.1 200"), response.payload[:40])
-            self.assertIn(b"hello " + m.payload.split(b" ")[1], response.payload)
+            answer = responses[m.id]
+            self.assertTrue(answer.payload.startswith(b"HTTP/1.1 200"), answer.payload[:40])
+            self.assertIn(b"hello " + m.payload.split(b" ")[1], answer.payload)
 
     async def test_captureOnAllInterfaces(self) -> None:
         """
@@ -101,7 +101,7 @@ class NginxTests(TestCase):
         nginx = await self.startNginx()
         target = os.path.abspath(self.mktemp() + ".gor")
         gor = startGor("--input-raw", f":{nginx.port}", "--output-file", target, "--output-file-flush-interval", "100ms")
-        self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
+        self.addCleanup(gor.killIfRunning)
         await gor.waitForLog("gor: started")
         # The capture is live once gor has started: the pcap handles are opened,
         # filtered and activated in startService, before "gor: started".

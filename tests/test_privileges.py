@@ -12,7 +12,7 @@ import sys
 from twisted.trial.unittest import TestCase
 from twisted.web import resource, server
 
-from tests.support import ROOT_REASON, GorProcess, fileRecords, isRoot, waitUntil
+from tests.support import ROOT_REASON, GorProcess, fileRecords, isRoot, listenLocal, waitUntil
 from twisted_gor.framing import iterMessages
 
 
@@ -44,9 +44,8 @@ class PrivilegeDropTests(TestCase):
         from twisted.internet import reactor
         from twisted.web.client import Agent, readBody
 
-        port = reactor.listenTCP(0, server.Site(Hello()), interface="127.0.0.1")
+        port, number = listenLocal(server.Site(Hello()), reactor=reactor)
         self.addCleanup(port.stopListening)
-        number = port.getHost().port
         workdir = os.path.abspath(self.mktemp())
         os.makedirs(workdir)
         os.chmod(workdir, 0o777)
@@ -61,7 +60,7 @@ class PrivilegeDropTests(TestCase):
                 "--output-file-flush-interval", "100ms",
             ],
         ).start(cwd=workdir)  # fmt: skip
-        self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
+        self.addCleanup(gor.killIfRunning)
         await gor.waitForLog("gor: started")
         # "gor: started" comes after twistd switched user (startService runs
         # unprivileged) and the capture is live: the handle was opened and

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web import resource, server
 
-from tests.support import waitUntil
+from tests.support import listenLocal, waitUntil
 from twisted_gor.testing import MessageCollector
 from twisted_gor.framing import RecordDecoder
 from twisted_gor.message import Message
@@ -154,9 +154,8 @@ class LiveCaptureTests(TestCase):
             raise SkipTest("needs root (CAP_NET_RAW) to capture on loopback; CI runs as root")
 
     async def _capture(self, mode: str, host: str = "127.0.0.1") -> None:
-        listening = globalReactor.listenTCP(0, server.Site(Site()), interface=host)
+        listening, port = listenLocal(server.Site(Site()), host, globalReactor)
         self.addCleanup(listening.stopListening)
-        port = listening.getHost().port
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raw = RawInput(RawInputConfig(address=address, trackResponse=True, bufferSize=32 << 20), reactor=globalReactor)
         collector = MessageCollector()
@@ -281,9 +280,8 @@ class GorCommandTests(TestCase):
 
         from tests.support import startGor
 
-        listening = globalReactor.listenTCP(0, server.Site(Site()), interface="127.0.0.1")
+        listening, port = listenLocal(server.Site(Site()), "127.0.0.1", globalReactor)
         self.addCleanup(listening.stopListening)
-        port = listening.getHost().port
         out = os.path.abspath(self.mktemp() + ".gor")
         gor = startGor(
             "--input-raw", f"127.0.0.1:{port}", "--input-raw-track-response", "--output-file", out,
@@ -353,9 +351,8 @@ class SelfCaptureTests(TestCase):
         from tests.support import startGor
 
         site = CountingSite()
-        listening = globalReactor.listenTCP(0, server.Site(site), interface="127.0.0.1")
+        listening, port = listenLocal(server.Site(site), "127.0.0.1", globalReactor)
         self.addCleanup(listening.stopListening)
-        port = listening.getHost().port
         gor = startGor(
             "--input-raw", f"127.0.0.1:{port}", "--output-http", f"http://127.0.0.1:{port}",
             "--stats", "--stats-interval", "100ms",
