@@ -94,7 +94,8 @@ def waitUntil(
 
     The predicate is called at once, then after each interval (never blocking
     the reactor), so a fast machine does not wait and a loaded one gets up to
-    C{timeout} seconds.
+    C{timeout} seconds. It may return a L{Deferred} (a probe that takes time,
+    such as an HTTP request); its result is what counts.
 
     @param describe: what is awaited, for the failure message; a callable is
         called at the deadline (to include, say, a process's output so far).
@@ -110,7 +111,12 @@ def waitUntil(
 
     async def poll() -> None:
         deadline = timer.seconds() + timeout
-        while not predicate():
+        while True:
+            result = predicate()
+            if isinstance(result, Deferred):
+                result = await result
+            if result:
+                return
             if timer.seconds() >= deadline:
                 text = describe() if callable(describe) else describe
                 raise WaitTimeout(f"condition not met within {timeout}s: {text or predicate!r}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from twisted.internet import defer, reactor as _reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.task import Clock, deferLater
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from twisted.web import resource, server
 
@@ -283,17 +283,25 @@ class NoidaServer:
 
         return HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
 
-    @inlineCallbacks
-    def _waitReady(self) -> Any:
+    def _waitReady(self) -> Deferred[None]:
         treq = self._client()
-        for _ in range(100):
+
+        @inlineCallbacks
+        def answers() -> Any:
             try:
                 response = yield treq.get(f"http://127.0.0.1:{self.port}/", timeout=2)
                 yield response.content()
-                return
             except Exception:
-                yield deferLater(reactor, 0.1, lambda: None)
-        raise RuntimeError("noida-db did not start: " + (self.process.errText if self.process else ""))
+                return False
+            return True
+
+        return waitUntil(
+            answers,
+            30,
+            interval=0.1,
+            describe=lambda: "noida-db did not start: " + (self.process.errText if self.process else ""),
+            clock=reactor,
+        )
 
     @inlineCallbacks
     def query(self, method: str, path: str, body: Any = None) -> Any:

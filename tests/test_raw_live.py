@@ -287,6 +287,7 @@ class GorCommandTests(TestCase):
             "--input-raw", f"127.0.0.1:{port}", "--input-raw-track-response", "--output-file", out,
             "--output-file-flush-interval", "100ms",
         )  # fmt: skip
+        self.addCleanup(gor.killIfRunning)
         ended = gor.wait(80)
         try:
             await gor.waitForLog("BPF Filter", timeout=30)
@@ -357,6 +358,7 @@ class SelfCaptureTests(TestCase):
             "--input-raw", f"127.0.0.1:{port}", "--output-http", f"http://127.0.0.1:{port}",
             "--stats", "--stats-interval", "100ms",
         )  # fmt: skip
+        self.addCleanup(gor.killIfRunning)
         ended = gor.wait(80)
         try:
             await gor.waitForLog("BPF Filter", timeout=30)
