@@ -119,7 +119,7 @@ def waitUntil(
                 return
             if timer.seconds() >= deadline:
                 text = describe() if callable(describe) else describe
-                raise WaitTimeout(f"condition not met within {timeout}s: {text or predicate!r}")
+                raise WaitTimeout(f"condition not met within {timeout}s: {text or repr(predicate)}")
             await deferLater(timer, interval, lambda: None)
 
     return Deferred.fromCoroutine(poll())
