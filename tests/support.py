@@ -216,10 +216,10 @@ class GorProcess(protocol.ProcessProtocol):
         """
         found: dict[str, int] = {}
         for line in self.logText.splitlines():
-            head, sep, rest = line.partition(f"{kind}: ")
+            _, sep, rest = line.partition(f"{kind}: ")
             if not sep or not rest.startswith(prefix):
                 continue
-            name, sep, pairs = rest.partition(": ")
+            _, sep, pairs = rest.partition(": ")
             if not sep:
                 continue
             values = (pair.partition("=") for pair in pairs.split())
