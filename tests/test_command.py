@@ -311,7 +311,13 @@ class EmbeddingTests(TestCase):
         os.makedirs(workdir)
         result = await runCommand(sys.executable, os.path.join(REPO, "examples", "embed.py"), cwd=workdir)
         self.assertEqual(result.rc, 0, result.errText)
-        self.assertIn("captured 3 requests", result.out.decode())
+        # 3 on an idle machine (the dummy input ticks at 0, 0.1 and 0.2 s, the
+        # exit is at 0.25 s), but both run on the wall clock and the exit timer
+        # is armed after the inputs started: a stall there makes it 4, a stall
+        # of the loop fewer. What this test owns is that the example runs.
+        captured = re.search(r"captured (\d+) requests", result.out.decode())
+        assert captured is not None, result.out.decode() + result.errText
+        self.assertGreaterEqual(int(captured.group(1)), 1)
 
 
 GorProcess  # re-exported for other test modules
