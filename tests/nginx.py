@@ -9,9 +9,7 @@ import shutil
 import socket
 from typing import Any
 
-from twisted.internet.task import deferLater
-
-from tests.support import GorProcess, freePort
+from tests.support import GorProcess, freePort, waitUntil
 
 CONFIG = """
 worker_processes 1;
@@ -65,14 +63,16 @@ class Nginx:
         with open(conf, "w") as f:
             f.write(CONFIG.format(dir=self.directory, port=self.port))
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.process = GorProcess(reactor, [binary, "-c", conf, "-p", self.directory]).start(self.directory)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.05).close()
-                return self
-            except OSError:
-                await deferLater(reactor, 0.05, lambda: None)
-        raise RuntimeError("nginx did not start: " + self.process.errText)
+        process = self.process = GorProcess(reactor, [binary, "-c", conf, "-p", self.directory]).start(self.directory)
+        await waitUntil(self._accepting, 20, describe=lambda: "nginx did not start: " + process.errText, clock=reactor)
+        return self
+
+    def _accepting(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.05).close()
+        except OSError:
+            return False
+        return True
 
     async def stop(self) -> None:
         """

@@ -9,12 +9,19 @@ import signal
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from twisted.internet import protocol
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime
+from twisted.internet.protocol import ServerFactory
+from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
+
+from twisted_gor.framing import iterMessages
+from twisted_gor.message import Message
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOR = [sys.executable, "-m", "twisted_gor"]
@@ -49,6 +56,73 @@ def freePort(family: int = socket.AF_INET, host: str = "127.0.0.1") -> int:
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def fileRecords(path: str) -> list[Message]:
+    """
+    The complete gor records (L{Message}s) in the file at
+    C{path} so far; none if it does not exist yet. A record still being written
+    is not counted, so this can be polled while a process writes the file.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    return list(iterMessages(data))
+
+
+class WaitTimeout(AssertionError):
+    """
+    A condition waited for by L{waitUntil} did not become true in time.
+
+    An L{AssertionError}, so trial reports the test as failed (not as an error)
+    with the description of what was awaited.
+    """
+
+
+def waitUntil(
+    predicate: Callable[[], object],
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    describe: str | Callable[[], str] = "",
+    clock: IReactorTime | None = None,
+) -> Deferred[None]:
+    """
+    Poll C{predicate} every C{interval} seconds until it returns something
+    true; a deadline instead of a fixed sleep.
+
+    The predicate is called at once, then after each interval (never blocking
+    the reactor), so a fast machine does not wait and a loaded one gets up to
+    C{timeout} seconds. It may return a L{Deferred} (a probe that takes time,
+    such as an HTTP request); its result is what counts.
+
+    @param describe: what is awaited, for the failure message; a callable is
+        called at the deadline (to include, say, a process's output so far).
+    @param clock: the reactor to wait on (the global one when L{None}).
+    @return: fires with L{None} once the predicate held; fails with
+        L{WaitTimeout} if it still did not after C{timeout} seconds.
+    """
+    if clock is None:
+        from twisted.internet import reactor
+
+        clock = reactor
+    timer: IReactorTime = clock
+
+    async def poll() -> None:
+        deadline = timer.seconds() + timeout
+        while True:
+            result = predicate()
+            if isinstance(result, Deferred):
+                result = await result
+            if result:
+                return
+            if timer.seconds() >= deadline:
+                text = describe() if callable(describe) else describe
+                raise WaitTimeout(f"condition not met within {timeout}s: {text or repr(predicate)}")
+            await deferLater(timer, interval, lambda: None)
+
+    return Deferred.fromCoroutine(poll())
 
 
 @dataclass
@@ -130,6 +204,28 @@ class GorProcess(protocol.ProcessProtocol):
         """
         return b"".join(self.err).decode("utf-8", "replace")
 
+    def counters(self, prefix: str, kind: str = "stats") -> dict[str, int]:
+        """
+        The counters of the last C{--stats} line (or, with C{kind="summary"},
+        summary line) logged so far by the component whose name starts with
+        C{prefix}; empty if there is none yet.
+
+        Run gor with C{--stats --stats-interval 100ms} and poll this with
+        L{waitUntil} to wait for an event gor counts (a refused connection, a
+        response) instead of sleeping.
+        """
+        found: dict[str, int] = {}
+        for line in self.logText.splitlines():
+            _, sep, rest = line.partition(f"{kind}: ")
+            if not sep or not rest.startswith(prefix):
+                continue
+            _, sep, pairs = rest.partition(": ")
+            if not sep:
+                continue
+            values = (pair.partition("=") for pair in pairs.split())
+            found = {k: int(v) for k, eq, v in values if eq and v.isdigit()}
+        return found
+
     def waitForLog(self, text: str, timeout: float = 20.0) -> Deferred[None]:
         """
         Fire once C{text} appears on stderr (or stdout); fail after C{timeout}
@@ -174,14 +270,56 @@ class GorProcess(protocol.ProcessProtocol):
         """
         if not self.ended.called:
             call = self.reactor.callLater(timeout, self._kill)
-            self.ended.addBoth(lambda r: (call.active() and call.cancel(), r)[1])
+
+            def cancelKill(result: GorResult) -> GorResult:
+                if call.active():
+                    call.cancel()
+                return result
+
+            self.ended.addCallback(cancelKill)
         d: Deferred[GorResult] = Deferred()
-        self.ended.addBoth(lambda r: (d.callback(r), r)[1])
+
+        def relay(result: GorResult) -> GorResult:
+            d.callback(result)
+            return result
+
+        self.ended.addCallback(relay)
         return d
+
+    def killIfRunning(self) -> Deferred[GorResult] | None:
+        """
+        Kill the process unless it already ended (a cleanup for tests that
+        normally stop it themselves).
+
+        @return: L{None} if it had ended, else a Deferred that fires once it
+            has.
+        """
+        if self.ended.called:
+            return None
+        self.signal("KILL")
+        return self.wait(10)
 
     def _kill(self) -> None:
         self.err.append(b"\n[test harness: killed after timeout]\n")
         self.signal("KILL")
+
+
+def listenLocal(
+    factory: ServerFactory[Any], host: str = "127.0.0.1", reactor: IReactorTCP | None = None
+) -> tuple[IListeningPort, int]:
+    """
+    Listen with C{factory} on an ephemeral TCP port of C{host}.
+
+    @param reactor: the reactor (the global one when L{None}).
+    @return: the listening port and its number.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    assert reactor is not None
+    listening = reactor.listenTCP(0, factory, interface=host)
+    address = listening.getHost()
+    assert isinstance(address, (IPv4Address, IPv6Address)), address
+    return listening, address.port
 
 
 def runGor(*args: str, timeout: float = 60.0, stdin: bytes | None = None, cwd: str | None = None) -> Deferred[GorResult]:
@@ -211,4 +349,4 @@ def runCommand(*argv: str, timeout: float = 60.0, cwd: str | None = None) -> Def
     return GorProcess(reactor, list(argv)).start(cwd).wait(timeout)
 
 
-__all__ = ["GorProcess", "GorResult", "runGor", "startGor", "runCommand", "freePort", "isRoot", "ROOT_REASON", "signal"]
+__all__ = ["GorProcess", "GorResult", "WaitTimeout", "waitUntil", "fileRecords", "listenLocal", "runGor", "startGor", "runCommand", "freePort", "isRoot", "ROOT_REASON", "signal"]

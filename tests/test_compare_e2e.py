@@ -348,6 +348,7 @@ class LiveTests(TestCase):
             "--compare-ignore", "$.generated",
             "--stats", "--stats-interval", "200ms",
         )
+        self.addCleanup(gor.killIfRunning)
         ended = gor.wait(60)
         try:
             await gor.waitForLog("BPF Filter", timeout=30)

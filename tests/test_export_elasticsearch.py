@@ -13,7 +13,7 @@ from typing import Any
 
 from twisted.internet import defer, reactor as _reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.task import Clock, deferLater
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from twisted.web import resource, server
 
@@ -24,7 +24,7 @@ from twisted_gor.export.elasticsearch import (
     requestFields,
     responseFields,
 )
-from tests.support import GorProcess, freePort
+from tests.support import GorProcess, freePort, waitUntil
 
 reactor: Any = _reactor
 
@@ -283,17 +283,25 @@ class NoidaServer:
 
         return HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
 
-    @inlineCallbacks
-    def _waitReady(self) -> Any:
+    def _waitReady(self) -> Deferred[None]:
         treq = self._client()
-        for _ in range(100):
+
+        @inlineCallbacks
+        def answers() -> Any:
             try:
                 response = yield treq.get(f"http://127.0.0.1:{self.port}/", timeout=2)
                 yield response.content()
-                return
             except Exception:
-                yield deferLater(reactor, 0.1, lambda: None)
-        raise RuntimeError("noida-db did not start: " + (self.process.errText if self.process else ""))
+                return False
+            return True
+
+        return waitUntil(
+            answers,
+            30,
+            interval=0.1,
+            describe=lambda: "noida-db did not start: " + (self.process.errText if self.process else ""),
+            clock=reactor,
+        )
 
     @inlineCallbacks
     def query(self, method: str, path: str, body: Any = None) -> Any:
@@ -391,7 +399,9 @@ class DownTests(TestCase):
         for i in range(10):
             for m in pair(i):
                 output.write(m)
-        yield deferLater(reactor, 0.5, lambda: None)
+        yield waitUntil(
+            lambda: output.stats["failed.connection"] >= 10, 20, describe=lambda: output.stats.format(), clock=reactor
+        )
         yield output.stopService()
         self.assertEqual(output.stats["failed.connection"], 10)
 

@@ -21,6 +21,26 @@ def record(i: int, ts: int) -> bytes:
     return encodeMessage(Message(1, b"r%d" % i, ts, -1, b"GET /%d HTTP/1.1\r\n\r\n" % i))
 
 
+class TimedOutput(MemoryOutput):
+    """
+    A memory output that also notes, for each message, when (on C{clock},
+    relative to C{origin}) it was written.
+    """
+
+    def __init__(self, clock: Clock, origin: float) -> None:
+        MemoryOutput.__init__(self)
+        self.clock = clock
+        self.origin = origin
+        self.times: list[float] = []
+
+    def write(self, message: Message) -> None:
+        """
+        Note the time, then record the message.
+        """
+        self.times.append(self.clock.seconds() - self.origin)
+        MemoryOutput.write(self, message)
+
+
 class Replay:
     """
     A file input on a fake clock, recording when each message was emitted.
@@ -32,15 +52,8 @@ class Replay:
         config = FileInputConfig(pattern=paths[0], paths=paths, **kw)  # type: ignore[arg-type]
         self.input = FileInput(config, self.clock)
         self.input.workerFactory = SynchronousWorker
-        self.out = MemoryOutput()
-        self.times: list[float] = []
-        write = self.out.write
-
-        def timedWrite(m: Message) -> None:
-            self.times.append(self.clock.seconds() - 1000)
-            write(m)
-
-        self.out.write = timedWrite  # type: ignore[method-assign]
+        self.out = TimedOutput(self.clock, 1000)
+        self.times = self.out.times
         Pipeline([(self.out, None)], clock=self.clock).connectInput(self.input)
         self.exhausted = self.input.whenExhausted()
 
@@ -84,6 +97,7 @@ class FileInputTests(SynchronousTestCase):
         self.assertEqual(len(r.out.messages), 5)
         self.assertLess(r.times[0], 0.002)
         self.assertGaps(r.times, 0.1)
+        assert r.exhausted is not None, "without --input-file-loop the input is finite"
         self.successResultOf(r.exhausted)
 
     def test_doubleSpeed(self) -> None:

@@ -19,7 +19,7 @@ from twisted.internet import defer, reactor as _reactor
 from twisted.internet.protocol import ClientFactory, Factory, Protocol
 from twisted.trial.unittest import TestCase
 
-from tests.support import GorProcess, freePort, runGor, startGor
+from tests.support import GorProcess, fileRecords, freePort, runGor, startGor, waitUntil
 from twisted_gor.framing import RecordDecoder, encodeMessage
 from twisted_gor.message import Message
 
@@ -57,7 +57,7 @@ class RecordingServer(Protocol):
 
     def connectionMade(self) -> None:
         self.buf = b""
-        self.factory.connections += 1  # type: ignore[attr-defined]
+        self.factory.connections += 1
 
     def dataReceived(self, data: bytes) -> None:
         self.buf += data
@@ -324,7 +324,8 @@ class ReplayTests(TestCase):
         self.addCleanup(gor.signal, "KILL")
         yield gor.waitForLog("input-http listening")
         yield sendRequests(inPort, REQ, 1)
-        yield sleep(1.0)
+        # the request, then its replayed response, reach the file
+        yield waitUntil(lambda: len(fileRecords(out)) >= 2, 30, describe=lambda: gor.logText)
         gor.signal("TERM")
         yield gor.wait(30)
         with open(out, "rb") as f:
@@ -385,12 +386,16 @@ class FaultTests(TestCase):
         listener.bind(("127.0.0.1", 0))
         listener.listen(0)
         port = listener.getsockname()[1]
+        fillers: list[socket.socket] = []
         for _ in range(3):  # fill the accept queue (never accepted)
             filler = socket.socket()
             self.addCleanup(filler.close)
             filler.setblocking(False)
             filler.connect_ex(("127.0.0.1", port))
-        yield sleep(0.2)
+            fillers.append(filler)
+        # a backlog of 0 queues one connection: once one filler is established
+        # the queue is full and later SYNs are dropped
+        yield waitUntil(lambda: any(isEstablished(s) for s in fillers), 10, describe="no filler connection established")
         f = gorFile([b"GET /%d HTTP/1.1\r\n\r\n" % i for i in range(3)], os.path.join(self.dir, "in.gor"))
         result = yield runGor(
             "--input-file", f, "--output-http", f"127.0.0.1:{port}", "--output-http-timeout", "1s",
@@ -469,14 +474,19 @@ class FaultTests(TestCase):
         """
         port = freePort()
         inPort = freePort()
-        gor = startGor("--input-http", f"127.0.0.1:{inPort}", "--output-http", f"127.0.0.1:{port}", "--output-http-workers", "2")
+        gor = startGor(
+            "--input-http", f"127.0.0.1:{inPort}", "--output-http", f"127.0.0.1:{port}", "--output-http-workers", "2",
+            "--stats", "--stats-interval", "100ms",
+        )
         self.addCleanup(gor.signal, "KILL")
         yield gor.waitForLog("input-http listening")
         yield sendRequests(inPort, b"GET /down HTTP/1.1\r\n\r\n", 5)
-        yield sleep(1.0)
+        yield waitUntil(
+            lambda: gor.counters("output_http").get("failed.refused", 0) >= 5, 30, describe=lambda: gor.logText
+        )
         server = startServer(self, "ok", port=port)
         yield sendRequests(inPort, b"GET /up HTTP/1.1\r\n\r\n", 5)
-        yield sleep(1.0)
+        yield waitUntil(lambda: gor.counters("output_http").get("succeeded", 0) >= 5, 30, describe=lambda: gor.logText)
         gor.signal("TERM")
         result = yield gor.wait(30)
         c = counters(result.errText, "output_http")
@@ -495,13 +505,15 @@ def vmRSS(gor: GorProcess) -> int:
     return 0
 
 
-def sleep(seconds: float) -> defer.Deferred[None]:
+def isEstablished(sock: socket.socket) -> bool:
     """
-    A Deferred firing after C{seconds}.
+    Whether a non-blocking C{connect} of C{sock} has completed.
     """
-    d: defer.Deferred[None] = defer.Deferred()
-    reactor.callLater(seconds, d.callback, None)
-    return d
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
 
 
 class _Sender(Protocol):
@@ -534,7 +546,7 @@ def sendRequests(port: int, request: bytes, count: int) -> defer.Deferred[None]:
     --input-http (which answers 200 with an empty body at once).
     """
     done: defer.Deferred[None] = defer.Deferred()
-    factory = ClientFactory.forProtocol(lambda: _Sender(request, count, done))  # type: ignore[arg-type]
+    factory = ClientFactory.forProtocol(lambda: _Sender(request, count, done))
     factory.noisy = False
     reactor.connectTCP("127.0.0.1", port, factory)
     return done
@@ -570,12 +582,11 @@ class InputHttpTests(TestCase):
         from twisted.web.client import HTTPConnectionPool
 
         pool = HTTPConnectionPool(reactor, persistent=False)
-        response = yield treq.post(
-            f"http://127.0.0.1:{inPort}/treq", data=b"body-bytes", headers={"X-Test": "1"}, pool=pool
-        )
+        headers: dict[bytes | str, bytes | str] = {"X-Test": "1"}
+        response = yield treq.post(f"http://127.0.0.1:{inPort}/treq", data=b"body-bytes", headers=headers, pool=pool)
         self.assertEqual(response.code, 200)
         yield treq.content(response)
-        yield sleep(0.5)
+        yield waitUntil(lambda: len(fileRecords(out)) >= 3, 30, describe=lambda: gor.logText)
         gor.signal("TERM")
         yield gor.wait(30)
         with open(out, "rb") as f:

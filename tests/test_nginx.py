@@ -9,11 +9,10 @@ import io
 import os
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from tests.nginx import Nginx, haveNginx
-from tests.support import ROOT_REASON, isRoot, runGor, startGor
+from tests.support import ROOT_REASON, fileRecords, isRoot, runGor, startGor, waitUntil
 from twisted_gor.framing import encodeMessage, iterMessages
 from twisted_gor.message import Message
 
@@ -50,9 +49,10 @@ class NginxTests(TestCase):
             "--input-raw", f"127.0.0.1:{nginx.port}", "--input-raw-track-response",
             "--output-file", target, "--output-file-flush-interval", "100ms",
         )  # fmt: skip
-        self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
+        self.addCleanup(gor.killIfRunning)
         await gor.waitForLog("gor: started")
-        await deferLater(reactor, 0.5, lambda: None)
+        # The capture is live once gor has started: the pcap handles are opened,
+        # filtered and activated in startService, before "gor: started".
         pool = HTTPConnectionPool(reactor)
         pool.maxPersistentPerHost = 4
         agent = Agent(reactor, pool=pool)
@@ -65,7 +65,8 @@ class NginxTests(TestCase):
                 response = await agent.request(b"GET", url)
             await readBody(response)
         await pool.closeCachedConnections()
-        await deferLater(reactor, 1.0, lambda: None)
+        # every request and its response captured and on disk
+        await waitUntil(lambda: len(fileRecords(target)) >= 600, 30, describe=lambda: gor.logText)
         gor.signal("TERM")
         result = await gor.wait(30)
         self.assertEqual(result.rc, 0, result.errText)
@@ -83,9 +84,9 @@ class NginxTests(TestCase):
                 path = m.payload.split(b" ")[1]
                 i = int(path.split(b"/")[2].split(b"?")[0])
                 self.assertTrue(m.payload.endswith(b"payload-%d" % i * 50))
-            response = responses[m.id]
-            self.assertTrue(response.payload.startswith(b"HTTP/1.1 200"), response.payload[:40])
-            self.assertIn(b"hello " + m.payload.split(b" ")[1], response.payload)
+            answer = responses[m.id]
+            self.assertTrue(answer.payload.startswith(b"HTTP/1.1 200"), answer.payload[:40])
+            self.assertIn(b"hello " + m.payload.split(b" ")[1], answer.payload)
 
     async def test_captureOnAllInterfaces(self) -> None:
         """
@@ -100,14 +101,15 @@ class NginxTests(TestCase):
         nginx = await self.startNginx()
         target = os.path.abspath(self.mktemp() + ".gor")
         gor = startGor("--input-raw", f":{nginx.port}", "--output-file", target, "--output-file-flush-interval", "100ms")
-        self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
+        self.addCleanup(gor.killIfRunning)
         await gor.waitForLog("gor: started")
-        await deferLater(reactor, 0.5, lambda: None)
+        # The capture is live once gor has started: the pcap handles are opened,
+        # filtered and activated in startService, before "gor: started".
         agent = Agent(reactor)
         for i in range(20):
             response = await agent.request(b"GET", b"http://127.0.0.1:%d/any/%d" % (nginx.port, i))
             await readBody(response)
-        await deferLater(reactor, 1.0, lambda: None)
+        await waitUntil(lambda: len(fileRecords(target)) >= 20, 30, describe=lambda: gor.logText)
         gor.signal("TERM")
         result = await gor.wait(30)
         self.assertEqual(result.rc, 0, result.errText)

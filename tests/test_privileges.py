@@ -9,11 +9,10 @@ import os
 import pwd
 import sys
 
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web import resource, server
 
-from tests.support import ROOT_REASON, GorProcess, isRoot
+from tests.support import ROOT_REASON, GorProcess, fileRecords, isRoot, listenLocal, waitUntil
 from twisted_gor.framing import iterMessages
 
 
@@ -45,9 +44,8 @@ class PrivilegeDropTests(TestCase):
         from twisted.internet import reactor
         from twisted.web.client import Agent, readBody
 
-        port = reactor.listenTCP(0, server.Site(Hello()), interface="127.0.0.1")
+        port, number = listenLocal(server.Site(Hello()), reactor=reactor)
         self.addCleanup(port.stopListening)
-        number = port.getHost().port
         workdir = os.path.abspath(self.mktemp())
         os.makedirs(workdir)
         os.chmod(workdir, 0o777)
@@ -62,9 +60,11 @@ class PrivilegeDropTests(TestCase):
                 "--output-file-flush-interval", "100ms",
             ],
         ).start(cwd=workdir)  # fmt: skip
-        self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
+        self.addCleanup(gor.killIfRunning)
         await gor.waitForLog("gor: started")
-        await deferLater(reactor, 0.5, lambda: None)
+        # "gor: started" comes after twistd switched user (startService runs
+        # unprivileged) and the capture is live: the handle was opened and
+        # activated in privilegedStartService.
         with open(f"/proc/{gor.pid}/status") as f:
             uids = [line for line in f if line.startswith("Uid:")][0].split()[1:]
         self.assertEqual({int(u) for u in uids}, {nobody.pw_uid})
@@ -72,7 +72,7 @@ class PrivilegeDropTests(TestCase):
         for i in range(5):
             response = await agent.request(b"GET", b"http://127.0.0.1:%d/after-drop/%d" % (number, i))
             await readBody(response)
-        await deferLater(reactor, 1.0, lambda: None)
+        await waitUntil(lambda: len(fileRecords(target)) >= 5, 30, describe=lambda: gor.logText)
         gor.signal("TERM")
         result = await gor.wait(20)
         # twistd ends by re-raising the signal it received (exit status "killed

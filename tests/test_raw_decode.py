@@ -6,8 +6,7 @@ L{twisted_gor.raw.httpstream} helpers and the capture flags.
 from __future__ import annotations
 
 
-from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactor
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.pcapgen import (
@@ -29,6 +28,7 @@ from twisted_gor.raw.decode import PSH, SYN, NotTCP, decoderFor
 from twisted_gor.http.proto import setHeader
 from twisted_gor.raw.input import RawInput, RawInputConfig
 from twisted_gor.raw.reader import PcapReader
+from twisted_gor.testing import FakePcapHandle, MessageCollector
 
 
 class DecodeTests(SynchronousTestCase):
@@ -223,42 +223,6 @@ class FlagTests(SynchronousTestCase):
         self.assertRaises(ValueError, flag.coerce, "bogus")
 
 
-class FakeHandle:
-    """
-    A pcap handle whose packets come from a list.
-    """
-
-    def __init__(self, packets: list[tuple[int, bytes]], linktype: int = LINKTYPE_ETHERNET) -> None:
-        self.packets = packets
-        self.linktype = linktype
-        self.closed = False
-        self.filter = ""
-
-    def fileno(self) -> int:
-        return 42
-
-    def dispatch(self, cnt: int, callback: object) -> int:
-        batch, self.packets = self.packets[:cnt], self.packets[cnt:]
-        for ts, data in batch:
-            callback(ts, data)  # type: ignore[operator]
-        return len(batch)
-
-    def stats(self) -> tuple[int, int, int]:
-        return (0, 3, 0)
-
-    def datalink(self) -> int:
-        return self.linktype
-
-    def setfilter(self, value: str, optimize: int = 1) -> None:
-        self.filter = value
-
-    def geterr(self) -> str:
-        return "fake error"
-
-    def close(self) -> None:
-        self.closed = True
-
-
 class ReaderTests(SynchronousTestCase):
     """
     The reactor-side reader and the live input with a fake handle.
@@ -269,7 +233,7 @@ class ReaderTests(SynchronousTestCase):
         doRead delivers at most maxPacketsPerRead packets, and an exception
         from the receiver does not stop the reader.
         """
-        handle = FakeHandle([(i, b"x") for i in range(5)])
+        handle = FakePcapHandle([(i, b"x") for i in range(5)])
         seen: list[int] = []
 
         def receive(ts: int, data: bytes) -> None:
@@ -277,7 +241,7 @@ class ReaderTests(SynchronousTestCase):
             if ts == 1:
                 raise RuntimeError("boom")
 
-        reader = PcapReader(handle, receive, reactor=MemoryReactor())  # type: ignore[arg-type]
+        reader = PcapReader(handle, receive, reactor=MemoryReactor())
         reader.maxPacketsPerRead = 2
         self.assertIsNone(reader.doRead())
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
@@ -292,29 +256,28 @@ class ReaderTests(SynchronousTestCase):
         reports exhaustion.
         """
         c = Conversation().handshake().send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        handle = FakeHandle(c.packets + [(0, b"\x00" * 10)])
+        handle = FakePcapHandle(c.packets + [(0, b"\x00" * 10)])
+        handle.kernelDrops = 3
         opened: list[str] = []
 
-        def openLive(device: str, bpf: str, options: object) -> FakeHandle:
+        def openLive(device: str, bpf: str, options: object) -> FakePcapHandle:
             opened.append(bpf)
             return handle
 
-        reactor = MemoryReactor()
-        clock = Clock()
-        reactor.callLater = clock.callLater  # type: ignore[method-assign]
-        reactor.seconds = clock.seconds  # type: ignore[method-assign]
+        reactor = MemoryReactorClock()
         raw = RawInput(RawInputConfig(address="lo:80"), reactor=reactor, openLive=openLive)
-        got: list[object] = []
-        raw.setReceiver(type("R", (), {"messageReceived": lambda self, m: got.append(m)})())
+        collector = MessageCollector()
+        got = collector.messages
+        raw.setReceiver(collector)
         raw.privilegedStartService()
         raw.startService()
         self.assertEqual(len(opened), 1)
         self.assertIsNone(raw.whenExhausted())
         [reader] = list(reactor.readers)
-        reader.doRead()  # type: ignore[attr-defined]
+        reader.doRead()
         self.assertEqual(len(got), 1)
         self.assertEqual(raw.stats["dropped.decode"] + raw.stats["skipped.not_tcp"], 1)
-        clock.advance(1.1)
+        reactor.advance(1.1)
         self.assertEqual(raw.stats["dropped.kernel"], 3)
         raw.stopService()
         self.assertTrue(handle.closed)

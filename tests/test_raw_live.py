@@ -13,10 +13,10 @@ from typing import Any
 
 from twisted.internet import reactor as globalReactor
 from twisted.internet.defer import Deferred
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web import resource, server
 
+from tests.support import listenLocal, waitUntil
 from twisted_gor.testing import MessageCollector
 from twisted_gor.framing import RecordDecoder
 from twisted_gor.message import Message
@@ -154,9 +154,8 @@ class LiveCaptureTests(TestCase):
             raise SkipTest("needs root (CAP_NET_RAW) to capture on loopback; CI runs as root")
 
     async def _capture(self, mode: str, host: str = "127.0.0.1") -> None:
-        listening = globalReactor.listenTCP(0, server.Site(Site()), interface=host)
+        listening, port = listenLocal(server.Site(Site()), host, globalReactor)
         self.addCleanup(listening.stopListening)
-        port = listening.getHost().port
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raw = RawInput(RawInputConfig(address=address, trackResponse=True, bufferSize=32 << 20), reactor=globalReactor)
         collector = MessageCollector()
@@ -174,10 +173,12 @@ class LiveCaptureTests(TestCase):
         sent = open(prefix + ".sent", "rb").read()
         received = open(prefix + ".recv", "rb").read()
         nsent, nrecv = map(int, open(prefix + ".count").read().split())
-        for _ in range(200):
-            if len(collector.messages) >= nsent + nrecv:
-                break
-            await deferLater(globalReactor, 0.05, lambda: None)
+        # the client is done; the capture may still be reading its packets
+        await waitUntil(
+            lambda: len(collector.messages) >= nsent + nrecv,
+            30,
+            describe=lambda: f"{len(collector.messages)} of {nsent + nrecv} messages captured; {raw.stats.format()}",
+        )
         requests = [m for m in collector.messages if m.type == 1]
         responses = [m for m in collector.messages if m.type == 2]
         self.assertEqual(b"".join(m.payload for m in requests), sent)
@@ -279,11 +280,14 @@ class GorCommandTests(TestCase):
 
         from tests.support import startGor
 
-        listening = globalReactor.listenTCP(0, server.Site(Site()), interface="127.0.0.1")
+        listening, port = listenLocal(server.Site(Site()), "127.0.0.1", globalReactor)
         self.addCleanup(listening.stopListening)
-        port = listening.getHost().port
         out = os.path.abspath(self.mktemp() + ".gor")
-        gor = startGor("--input-raw", f"127.0.0.1:{port}", "--input-raw-track-response", "--output-file", out)
+        gor = startGor(
+            "--input-raw", f"127.0.0.1:{port}", "--input-raw-track-response", "--output-file", out,
+            "--output-file-flush-interval", "100ms",
+        )  # fmt: skip
+        self.addCleanup(gor.killIfRunning)
         ended = gor.wait(80)
         try:
             await gor.waitForLog("BPF Filter", timeout=30)
@@ -293,7 +297,14 @@ class GorCommandTests(TestCase):
                     sys.executable, ["-c", CLIENT, mode, "127.0.0.1", str(port), prefix + mode], env=os.environ
                 )
                 self.assertEqual(code, 0, err.decode())
-            await deferLater(globalReactor, 0.5, lambda: None)
+            counts = [open(prefix + mode + ".count").read().split() for mode in ("keepalive", "pipelined", "nobody")]
+            total = sum(int(n) for pair in counts for n in pair)
+            # every request and response captured and on disk
+            await waitUntil(
+                lambda: len(_readGor(out)) >= total,
+                30,
+                describe=lambda: f"{len(_readGor(out))} of {total} records written:\n{gor.logText}",
+            )
         finally:
             gor.signal("INT")
         result = await ended
@@ -341,10 +352,13 @@ class SelfCaptureTests(TestCase):
         from tests.support import startGor
 
         site = CountingSite()
-        listening = globalReactor.listenTCP(0, server.Site(site), interface="127.0.0.1")
+        listening, port = listenLocal(server.Site(site), "127.0.0.1", globalReactor)
         self.addCleanup(listening.stopListening)
-        port = listening.getHost().port
-        gor = startGor("--input-raw", f"127.0.0.1:{port}", "--output-http", f"http://127.0.0.1:{port}", "--stats")
+        gor = startGor(
+            "--input-raw", f"127.0.0.1:{port}", "--output-http", f"http://127.0.0.1:{port}",
+            "--stats", "--stats-interval", "100ms",
+        )  # fmt: skip
+        self.addCleanup(gor.killIfRunning)
         ended = gor.wait(80)
         try:
             await gor.waitForLog("BPF Filter", timeout=30)
@@ -353,11 +367,13 @@ class SelfCaptureTests(TestCase):
                 sys.executable, ["-c", CLIENT, "keepalive", "127.0.0.1", str(port), prefix], env=os.environ
             )
             self.assertEqual(code, 0, err.decode())
-            for _ in range(100):
-                if site.count >= 20:
-                    break
-                await deferLater(globalReactor, 0.05, lambda: None)
-            await deferLater(globalReactor, 1.0, lambda: None)
+            # Rather than waiting to see that no third copy arrives: wait until
+            # the capture saw all ten replays and skipped them as its own.
+            await waitUntil(
+                lambda: site.count >= 20 and gor.counters("input_raw").get("skipped.self_capture", 0) >= 10,
+                30,
+                describe=lambda: f"{site.count} requests served:\n{gor.logText}",
+            )
         finally:
             gor.signal("INT")
         result = await ended

@@ -19,7 +19,7 @@ from twisted.trial.unittest import TestCase
 from twisted_gor.framing import SEPARATOR, encodeMessage, iterMessages
 from twisted_gor.message import Message
 from tests.certs import makeCertificates
-from tests.support import GorProcess, GOR, freePort
+from tests.support import GOR, GorProcess, fileRecords, freePort, waitUntil
 
 reactor: Any = _reactor
 
@@ -52,7 +52,7 @@ def readRecords(*paths: str) -> list[bytes]:
     """
     Every record (meta + payload) of the files, sorted.
     """
-    found = []
+    found: list[bytes] = []
     for path in paths:
         if os.path.exists(path):
             with open(path, "rb") as f:
@@ -97,6 +97,19 @@ class RelayTestBase(TestCase):
         yield process.waitForLog("input_tcp: listening", timeout=20)
         return process
 
+    def waitForRecords(self, count: int, *paths: str, process: GorProcess | None = None) -> Deferred[None]:
+        """
+        Wait until the files at C{paths} hold at least C{count} complete
+        records between them (the receiver flushes every 100ms): what a sender
+        that exited has sent may still be on its way to the receiver's file.
+        """
+
+        def describe() -> str:
+            got = sum(len(fileRecords(path)) for path in paths)
+            return f"{got} of {count} records in {paths}" + (f"; receiver:\n{process.logText}" if process else "")
+
+        return waitUntil(lambda: sum(len(fileRecords(path)) for path in paths) >= count, 30, describe=describe)
+
     @inlineCallbacks
     def finish(self, process: GorProcess, signal: str | None = "TERM", timeout: float = 30) -> Any:
         if signal:
@@ -134,7 +147,7 @@ class RelayTests(RelayTestBase):
             "--input-file", source + "|10000%", "--output-tcp", f"127.0.0.1:{port}", "--output-tcp-workers", "1"
         ).wait(30)
         self.assertEqual(sent.rc, 0, sent.errText)
-        yield deferLater(reactor, 0.5, lambda: None)
+        yield self.waitForRecords(len(messages), out, process=recv)
         result = yield self.finish(recv)
         self.assertIn("input_tcp", result.errText)
         with open(out, "rb") as f, open(source, "rb") as g:
@@ -159,7 +172,7 @@ class RelayTests(RelayTestBase):
         results = yield DeferredList(senders)
         for ok, result in results:
             self.assertEqual(result.rc, 0, result.errText)
-        yield deferLater(reactor, 0.5, lambda: None)
+        yield self.waitForRecords(len(first + second), out, process=recv)
         yield self.finish(recv)
         self.assertEqual(readRecords(out), expected(first + second))
 
@@ -180,17 +193,27 @@ class RelayTests(RelayTestBase):
             "--input-file", source, "--output-tcp", f"127.0.0.1:{port}", "--output-tcp-workers", "3",
             "--output-tcp-queue-len", "1000", "--output-tcp-timeout", "10s",
         )
-        yield deferLater(reactor, 1.5, lambda: None)
+        # The bursts are 3s apart on the sender's clock, which starts whenever
+        # its process is up (seconds later on a loaded machine): wait for the
+        # first burst to be on disk rather than for a fixed time.
+        yield self.waitForRecords(len(bursts[0]), outA, process=sender)
         self.assertEqual(readRecords(outA), expected(bursts[0]))
+        # The sender may also have warned before its first connection: count.
+        warned = sender.logText.count("no connection to")
         yield self.finish(recvA, "KILL")
-        yield deferLater(reactor, 3.0, lambda: None)
+        # The second burst finds no receiver and is buffered: the sender says so.
+        yield waitUntil(
+            lambda: sender.logText.count("no connection to") > warned,
+            30,
+            describe=lambda: "the sender never buffered the second burst:\n" + sender.logText,
+        )
         recvB = yield self.receiver(port, outB)
         result = yield sender.wait(30)
         self.assertEqual(result.rc, 0, result.errText)
         self.assertIn("no connection to", result.errText)
         self.assertIn("again", result.errText)
         self.assertNotIn("dropped", result.errText.split("output_tcp(")[-1].split("\n")[0])
-        yield deferLater(reactor, 0.5, lambda: None)
+        yield self.waitForRecords(sum(len(b) for b in bursts), outA, outB, process=recvB)
         yield self.finish(recvB)
         self.assertEqual(readRecords(outA, outB), expected(bursts[0] + bursts[1] + bursts[2]))
 
@@ -259,7 +282,7 @@ class TLSTests(RelayTestBase):
                        *common).wait(30),
         ]
         results = yield DeferredList(runs)
-        yield deferLater(reactor, 0.5, lambda: None)
+        yield self.waitForRecords(len(verified + skipped), out, process=recv)
         yield self.finish(recv)
         self.assertEqual(readRecords(out), expected(verified + skipped), [r.errText for _, r in results])
         self.assertIn("dropped.stop_timeout=15", results[2][1].errText)
@@ -334,7 +357,7 @@ class BadInputTests(RelayTestBase):
         yield self.send(port, [encodeMessage(extra[2])])
         result = yield sender.wait(30)
         self.assertEqual(result.rc, 0, result.errText)
-        yield deferLater(reactor, 0.5, lambda: None)
+        yield self.waitForRecords(len(good + extra), out, process=recv)
         summary = yield self.finish(recv)
         self.assertEqual(readRecords(out), expected(good + extra))
         text = summary.errText
@@ -391,7 +414,7 @@ class FlowControlTests(RelayTestBase):
         from twisted.internet.protocol import Factory
 
         sink = _SinkFactory()
-        factory = Factory.forProtocol(lambda: _SlowSink(sink))  # type: ignore[arg-type]
+        factory = Factory.forProtocol(lambda: _SlowSink(sink))
         listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
         self.addCleanup(listening.stopListening)
         messages = [
@@ -400,12 +423,26 @@ class FlowControlTests(RelayTestBase):
         writeFile(self.path("in.gor"), messages)
         port = freePort()
         small = ("--output-tcp-workers", "1", "--output-tcp-queue-len", "200", "--output-tcp-timeout", "20s")
+        stats = ("--stats", "--stats-interval", "100ms")
         middle = self.start(
-            "--input-tcp", f"127.0.0.1:{port}", "--output-tcp", f"127.0.0.1:{listening.getHost().port}", *small
+            "--input-tcp", f"127.0.0.1:{port}", "--output-tcp", f"127.0.0.1:{listening.getHost().port}", *small, *stats
         )
         yield middle.waitForLog("input_tcp: listening", timeout=20)
-        first = self.start("--input-file", self.path("in.gor") + "|max", "--output-tcp", f"127.0.0.1:{port}", *small)
-        yield deferLater(reactor, 3.0, lambda: None)
+        first = self.start(
+            "--input-file", self.path("in.gor") + "|max", "--output-tcp", f"127.0.0.1:{port}", *small, *stats
+        )
+        # The positive signal of backpressure along the chain: B's queue filled
+        # and paused its input, then A's did and paused its file input.
+        yield waitUntil(
+            lambda: middle.counters("output_tcp").get("paused", 0) >= 1,
+            60,
+            describe=lambda: "gor B never paused:\n" + middle.logText,
+        )
+        yield waitUntil(
+            lambda: first.counters("output_tcp").get("paused", 0) >= 1,
+            60,
+            describe=lambda: "gor A never paused:\n" + first.logText,
+        )
         self.assertFalse(first.ended.called, "the first sender finished although nothing was read")
         received = sum(len(d) for d in sink.data)
         self.assertEqual(received, 0)
@@ -413,10 +450,11 @@ class FlowControlTests(RelayTestBase):
         result = yield first.wait(60)
         self.assertEqual(result.rc, 0, result.errText)
         total = sum(len(encodeMessage(m)) for m in messages)
-        for _ in range(200):
-            if sum(len(d) for d in sink.data) >= total:
-                break
-            yield deferLater(reactor, 0.1, lambda: None)
+        yield waitUntil(
+            lambda: sum(len(d) for d in sink.data) >= total,
+            30,
+            describe=lambda: f"the sink got {sum(len(d) for d in sink.data)} of {total} bytes",
+        )
         middleResult = yield self.finish(middle)
         got = sorted(m.meta() + b"\n" + m.payload for m in iterMessages(b"".join(sink.data)))
         summaries = "\n".join(line for r in (result, middleResult) for line in r.errText.splitlines() if "summary" in line)
@@ -460,7 +498,7 @@ class GoReplayWireTests(RelayTestBase):
 
         sink = _SinkFactory()
         sink.paused = False
-        listening = reactor.listenTCP(0, Factory.forProtocol(lambda: _SlowSink(sink)), interface="127.0.0.1")  # type: ignore[arg-type]
+        listening = reactor.listenTCP(0, Factory.forProtocol(lambda: _SlowSink(sink)), interface="127.0.0.1")
         self.addCleanup(listening.stopListening)
         messages = records(50)
         writeFile(self.path("in.gor"), messages)
@@ -470,10 +508,11 @@ class GoReplayWireTests(RelayTestBase):
         ).wait(30)
         self.assertEqual(result.rc, 0, result.errText)
         # The sender may exit before this process has read what it sent.
-        for _ in range(100):
-            if len(goreplayRecords(b"".join(sink.data))) >= len(messages):
-                break
-            yield deferLater(reactor, 0.05, lambda: None)
+        yield waitUntil(
+            lambda: len(goreplayRecords(b"".join(sink.data))) >= len(messages),
+            20,
+            describe=lambda: f"{len(goreplayRecords(b''.join(sink.data)))} of {len(messages)} records read",
+        )
         self.assertEqual(
             goreplayRecords(b"".join(sink.data)), [m.meta() + b"\n" + m.payload for m in messages], result.errText
         )
@@ -485,10 +524,11 @@ class GoReplayWireTests(RelayTestBase):
         for m in messages:
             for part in (m.meta() + b"\n", m.payload, SEPARATOR):
                 protocol.transport.write(part)
+                # not a sleep: one reactor turn, so each part leaves in its own write
                 yield deferLater(reactor, 0, lambda: None)
         protocol.transport.loseConnection()
         yield protocol.lost
-        yield deferLater(reactor, 0.5, lambda: None)
+        yield self.waitForRecords(len(messages), out, process=recv)
         yield self.finish(recv)
         with open(out, "rb") as f:
             self.assertEqual(f.read(), b"".join(encodeMessage(m) for m in messages))

@@ -35,7 +35,7 @@ class OverflowTests(TestCase):
             "--output-tcp", f"127.0.0.1:{deadPort}",
             "--output-tcp-workers", "1", "--output-tcp-queue-len", "10", "--output-tcp-timeout", "1s",
         )  # fmt: skip
-        self.addCleanup(lambda: gor.ended.called or (gor.signal("KILL"), gor.ended)[1])
+        self.addCleanup(gor.killIfRunning)
         await gor.waitForLog("input-http listening")
         agent = Agent(reactor)
         for i in range(50):

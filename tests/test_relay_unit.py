@@ -9,8 +9,10 @@ import random
 from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -300,7 +302,7 @@ class InputTests(SynchronousTestCase):
         inp, _, _ = makeInput()
         protocol, _ = connect(inp)
         protocol.dataReceived(b"1 abc 1 1\nGET /")
-        protocol.connectionLost(None)
+        protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(inp.stats["skipped.truncated"], 1)
         self.assertEqual(inp.stats["connections.active"], 0)
 
@@ -360,7 +362,7 @@ class OutputTests(SynchronousTestCase):
         output, _ = makeOutput(workers=1)
         protocol, _ = attach(output, 0)
         self.assertIn(("127.0.0.1", 40000), output.selfPorts)
-        protocol.connectionLost(None)
+        protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(output.stats["connections.active"], 0)
 
     def test_roundRobin(self) -> None:
@@ -451,7 +453,7 @@ class OutputTests(SynchronousTestCase):
         self.assertEqual(transport.value(), encodeMessage(request(1)))
         other = RelayClientProtocol(output.workers[0])
         other.makeConnection(StringTransport(hostAddress=IPv4Address("TCP", "127.0.0.1", 40001)))
-        other.connectionLost(None)
+        other.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(output.stats["failed.tls_handshake"], 1)
 
     def test_stopWhileConnecting(self) -> None:

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_selfports -*-
+# -*- test-case-name: tests.test_raw_reassembly,tests.test_relay_unit -*-
 """
 The local TCP endpoints of gor's own outgoing connections.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_stats -*-
+# -*- test-case-name: tests.test_pipeline,tests.test_service -*-
 """
 Counters: every message read, emitted or dropped is counted with a reason.
 """

@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_plugin -*-
 """
 twistd plugin dropin for twisted-gor: C{twistd gor --input-raw :80 ...}.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_script -*-
+# -*- test-case-name: tests.test_command -*-
 """
 The C{gor} command: the twistd plugin's service, run in the foreground, logging
 to stderr so that stdout carries only C{--output-stdout} data.

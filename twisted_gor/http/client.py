@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_http_client -*-
+# -*- test-case-name: tests.test_http_output,tests.test_http_tls,tests.test_http_e2e -*-
 """
 A raw HTTP/1.1 client connection that sends captured request bytes verbatim.
 

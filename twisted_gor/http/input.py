@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_http_input -*-
+# -*- test-case-name: tests.test_http_e2e -*-
 """
 C{--input-http}: an HTTP server that answers every request at once and emits
 it as a type-1 message.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_raw_address -*-
+# -*- test-case-name: tests.test_raw_decode -*-
 """
 C{--input-raw} addresses as Gor and GoReplay take them, and the kernel BPF
 filter for each.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_raw_flags -*-
+# -*- test-case-name: tests.test_raw_decode -*-
 """
 Flags of the capture area (C{--input-raw*}, GoReplay §1.9).
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_raw_httpstream -*-
+# -*- test-case-name: tests.test_raw_reassembly -*-
 """
 Incremental HTTP/1.x message boundary detection on one direction of a TCP
 stream.

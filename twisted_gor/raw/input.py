@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_raw_input -*-
+# -*- test-case-name: tests.test_raw_decode,tests.test_raw_reassembly,tests.test_raw_live -*-
 """
 C{--input-raw}: the capture input service.
 

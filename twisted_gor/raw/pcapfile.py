@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_raw_input -*-
+# -*- test-case-name: tests.test_raw_reassembly,tests.test_raw_live -*-
 """
 Reading a pcap savefile through the capture pipeline, without blocking the
 reactor: as fast as possible in bounded batches under C{task.cooperate}, or at

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_raw_reader -*-
+# -*- test-case-name: tests.test_raw_decode,tests.test_testing -*-
 """
 Reading a live pcap handle in the reactor.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_raw_source -*-
+# -*- test-case-name: tests.test_raw_reassembly,tests.test_raw_live,tests.test_testing -*-
 """
 The seam between twisted-gor and libpcap (pypcap): opening live and offline
 handles with the right options, and reading their statistics.
