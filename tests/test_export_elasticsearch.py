@@ -168,13 +168,13 @@ class OutputLogicTests(SynchronousTestCase):
         Results from an HTTP output's observer become documents directly (the
         bytes actually sent, the response or the error).
         """
-        from types import SimpleNamespace
+        from twisted_gor import ReplayResult
 
         req, resp = pair(1)
-        ok = SimpleNamespace(request=req, sent=req.payload.replace(b"/p1", b"/rewritten"), status=404,
-                             response=RESPONSE, start=resp.timestamp, rtt=2_500_000, error=None)
-        failed = SimpleNamespace(request=req, sent=req.payload, status=0, response=None, start=resp.timestamp,
-                                 rtt=5_000_000_000, error="timeout")
+        ok = ReplayResult(request=req, sent=req.payload.replace(b"/p1", b"/rewritten"), status=404,
+                          response=RESPONSE, start=resp.timestamp, rtt=2_500_000, error=None)
+        failed = ReplayResult(request=req, sent=req.payload, status=0, response=None, start=resp.timestamp,
+                              rtt=5_000_000_000, error="timeout")
         self.output.replayed(ok)
         self.output.replayed(failed)
         self.clock.advance(1.0)
