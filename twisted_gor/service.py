@@ -163,6 +163,10 @@ class GorService(MultiService):
 
     def startService(self) -> None:
         self._startedAt = self.reactor.seconds()
+        if self.config.exitAfter:
+            # armed before the inputs start, so that time spent starting them
+            # counts towards --exit-after
+            self._exitCall = self.reactor.callLater(self.config.exitAfter, self._finished, "--exit-after elapsed")
         MultiService.startService(self)
         self.log.info(
             "gor: started with {inputs} input(s): {inputNames}; {outputs} output(s): {outputNames}",
@@ -171,8 +175,6 @@ class GorService(MultiService):
             outputs=len(self.outputs),
             outputNames=", ".join(o.name for o in self.outputs),
         )
-        if self.config.exitAfter:
-            self._exitCall = self.reactor.callLater(self.config.exitAfter, self._finished, "--exit-after elapsed")
         exhausted = [i.whenExhausted() for i in self.inputs]
         if self.config.exitWhenInputsExhausted and exhausted and all(d is not None for d in exhausted):
             DeferredList([d for d in exhausted if d is not None]).addCallback(
