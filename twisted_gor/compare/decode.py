@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
-from twisted_gor.http.proto import getHeaders, headersEnd, statusCode
+from twisted_gor._httphead import getHeaders, headersEnd, statusCode
 
 MAX_DECODED = 16 * 1024 * 1024
 """Decoded bodies are cut at this size (a gzip bomb cannot exhaust memory)."""

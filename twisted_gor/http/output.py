@@ -47,7 +47,7 @@ from zope.interface import implementer
 from twisted_gor._interfaces import IMessageReceiver, IResponseSource
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor.config import BuildContext
-from twisted_gor.http import proto
+from twisted_gor import _httphead as proto
 from twisted_gor.http.client import HttpClientProtocol, ResponseParser
 from twisted_gor.queuestats import QueueStats
 from twisted_gor.limiter import Limit

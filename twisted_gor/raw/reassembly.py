@@ -26,7 +26,7 @@ from twisted.logger import Logger
 
 from twisted_gor.message import REQUEST, RESPONSE
 from twisted_gor.raw.decode import ACK, FIN, RST, SYN, Segment, formatIP
-from twisted_gor.http.proto import setHeader
+from twisted_gor._httphead import setHeader
 from twisted_gor.raw.httpstream import IDLE, SKIP, HTTPStreamParser, Info, looksLikeResponse
 from twisted_gor.selfports import SelfPorts
 from twisted_gor.selfports import registry as selfRegistry
