@@ -367,7 +367,8 @@ class Framer:
     @ivar isRequest: frame requests (else responses).
     @ivar state: the current state (module constants; L{IDLE} between
         messages, L{SKIP} after an error, L{TUNNEL} after a protocol switch).
-    @ivar keep: keep at most this many bytes of each message (0 = all).
+    @ivar keep: keep at most this many bytes of each message (0 = all, -1 =
+        none: only sizes are counted).
     @ivar decodeBody: collect the de-chunked body in L{Frame.body}.
     @ivar requestMethod: for responses: the method of the request answered
         (set by the user, or see L{methodAt}).
@@ -575,6 +576,10 @@ class Framer:
                 state = self.state
                 if state == IDLE:
                     # The whole message is its head.
+                    keep = self.keep
+                    if keep and frame.size > keep:
+                        frame.raw = frame.head[:keep] if keep > 0 else b""
+                        frame.truncated = True
                     frame.start = pos
                     frame.end = pos = end
                     self.frame = None
