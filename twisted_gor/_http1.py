@@ -796,7 +796,26 @@ def frameOne(
     return got, one.error
 
 
+def dechunk(data: bytes) -> tuple[bytes, bool]:
+    """
+    Undo the chunked transfer coding of a body (chunk lines, data, trailers).
+
+    @return: the body and whether the chunked framing was complete (a
+        truncated or malformed body yields what could be read, and C{False}).
+    """
+    one = _One(False)
+    one.frame = Frame(False, b"")
+    one.state = CHUNK_SIZE
+    one.feed(data)
+    got = one.got
+    if got is None:
+        got = one.abort()
+        return (got.body if got is not None else b""), False
+    return got.body, got.complete and one.error is None
+
+
 __all__ = [
+    "dechunk",
     "MAX_HEAD",
     "MAX_LINE",
     "ERROR_KINDS",
