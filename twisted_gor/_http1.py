@@ -105,12 +105,9 @@ STOPPED = 10
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([^ \x00-\x20\x7f]+) HTTP/(1\.[0-9])\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/(1\.[0-9]) ([0-9]{3})(?: ([^\r\n]*?))?\r?\n")
-_FRAMING = re.compile(
-    rb"\n(content-length|transfer-encoding|connection|expect|upgrade)([ \t]*):[ \t]*([^\r\n]*)", re.IGNORECASE
-)
+_FRAMING = re.compile(rb"\n(content-length|transfer-encoding)([ \t]*):[ \t]*([^\r\n]*)", re.IGNORECASE)
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?")
 _REQUEST_START = re.compile(rb"[A-Z][A-Z_-]{0,19} [^ \r\n]")
-_DIGITS = re.compile(rb"[0-9]+")
 
 
 class FramingError(Exception):
@@ -153,14 +150,12 @@ class Frame:
     @ivar bodyKind: L{NO_BODY}, L{LENGTH}, L{CHUNKED} or L{UNTIL_CLOSE}.
     @ivar length: the Content-Length for L{LENGTH}, else -1.
     @ivar flags: framing oddities tolerated (L{TE_AND_CL}).
-    @ivar closeAfter: the connection is not reusable after this message
-        (C{Connection: close}, HTTP/1.0 without keep-alive, TE and CL, a
-        close-delimited body, a tunnel).
+    @ivar forceClose: the framing forbids reusing the connection after this
+        message (TE and CL, a close-delimited body, a tunnel); see
+        L{closeAfter}.
     @ivar tunnel: the connection leaves HTTP after this message (101, or a 2xx
         answering C{CONNECT}).
     @ivar interim: a 1xx response other than 101 (the final one follows).
-    @ivar expectContinue: a request with C{Expect: 100-continue}.
-    @ivar upgrade: the C{Upgrade} header's value, or L{None}.
     @ivar raw: the message bytes as received (the first C{keep} of them).
     @ivar size: the number of bytes of the message (all of them).
     @ivar truncated: C{raw} holds fewer than C{size} bytes.
@@ -172,54 +167,57 @@ class Frame:
     @ivar end: where it ended in that data (the next message starts there).
     """
 
-    __slots__ = (
-        "isRequest",
-        "method",
-        "target",
-        "version",
-        "status",
-        "head",
-        "bodyKind",
-        "length",
-        "flags",
-        "closeAfter",
-        "tunnel",
-        "interim",
-        "expectContinue",
-        "upgrade",
-        "raw",
-        "size",
-        "truncated",
-        "complete",
-        "body",
-        "start",
-        "end",
-        "_headers",
-    )
+    # No __slots__: the defaults are class attributes, so making a frame sets
+    # only what differs (one is made per message on the capture hot path).
+    method = b""
+    target = b""
+    version = b""
+    status = 0
+    bodyKind = NO_BODY
+    length = -1
+    flags: tuple[str, ...] = ()
+    forceClose = False
+    tunnel = False
+    interim = False
+    truncated = False
+    complete = True
+    body = b""
+    start = -1
+    end = 0
+    _headers: Optional[list[tuple[bytes, bytes]]] = None
 
     def __init__(self, isRequest: bool, head: bytes) -> None:
         self.isRequest = isRequest
         self.head = head
-        self.method = b""
-        self.target = b""
-        self.version = b""
-        self.status = 0
-        self.bodyKind = NO_BODY
-        self.length = -1
-        self.flags: tuple[str, ...] = ()
-        self.closeAfter = False
-        self.tunnel = False
-        self.interim = False
-        self.expectContinue = False
-        self.upgrade: Optional[bytes] = None
         self.raw = head
         self.size = len(head)
-        self.truncated = False
-        self.complete = True
-        self.body = b""
-        self.start = -1
-        self.end = 0
-        self._headers: Optional[list[tuple[bytes, bytes]]] = None
+
+    @property
+    def closeAfter(self) -> bool:
+        """
+        The connection is not reusable after this message.
+        """
+        if self.forceClose:
+            return True
+        connection = b",".join(self.getAll(b"Connection")).lower()
+        if self.version == b"1.0":
+            return b"keep-alive" not in connection
+        return b"close" in connection
+
+    @property
+    def expectContinue(self) -> bool:
+        """
+        A request with C{Expect: 100-continue}.
+        """
+        value = self.get(b"Expect")
+        return self.isRequest and value is not None and value.lower() == b"100-continue"
+
+    @property
+    def upgrade(self) -> Optional[bytes]:
+        """
+        The C{Upgrade} header's value, or L{None}.
+        """
+        return self.get(b"Upgrade")
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -273,40 +271,25 @@ def parseHead(head: bytes, isRequest: bool, requestMethod: Optional[bytes] = Non
     frame.version = version
     lengths: Optional[list[bytes]] = None
     codings: Optional[bytes] = None
-    connection = b""
     for name, space, value in _FRAMING.findall(head, m.end() - 1):
-        key = name[0] | 0x20
-        if key == 0x63:  # c
-            if name[1] | 0x20 == 0x6F and len(name) == 10:  # connection
-                connection += b"," + value.lower()
-                continue
-            if space:
-                raise FramingError(BAD_HEADER, "space before colon")
+        if space:
+            raise FramingError(BAD_HEADER, "space before colon")
+        if len(name) == 14:  # content-length
             if lengths is None:
                 lengths = [value]
             else:
                 lengths.append(value)
-        elif key == 0x74:  # transfer-encoding
-            if space:
-                raise FramingError(BAD_HEADER, "space before colon")
-            codings = value if codings is None else codings + b"," + value
-        elif key == 0x65:  # expect
-            frame.expectContinue = value.rstrip().lower() == b"100-continue"
         else:
-            frame.upgrade = value.rstrip()
-    if version == b"1.0":
-        frame.closeAfter = b"keep-alive" not in connection
-    elif connection and b"close" in connection:
-        frame.closeAfter = True
+            codings = value if codings is None else codings + b"," + value
     if not isRequest:
         if status < 200 or status == 204 or status == 304 or requestMethod == b"HEAD":
             if status == 101:
-                frame.tunnel = frame.closeAfter = True
+                frame.tunnel = frame.forceClose = True
             elif status < 200:
                 frame.interim = True
             return frame
         if requestMethod == b"CONNECT" and status < 300:
-            frame.tunnel = frame.closeAfter = True
+            frame.tunnel = frame.forceClose = True
             return frame
     if codings is not None:
         parts = [c.strip() for c in codings.split(b",")]
@@ -319,27 +302,43 @@ def parseHead(head: bytes, isRequest: bool, requestMethod: Optional[bytes] = Non
             frame.bodyKind = UNTIL_CLOSE
         if lengths is not None:
             frame.flags = (TE_AND_CL,)
-        frame.closeAfter = frame.closeAfter or lengths is not None or frame.bodyKind == UNTIL_CLOSE
+        if lengths is not None or frame.bodyKind == UNTIL_CLOSE:
+            frame.forceClose = True
         return frame
     if lengths is not None:
-        length = -1
-        for value in lengths:
-            for item in value.split(b",") if b"," in value else (value,):
-                item = item.strip()
-                if _DIGITS.fullmatch(item) is None:
-                    raise FramingError(BAD_LENGTH, repr(item[:30]))
-                number = int(item)
-                if length < 0:
-                    length = number
-                elif number != length:
-                    raise FramingError(CONFLICTING_LENGTH, f"{length} and {number}")
+        if len(lengths) == 1 and lengths[0].isdigit():
+            length = int(lengths[0])
+        else:
+            length = _parseLengths(lengths)
         frame.length = length
-        frame.bodyKind = LENGTH if length else NO_BODY
+        if length:
+            frame.bodyKind = LENGTH
         return frame
     if not isRequest:
         frame.bodyKind = UNTIL_CLOSE
-        frame.closeAfter = True
+        frame.forceClose = True
     return frame
+
+
+def _parseLengths(values: list[bytes]) -> int:
+    """
+    The one length that C{Content-Length} values (each a comma-separated
+    list) agree on.
+
+    @raise FramingError: L{BAD_LENGTH} or L{CONFLICTING_LENGTH}.
+    """
+    length = -1
+    for value in values:
+        for item in value.split(b","):
+            item = item.strip()
+            if not item.isdigit():
+                raise FramingError(BAD_LENGTH, repr(item[:30]))
+            number = int(item)
+            if length < 0:
+                length = number
+            elif number != length:
+                raise FramingError(CONFLICTING_LENGTH, f"{length} and {number}")
+    return length
 
 
 def _startLineBad(buffer: bytes | bytearray, isRequest: bool, nl: int) -> bool:
@@ -504,14 +503,22 @@ class Framer:
         parts = self._parts
         frame.raw = parts[0] if len(parts) == 1 else b"".join(parts)
         frame.size = self._size
-        frame.truncated = self._truncated
-        frame.complete = complete
+        if self._truncated:
+            frame.truncated = True
+        if not complete:
+            frame.complete = False
         if self.decodeBody:
             body = self._body
             frame.body = body[0] if len(body) == 1 else b"".join(body)
+            self._body = []
         frame.start = start
         frame.end = end
-        self._clear(TUNNEL if frame.tunnel else IDLE)
+        # What _clear() does, minus what is already clear after a message.
+        self.state = TUNNEL if frame.tunnel else IDLE
+        self.frame = None
+        self._parts = []
+        self._size = 0
+        self._truncated = False
         self.frameReceived(frame)
 
     def _headDone(self, block: bytes) -> Optional[Frame]:
@@ -542,6 +549,7 @@ class Framer:
         """
         n = len(data)
         pos = 0
+        frame: Optional[Frame]
         mark = 0  # where this data's bytes of the message in progress begin
         self.startPos = -1
         while pos < n:
@@ -554,7 +562,10 @@ class Framer:
                         return n
                     c = data[pos]
                 self.startPos = mark = pos
-                end = headEnd(data, pos)
+                # headEnd(), inlined: this is the per-message hot path.
+                end = data.find(b"\n\r\n", pos)
+                j = data.find(b"\n\n", pos, end + 2 if end >= 0 else n)
+                end = j + 2 if j >= 0 else (end + 3 if end >= 0 else -1)
                 if end < 0:
                     self._hdr = bytearray(data[pos:]) if pos else bytearray(data)
                     self.state = HEAD
@@ -570,11 +581,18 @@ class Framer:
                 if end - pos > MAX_HEAD:
                     self._fail(FramingError(HEAD_TOO_LONG))
                     return pos
-                frame = self._headDone(data[pos:end] if pos or end != n else data)
-                if frame is None:
+                isRequest = self.isRequest
+                try:
+                    frame = parseHead(
+                        data[pos:end] if pos or end != n else data,
+                        isRequest,
+                        None if isRequest else self.methodAt(pos),
+                    )
+                except FramingError as e:
+                    self._fail(e)
                     return pos
-                state = self.state
-                if state == IDLE:
+                kind = frame.bodyKind
+                if kind == NO_BODY:
                     # The whole message is its head.
                     keep = self.keep
                     if keep and frame.size > keep:
@@ -582,22 +600,27 @@ class Framer:
                         frame.truncated = True
                     frame.start = pos
                     frame.end = pos = end
-                    self.frame = None
                     if frame.tunnel:
                         self.state = TUNNEL
                     self.frameReceived(frame)
                     continue
-                if state == BODY and not self.keep and not self.decodeBody and self._remaining <= n - end:
+                if kind == LENGTH and frame.length <= n - end and not self.keep and not self.decodeBody:
                     # Head and body in this data: one slice.
-                    stop = end + self._remaining
+                    stop = end + frame.length
                     frame.raw = data[pos:stop] if pos or stop != n else data
                     frame.size = stop - pos
                     frame.start = pos
                     frame.end = pos = stop
-                    self.state = IDLE
-                    self.frame = None
                     self.frameReceived(frame)
                     continue
+                self.frame = frame
+                if kind == LENGTH:
+                    self.state = BODY
+                    self._remaining = frame.length
+                elif kind == CHUNKED:
+                    self.state = CHUNK_SIZE
+                else:
+                    self.state = CLOSE_DELIMITED
                 if self.keep:
                     # Account for the head now so the keep limit applies in order.
                     self._store(frame.head)
