@@ -106,6 +106,7 @@ _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([^ \x00-\x20\x7f]+) HTTP/(1\.[0-9])\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/(1\.[0-9]) ([0-9]{3})(?: ([^\r\n]*?))?\r?\n")
 _FRAMING = re.compile(rb"\n(content-length|transfer-encoding)([ \t]*):[ \t]*([^\r\n]*)", re.IGNORECASE)
+_CONNECTION = re.compile(rb"\nconnection:([^\r\n]*)", re.IGNORECASE)
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?")
 _REQUEST_START = re.compile(rb"[A-Z][A-Z_-]{0,19} [^ \r\n]")
 
@@ -171,7 +172,7 @@ class Frame:
     # only what differs (one is made per message on the capture hot path).
     method = b""
     target = b""
-    version = b""
+    version = b"1.1"
     status = 0
     bodyKind = NO_BODY
     length = -1
@@ -199,7 +200,7 @@ class Frame:
         """
         if self.forceClose:
             return True
-        connection = b",".join(self.getAll(b"Connection")).lower()
+        connection = b",".join(_CONNECTION.findall(self.head)).lower()
         if self.version == b"1.0":
             return b"keep-alive" not in connection
         return b"close" in connection
@@ -247,6 +248,27 @@ class Frame:
         return [value for key, value in self.headers if key.lower() == lname]
 
 
+_newFrame = object.__new__
+
+
+def _noBodyResponse(frame: Frame, status: int, requestMethod: Optional[bytes]) -> Optional[Frame]:
+    """
+    Rules 1 and 2 of RFC 9112 section 6.3: C{frame} when the response has no
+    body whatever its headers say (HEAD, 1xx, 204, 304; 101 and a 2xx to
+    CONNECT also switch to a tunnel), else L{None}.
+    """
+    if status < 200 or status == 204 or status == 304 or requestMethod == b"HEAD":
+        if status == 101:
+            frame.tunnel = frame.forceClose = True
+        elif status < 200:
+            frame.interim = True
+        return frame
+    if requestMethod == b"CONNECT" and status < 300:
+        frame.tunnel = frame.forceClose = True
+        return frame
+    return None
+
+
 def parseHead(head: bytes, isRequest: bool, requestMethod: Optional[bytes] = None) -> Frame:
     """
     Parse a complete head (start line to the empty line, inclusive) and
@@ -256,7 +278,11 @@ def parseHead(head: bytes, isRequest: bool, requestMethod: Optional[bytes] = Non
         answers (C{HEAD} and C{CONNECT} change the framing), if known.
     @raise FramingError: on a malformed head or contradictory framing.
     """
-    frame = Frame(isRequest, head)
+    # Frame(isRequest, head), without the cost of a Python-level __init__.
+    frame = _newFrame(Frame)
+    frame.isRequest = isRequest
+    frame.head = frame.raw = head
+    frame.size = len(head)
     if isRequest:
         m = _REQUEST_LINE.match(head)
         if m is None:
@@ -268,10 +294,23 @@ def parseHead(head: bytes, isRequest: bool, requestMethod: Optional[bytes] = Non
             raise FramingError(BAD_START_LINE, repr(head[:60]))
         version = m.group(1)
         frame.status = status = int(m.group(2))
-    frame.version = version
+    if version != b"1.1":
+        frame.version = version
+    found = _FRAMING.findall(head, m.end() - 1)
+    if not found:
+        # No framing header (most requests, many small responses).
+        if isRequest:
+            return frame
+        if status < 200 or status == 204 or status == 304 or requestMethod is not None:
+            done = _noBodyResponse(frame, status, requestMethod)
+            if done is not None:
+                return done
+        frame.bodyKind = UNTIL_CLOSE
+        frame.forceClose = True
+        return frame
     lengths: Optional[list[bytes]] = None
     codings: Optional[bytes] = None
-    for name, space, value in _FRAMING.findall(head, m.end() - 1):
+    for name, space, value in found:
         if space:
             raise FramingError(BAD_HEADER, "space before colon")
         if len(name) == 14:  # content-length
@@ -281,16 +320,10 @@ def parseHead(head: bytes, isRequest: bool, requestMethod: Optional[bytes] = Non
                 lengths.append(value)
         else:
             codings = value if codings is None else codings + b"," + value
-    if not isRequest:
-        if status < 200 or status == 204 or status == 304 or requestMethod == b"HEAD":
-            if status == 101:
-                frame.tunnel = frame.forceClose = True
-            elif status < 200:
-                frame.interim = True
-            return frame
-        if requestMethod == b"CONNECT" and status < 300:
-            frame.tunnel = frame.forceClose = True
-            return frame
+    if not isRequest and (status < 200 or status == 204 or status == 304 or requestMethod is not None):
+        done = _noBodyResponse(frame, status, requestMethod)
+        if done is not None:
+            return done
     if codings is not None:
         parts = [c.strip() for c in codings.split(b",")]
         parts = [c for c in parts if c]

@@ -109,10 +109,11 @@ class ResponseParser(Framer):
         error = self._error
         if error is not None:
             raise BadResponse(error.kind, str(error)[len(error.kind) + 2 :])
-        frame = self.frame
-        if frame is not None:
-            self.status = frame.status
-            self.closeAfter = frame.closeAfter
+        if not self.status:
+            frame = self.frame
+            if frame is not None and not frame.interim:
+                self.status = frame.status
+                self.closeAfter = frame.closeAfter
         return b""
 
     def finishOnClose(self) -> bool:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Callable, Optional, Union
 
 from twisted_gor._http1 import (
+    CLOSE_DELIMITED,
+    HEAD,
     IDLE,
     SKIP,
     TUNNEL,
@@ -143,7 +145,7 @@ class HTTPStreamParser(Framer):
                 return 0
             self.state = IDLE
         used = Framer.feed(self, data)
-        if self.startPos >= 0 and self.state != IDLE and self.hasPartial():
+        if self.startPos >= 0 and HEAD <= self.state <= CLOSE_DELIMITED:
             self.firstTs = ts
             self.startSeq = (seq + self.startPos) & _MASK
             self.startAck = ack
