@@ -142,6 +142,21 @@ def main() -> None:
                     },
                 )
             )
+    for size in (64 * 1024, 256 * 1024):
+        # The figure: the old parser re-joined its buffer on every read.
+        data = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + (BODY * 8)[:size]
+        chunks = pieces(data, 1)
+        cases.append(
+            (
+                f"client   CL {size // 1024} KiB, 1-byte reads (whole response)",
+                len(data),
+                {
+                    "old": lambda c=chunks: clientRun(oldClient.ResponseParser, c, 1),
+                    "new": lambda c=chunks: clientRun(ResponseParser, c, 1),
+                    "httptools": lambda c=chunks: httptoolsRun(c, 1, False),
+                },
+            )
+        )
     requests = GET * 1000
     responses = RESPONSES["small (nginx)"] * 1000
     for label, data, isRequest in (("GETs", requests, True), ("small responses", responses, False)):

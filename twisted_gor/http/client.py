@@ -49,21 +49,21 @@ class ResponseParser(Framer):
     @ivar flags: framing oddities of the final response (L{TE_AND_CL}).
     """
 
-    __slots__ = ("isHead", "keepTotal", "status", "done", "closeAfter", "raw", "size", "truncated", "flags", "_error")
+    status = 0
+    done = False
+    closeAfter = False
+    size = 0
+    truncated = False
+    flags: tuple[str, ...] = ()
+    _error: FramingError | None = None
 
     def __init__(self, isHead: bool = False, keep: int = 0) -> None:
         Framer.__init__(self, False, keep if keep > 0 else -1)
-        self.requestMethod = b"HEAD" if isHead else None
+        if isHead:
+            self.requestMethod = b"HEAD"
         self.isHead = isHead
         self.keepTotal = keep
-        self.status = 0
-        self.done = False
-        self.closeAfter = False
         self.raw: list[bytes] = []
-        self.size = 0
-        self.truncated = False
-        self.flags: tuple[str, ...] = ()
-        self._error: FramingError | None = None
 
     def rawBytes(self) -> bytes:
         """

@@ -50,22 +50,6 @@ class HTTPStreamParser(Framer):
         (101, or a 2xx answering C{CONNECT}).
     """
 
-    __slots__ = (
-        "_onMessage",
-        "_onUnparsable",
-        "_onFlagged",
-        "_methodFor",
-        "_ts",
-        "_seq",
-        "_ack",
-        "firstTs",
-        "lastTs",
-        "startSeq",
-        "startAck",
-        "truncated",
-        "switched",
-    )
-
     def __init__(
         self,
         isRequest: bool,
@@ -91,7 +75,6 @@ class HTTPStreamParser(Framer):
         self._onUnparsable = onUnparsable
         self._onFlagged = onFlagged
         self._methodFor = methodFor
-        self._ts = 0
         self._seq = 0
         self._ack = 0
         self.firstTs = 0
@@ -112,18 +95,19 @@ class HTTPStreamParser(Framer):
 
     def frameReceived(self, frame: Frame) -> None:
         if frame.start >= 0:
-            firstTs, seq, ack = self._ts, (self._seq + frame.start) & _MASK, self._ack
+            firstTs, seq, ack = self.lastTs, (self._seq + frame.start) & _MASK, self._ack
         else:
             firstTs, seq, ack = self.firstTs, self.startSeq, self.startAck
-        self.truncated = frame.truncated
+        if frame.truncated or self.truncated:
+            self.truncated = frame.truncated
         if frame.flags:
             for flag in frame.flags:
                 self._onFlagged(flag)
         if self.isRequest:
-            self._onMessage(frame.raw, firstTs, self._ts, seq, ack, frame.method, frame.complete)
+            self._onMessage(frame.raw, firstTs, self.lastTs, seq, ack, frame.method, frame.complete)
         else:
             self.switched = frame.tunnel
-            self._onMessage(frame.raw, firstTs, self._ts, seq, ack, frame.status, frame.complete)
+            self._onMessage(frame.raw, firstTs, self.lastTs, seq, ack, frame.status, frame.complete)
 
     def frameError(self, error: FramingError) -> None:
         self._onUnparsable(error.kind)
@@ -137,7 +121,7 @@ class HTTPStreamParser(Framer):
         @param segmentStart: C{data} starts a segment (used to resynchronise).
         @return: the number of bytes framed.
         """
-        self.lastTs = self._ts = ts
+        self.lastTs = ts
         self._seq = seq
         self._ack = ack
         if self.state == SKIP:
@@ -157,7 +141,7 @@ class HTTPStreamParser(Framer):
 
         @return: whether an incomplete message is still buffered (see L{abort}).
         """
-        self.lastTs = self._ts = ts
+        self.lastTs = ts
         return Framer.close(self)
 
     def abort(self, allowIncomplete: bool) -> bool:  # type: ignore[override]
