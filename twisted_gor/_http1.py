@@ -409,26 +409,42 @@ class Framer:
     @ivar frame: the head of the message in progress, once parsed.
     """
 
-    # No __slots__: the defaults are class attributes, so making a framer
-    # (one per replayed request) sets only what differs.
-    state = IDLE
-    requestMethod: Optional[bytes] = None
-    startPos = -1
-    frame: Optional[Frame] = None
-    _hdr: Optional[bytearray] = None
-    _line: Optional[bytearray] = None
-    _cr = False
-    _remaining = 0
-    _size = 0
-    _truncated = False
-    _lineOK = False
+    __slots__ = (
+        "isRequest",
+        "state",
+        "keep",
+        "decodeBody",
+        "requestMethod",
+        "startPos",
+        "frame",
+        "_hdr",
+        "_line",
+        "_cr",
+        "_remaining",
+        "_parts",
+        "_size",
+        "_body",
+        "_truncated",
+        "_lineOK",
+    )
 
     def __init__(self, isRequest: bool, keep: int = 0, decodeBody: bool = False) -> None:
         self.isRequest = isRequest
+        self.state = IDLE
         self.keep = keep
         self.decodeBody = decodeBody
+        self.requestMethod: Optional[bytes] = None
+        self.startPos = -1
+        self.frame: Optional[Frame] = None
+        self._hdr: Optional[bytearray] = None
+        self._line: Optional[bytearray] = None
+        self._cr = False
+        self._remaining = 0
         self._parts: list[bytes] = []
+        self._size = 0
         self._body: list[bytes] = []
+        self._truncated = False
+        self._lineOK = False
 
     # Hooks.
 

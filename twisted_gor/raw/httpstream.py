@@ -50,6 +50,21 @@ class HTTPStreamParser(Framer):
         (101, or a 2xx answering C{CONNECT}).
     """
 
+    __slots__ = (
+        "_onMessage",
+        "_onUnparsable",
+        "_onFlagged",
+        "_methodFor",
+        "_seq",
+        "_ack",
+        "firstTs",
+        "lastTs",
+        "startSeq",
+        "startAck",
+        "truncated",
+        "switched",
+    )
+
     def __init__(
         self,
         isRequest: bool,
