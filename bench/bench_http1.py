@@ -116,6 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--old", default="3d7e60c")
+    parser.add_argument("--only", default="", help="run only cases whose name contains this")
     options = parser.parse_args()
     oldClient = loadOld(options.old, "twisted_gor/http/client.py", "old_client")
     oldStream = loadOld(options.old, "twisted_gor/raw/httpstream.py", "old_httpstream")
@@ -143,7 +144,25 @@ def main() -> None:
                 )
             )
     for size in (64 * 1024, 256 * 1024):
-        # The figure: the old parser re-joined its buffer on every read.
+        # The figure: a target sending 1-byte chunks; the old parser
+        # re-sliced the rest of each read after every chunk (quadratic).
+        data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(BODY * 8, 1)
+        chunks = pieces(data[: size + 45], size) and [data[: size + 45 - (size + 45) % 6]]
+        whole = chunks[0]
+        cut = whole.rfind(b"\r\n1\r\n")
+        chunks = [whole[: cut + 2] + b"0\r\n\r\n"]
+        cases.append(
+            (
+                f"client   1-byte chunks, one {len(chunks[0]) // 1024} KiB read",
+                len(chunks[0]),
+                {
+                    "old": lambda c=chunks: clientRun(oldClient.ResponseParser, c, 1),
+                    "new": lambda c=chunks: clientRun(ResponseParser, c, 1),
+                    "httptools": lambda c=chunks: httptoolsRun(c, 1, False),
+                },
+            )
+        )
+    for size in (64 * 1024, 256 * 1024):
         data = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + (BODY * 8)[:size]
         chunks = pieces(data, 1)
         cases.append(
@@ -180,6 +199,8 @@ def main() -> None:
     print(f"ns per byte, median of {options.rounds} interleaved rounds (old = {options.old})")
     print(f"{'case':62} {'old':>8} {'new':>8} {'new/old':>8} {'httptools':>10}")
     for label, total, runs in cases:
+        if options.only not in label:
+            continue
         results: dict[str, list[float]] = {k: [] for k in runs}
         for _ in range(options.rounds):
             for key, fn in runs.items():
