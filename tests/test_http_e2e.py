@@ -597,7 +597,7 @@ class InputHttpTests(TestCase):
         self.assertEqual(payloads[0], plain)
         self.assertEqual(
             payloads[1],
-            b"PUT /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nWikipedia\r\n0\r\n\r\n",
+            b"PUT /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n",
         )
         self.assertTrue(payloads[2].startswith(b"POST /treq HTTP/1.1\r\n"))
         self.assertIn(b"X-Test: 1\r\n", payloads[2])

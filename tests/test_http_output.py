@@ -251,8 +251,15 @@ class OutputTests(SynchronousTestCase):
             BadResponse, ResponseParser().feed, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\ncontent-length: 2\r\n\r\nab"
         )
         p = ResponseParser()
+        p.feed(b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH:  2 \r\ncontent-length:2\r\n\r\nab")
+        self.assertEqual((p.done, p.size, p.status), (True, 60, 200))
+        # RFC 9112 6.3: Transfer-Encoding overrides Content-Length; not
+        # ending in chunked, a response is read until the connection closes.
+        p = ResponseParser()
         p.feed(b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH:  2 \r\ncontent-length:2\r\nTransfer-Encoding: gzip\r\n\r\nab")
-        self.assertEqual((p.done, p.size, p.status), (True, 85, 200))
+        self.assertEqual((p.done, p.closeAfter), (False, True))
+        self.assertTrue(p.finishOnClose())
+        self.assertEqual((p.size, p.status, p.flags), (85, 200, ("te_and_cl",)))
 
 
 class StatsTests(SynchronousTestCase):

@@ -1,13 +1,13 @@
 # -*- test-case-name: tests.test_http_proto -*-
 """
-Tests for L{twisted_gor.http.proto} (GoReplay reference §4.1, P1-P38).
+Tests for L{twisted_gor._httphead} (GoReplay reference §4.1, P1-P38).
 """
 
 from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twisted_gor.http import proto
+from twisted_gor import _httphead as proto
 
 REQ = b"POST /post HTTP/1.1\r\nContent-Length: 7\r\nHost: www.w3.org\r\n\r\na=1&b=2"
 

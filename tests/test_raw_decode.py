@@ -25,7 +25,7 @@ from twisted_gor.flags import defaultValues
 from twisted_gor.raw import flags as rawflags
 from twisted_gor.raw.address import bpfFilter, parseAddress
 from twisted_gor.raw.decode import PSH, SYN, NotTCP, decoderFor
-from twisted_gor.http.proto import setHeader
+from twisted_gor._httphead import setHeader
 from twisted_gor.raw.input import RawInput, RawInputConfig
 from twisted_gor.raw.reader import PcapReader
 from twisted_gor.testing import FakePcapHandle, MessageCollector

@@ -154,7 +154,7 @@ def streamMessages(
     parser = HTTPStreamParser(
         isRequest,
         lambda payload, firstTs, lastTs, seq, ack, info, complete: out.append((payload, seq, complete)),
-        lambda: skips.append(None),
+        lambda kind: skips.append(None),
         maxStore=maxStore,
     )
     seq = seq0

@@ -1,8 +1,9 @@
-# -*- test-case-name: tests.test_compare_logic -*-
+# -*- test-case-name: tests.test_compare_logic,tests.test_http1 -*-
 """
 Turn a recorded HTTP response (a type 2 or type 3 payload) into what the
 comparison looks at: the status code, the headers and the body after undoing
-the chunked transfer coding and the gzip/deflate content coding.
+the chunked transfer coding (with the shared framer L{twisted_gor._http1}) and
+the gzip/deflate content coding.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
-from twisted_gor.http.proto import getHeaders, headersEnd, statusCode
+from twisted_gor._http1 import CHUNKED, LENGTH, dechunk, frameOne
+from twisted_gor._httphead import getHeaders, headersEnd, statusCode
 
 MAX_DECODED = 16 * 1024 * 1024
 """Decoded bodies are cut at this size (a gzip bomb cannot exhaust memory)."""
-
-NO_BODY_STATUS = frozenset({204, 304})
 
 
 @dataclass
@@ -42,40 +42,6 @@ class DecodedResponse:
         """
         values = self.headers.get(name)
         return None if values is None else ", ".join(values)
-
-
-def dechunk(data: bytes) -> tuple[bytes, bool]:
-    """
-    Undo the chunked transfer coding.
-
-    @return: the body and whether the chunked framing was complete (a
-        truncated recording yields what could be read, and C{False}).
-    """
-    out: list[bytes] = []
-    pos = 0
-    n = len(data)
-    while True:
-        nl = data.find(b"\n", pos)
-        if nl < 0:
-            return b"".join(out), False
-        line = data[pos:nl].split(b";", 1)[0].strip()
-        try:
-            size = int(line, 16)
-        except ValueError:
-            return b"".join(out), False
-        pos = nl + 1
-        if size == 0:
-            return b"".join(out), True
-        if pos + size > n:
-            out.append(data[pos:])
-            return b"".join(out), False
-        out.append(data[pos : pos + size])
-        pos += size
-        # The CRLF after each chunk's data.
-        if data[pos : pos + 2] == b"\r\n":
-            pos += 2
-        elif data[pos : pos + 1] == b"\n":
-            pos += 1
 
 
 def _inflate(data: bytes, wbits: int) -> tuple[bytes, bool]:
@@ -116,41 +82,44 @@ def undoContentCoding(body: bytes, coding: str, problems: list[str]) -> bytes:
 
 def decodeResponse(payload: bytes, headRequest: bool = False) -> DecodedResponse:
     """
-    Decode a raw HTTP/1.x response.
+    Decode a raw HTTP/1.x response, framed by the shared L{twisted_gor._http1}
+    framer (interim 1xx responses before it are skipped).
+
+    Problems noted: C{head} (no complete status line and headers),
+    C{chunked} (chunked body cut short), C{truncated} (Content-Length body cut
+    short, or a content coding cut short), a L{twisted_gor._http1} error kind
+    (C{conflicting_length}, C{bad_chunk}, ...) when the framing is malformed,
+    C{te_and_cl} when chunked won over a Content-Length, and the content
+    coding problems of L{undoContentCoding}.
 
     @param headRequest: the request was C{HEAD}: the response has no body
         whatever its headers say.
     """
-    status = statusCode(payload)
-    end = headersEnd(payload)
-    if status is None or end < 0:
-        return DecodedResponse(status, {}, b"" if end < 0 else payload[end:], ["head"])
-    headers: dict[str, list[str]] = {}
-    for name, value in getHeaders(payload[:end]):
-        headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+    frame, error = frameOne(payload, False, b"HEAD" if headRequest else None)
     problems: list[str] = []
-    if headRequest or status in NO_BODY_STATUS or 100 <= status < 200:
-        return DecodedResponse(status, headers, b"", problems)
-    raw = payload[end:]
+    if frame is None:
+        status = statusCode(payload)
+        end = headersEnd(payload)
+        if status is None or end < 0:
+            return DecodedResponse(status, {}, b"" if end < 0 else payload[end:], ["head"])
+        head, raw = payload[:end], b""
+    else:
+        status, head, raw = frame.status, frame.head, frame.body
+        problems.extend(frame.flags)
+        if not frame.complete and error is None:
+            problems.append("chunked" if frame.bodyKind == CHUNKED else "truncated")
+    if error is not None:
+        problems.append(error.kind)
+    headers: dict[str, list[str]] = {}
+    for name, value in getHeaders(head):
+        headers.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+    if frame is None or frame.bodyKind not in (CHUNKED, LENGTH) and not raw:
+        return DecodedResponse(status, headers, raw, problems)
     codings = [
         c.strip().lower() for v in headers.get("transfer-encoding", ()) for c in v.split(",") if c.strip()
     ]
-    if codings and codings[-1] == "chunked":
-        raw, complete = dechunk(raw)
-        if not complete:
-            problems.append("chunked")
+    if frame.bodyKind == CHUNKED:
         codings = codings[:-1]
-    else:
-        length = headers.get("content-length")
-        if length:
-            try:
-                wanted = int(length[0])
-            except ValueError:
-                wanted = -1
-            if wanted >= 0:
-                if len(raw) < wanted:
-                    problems.append("truncated")
-                raw = raw[:wanted]
     # Content codings were applied first, then transfer codings: undo the
     # remaining transfer codings, then the content codings, last applied first.
     contentCodings = [
@@ -162,3 +131,6 @@ def decodeResponse(payload: bytes, headRequest: bool = False) -> DecodedResponse
         if len(problems) > before and problems[-1] != "truncated":
             break
     return DecodedResponse(status, headers, raw, problems)
+
+
+__all__ = ["MAX_DECODED", "DecodedResponse", "decodeResponse", "dechunk", "undoContentCoding"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from twisted_gor.http.proto import method as requestMethod
-from twisted_gor.http.proto import requestTarget
+from twisted_gor._httphead import method as requestMethod
+from twisted_gor._httphead import requestTarget
 
 UNKNOWN = "(request not seen)"
 """The endpoint of a pair whose request was not seen."""

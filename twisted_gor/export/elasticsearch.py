@@ -28,6 +28,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twisted_gor._httphead import getHeaders, headersEnd
 from twisted_gor._interfaces import IReplayObserver
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor.config import REPLAY_RESULTS, BuildContext, Capabilities
@@ -113,10 +114,16 @@ def parseElasticsearchURL(value: str) -> ElasticsearchTarget:
     return ElasticsearchTarget(base, index, authorization)
 
 
-def _headLines(payload: bytes) -> list[bytes]:
-    end = payload.find(b"\r\n\r\n")
-    head = payload if end < 0 else payload[:end]
-    return head.split(b"\r\n")
+def _head(payload: bytes) -> tuple[list[bytes], list[tuple[bytes, bytes]], int]:
+    """
+    The start line's words, the header fields (with the core head parser of
+    L{twisted_gor._httphead}) and the index where the body starts (-1 when
+    the head is incomplete).
+    """
+    end = headersEnd(payload)
+    nl = payload.find(b"\n")
+    first = payload[: nl if nl >= 0 else len(payload)].rstrip(b"\r")
+    return first.split(b" "), getHeaders(payload if end < 0 else payload[:end]), end
 
 
 def _text(value: bytes) -> str:
@@ -127,17 +134,13 @@ def requestFields(payload: bytes) -> dict[str, str]:
     """
     The request fields of a document (GoReplay's C{Req_*}), from raw HTTP bytes.
     """
-    lines = _headLines(payload)
-    first = lines[0].split(b" ")
+    first, headers, _ = _head(payload)
     fields: dict[str, str] = {
         "Req_Method": _text(first[0]) if first else "",
         "Req_URL": _text(first[1]) if len(first) > 1 else "",
         "Req_User-Agent": "",
     }
-    for line in lines[1:]:
-        name, sep, raw = line.partition(b":")
-        if not sep:
-            continue
+    for name, raw in headers:
         key = name.strip().lower()
         if key == b"user-agent":
             fields["Req_User-Agent"] = _text(raw)
@@ -154,20 +157,15 @@ def responseFields(payload: bytes) -> dict[str, Any]:
     """
     The response fields of a document (GoReplay's C{Resp_*}, plus C{Resp_Size}).
     """
-    lines = _headLines(payload)
-    first = lines[0].split(b" ")
+    first, headers, end = _head(payload)
     status = _text(first[1]) if len(first) > 1 else ""
     fields: dict[str, Any] = {
         "Resp_Proto": _text(first[0]) if first else "",
         "Resp_Status": status,
         "Resp_Status-Code": status,
     }
-    end = payload.find(b"\r\n\r\n")
-    fields["Resp_Size"] = len(payload) - (end + 4) if end >= 0 else 0
-    for line in lines[1:]:
-        name, sep, raw = line.partition(b":")
-        if not sep:
-            continue
+    fields["Resp_Size"] = len(payload) - end if end >= 0 else 0
+    for name, raw in headers:
         label = _RESPONSE_HEADERS.get(name.strip().lower())
         if label is not None:
             text = _text(raw)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_http_output,tests.test_http_tls,tests.test_http_e2e -*-
+# -*- test-case-name: tests.test_http_output,tests.test_http_tls,tests.test_http_e2e,tests.test_http1 -*-
 """
 A raw HTTP/1.1 client connection that sends captured request bytes verbatim.
 
@@ -6,8 +6,9 @@ twisted.web's Agent (and treq) re-serialise requests: header names are
 canonicalised, C{Accept-Encoding}/C{User-Agent}/cookies may be added and
 idempotent requests retried on a stale pooled connection. A replay must send
 what production received, so this protocol writes the given bytes as they are
-and only parses the response: status line, headers, then a body delimited by
-C{Content-Length}, chunked encoding or the end of the connection. One request
+and only parses the response, with the shared framer L{twisted_gor._http1}
+(status line, headers, then a body delimited by C{Content-Length}, chunked
+encoding or the end of the connection, RFC 9112 section 6.3). One request
 is outstanding at a time per connection; nothing is ever retried.
 """
 
@@ -19,6 +20,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twisted_gor._http1 import Frame, Framer, FramingError
 from twisted_gor.selfports import SelfPorts
 
 try:
@@ -26,65 +28,42 @@ try:
 except ImportError:  # pragma: no cover - pyOpenSSL is a Twisted[tls] dependency
     _TLSError = None  # type: ignore[assignment,misc]
 
-MAX_HEAD = 256 * 1024
-"""Largest accepted response status line + headers."""
-
-
-class BadResponse(Exception):
+class BadResponse(FramingError):
     """
-    The bytes received are not an HTTP/1.x response.
+    The bytes received are not an HTTP/1.x response (L{FramingError.kind}
+    says why: one of L{twisted_gor._http1.ERROR_KINDS}).
     """
 
 
-class ResponseParser:
+class ResponseParser(Framer):
     """
-    Incremental parser of one HTTP/1.x response.
+    Incremental parser of one HTTP/1.x response, on the shared framer: interim
+    (1xx) responses are kept in C{raw} and skipped, the final one completes it.
 
     @ivar status: the status code once the head is parsed.
     @ivar done: the response is complete.
     @ivar closeAfter: the connection cannot be reused after this response.
     @ivar raw: the bytes received, up to C{keep} bytes (head and body as sent).
     @ivar size: the total number of bytes of the response.
+    @ivar truncated: more than C{keep} bytes were received.
+    @ivar flags: framing oddities of the final response (L{TE_AND_CL}).
     """
 
-    __slots__ = (
-        "isHead",
-        "keep",
-        "status",
-        "done",
-        "closeAfter",
-        "raw",
-        "size",
-        "truncated",
-        "_buf",
-        "_mode",
-        "_remaining",
-        "_chunkState",
-    )
+    status = 0
+    done = False
+    closeAfter = False
+    size = 0
+    truncated = False
+    flags: tuple[str, ...] = ()
+    _error: FramingError | None = None
 
     def __init__(self, isHead: bool = False, keep: int = 0) -> None:
+        Framer.__init__(self, False, keep if keep > 0 else -1)
+        if isHead:
+            self.requestMethod = b"HEAD"
         self.isHead = isHead
-        self.keep = keep
-        self.status = 0
-        self.done = False
-        self.closeAfter = False
+        self.keepTotal = keep
         self.raw: list[bytes] = []
-        self.size = 0
-        self.truncated = False
-        self._buf = b""
-        self._mode = "head"
-        self._remaining = 0
-        self._chunkState = "size"
-
-    def _record(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.keep:
-            kept = self.size - len(data)
-            room = self.keep - kept
-            if room > 0:
-                self.raw.append(data if len(data) <= room else data[:room])
-            if len(data) > room:
-                self.truncated = True
 
     def rawBytes(self) -> bytes:
         """
@@ -92,168 +71,58 @@ class ResponseParser:
         """
         return b"".join(self.raw)
 
-    def feed(self, data: bytes) -> bytes:
+    def frameReceived(self, frame: Frame) -> None:
+        self.size += frame.size
+        if self.keepTotal > 0:
+            if frame.raw:
+                self.raw.append(frame.raw)
+            if frame.truncated:
+                self.truncated = True
+        if frame.interim:
+            if self.keepTotal > 0:
+                room = self.keepTotal - self.size
+                self.keep = room if room > 0 else -1
+                if room <= 0:
+                    self.truncated = True
+            return
+        self.status = frame.status
+        self.closeAfter = frame.closeAfter
+        self.flags = frame.flags
+        self.done = True
+        self.stop()
+
+    def frameError(self, error: FramingError) -> None:
+        self._error = error
+
+    def feed(self, data: bytes) -> bytes:  # type: ignore[override]
         """
         Consume C{data}; return what follows the end of the response (bytes
         the server sent beyond it), empty when not done yet.
 
         @raise BadResponse: on anything that is not HTTP/1.x.
         """
-        buf = self._buf + data if self._buf else data
-        self._buf = b""
-        while buf and not self.done:
-            mode = self._mode
-            if mode == "head":
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(buf) > MAX_HEAD or (len(buf) >= 5 and not buf.startswith(b"HTTP/")):
-                        raise BadResponse("not an HTTP response" if len(buf) <= MAX_HEAD else "response head too long")
-                    self._buf = buf
-                    return b""
-                self._parseHead(buf, end + 4)
-                if self.keep:
-                    self._record(buf[: end + 4])
-                else:
-                    self.size += end + 4
-                buf = buf[end + 4 :]
-            elif mode == "length":
-                n = len(buf)
-                if n >= self._remaining:
-                    n = self._remaining
-                    self.done = True
-                if self.keep:
-                    self._record(buf[:n])
-                else:
-                    self.size += n
-                self._remaining -= n
-                buf = buf[n:] if n < len(buf) else b""
-            elif mode == "close":
-                self._record(buf)
-                buf = b""
-            else:
-                rest = self._feedChunked(buf)
-                if rest is None:
-                    return b""
-                buf = rest
-        if not self.done:
-            return b""
-        return buf
-
-    def _parseHead(self, buf: bytes, headEnd: int) -> None:
-        """
-        Parse the response head C{buf[:headEnd]} (which ends with the blank
-        line).
-        """
-        lineEnd = buf.find(b"\r\n")
-        line = buf[:lineEnd]
-        if not (line.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")) and line[9:12].isdigit()):
-            raise BadResponse(f"bad status line {line[:60]!r}")
-        status = int(line[9:12])
-        http10 = line[7] == 0x30  # HTTP/1.0
-        # One lower-cased copy of the header block, searched at C speed for
-        # the three headers that matter (no per-line Python loop): every
-        # header line starts right after a "\n".
-        lower = buf[lineEnd:headEnd].lower()
-        length: int | None = None
-        pos = lower.find(b"\ncontent-length:")
-        while pos >= 0:
-            pos += 16
-            nl = lower.find(b"\n", pos)
-            try:
-                value = int(lower[pos:nl])
-            except ValueError:
-                raise BadResponse("bad Content-Length") from None
-            if value < 0:
-                raise BadResponse("negative Content-Length")
-            if length is not None and value != length:
-                raise BadResponse("conflicting Content-Length headers")
-            length = value
-            pos = lower.find(b"\ncontent-length:", nl)
-        chunked = False
-        pos = lower.find(b"\ntransfer-encoding:")
-        while pos >= 0:
-            nl = lower.find(b"\n", pos + 19)
-            if lower.find(b"chunked", pos + 19, nl) >= 0:
-                chunked = True
-            pos = lower.find(b"\ntransfer-encoding:", nl)
-        connection = b""
-        pos = lower.find(b"\nconnection:")
-        if pos >= 0:
-            connection = lower[pos + 12 : lower.find(b"\n", pos + 12)]
-        if 100 <= status < 200 and status != 101:
-            # Interim response (100 Continue, 103 Early Hints): keep reading.
-            return
-        self.status = status
-        if b"close" in connection or (http10 and b"keep-alive" not in connection) or status == 101:
-            self.closeAfter = True
-        if self.isHead or status in (204, 304) or status == 101:
-            self.done = True
-        elif chunked:
-            self._mode = "chunked"
-            self._chunkState = "size"
-        elif length is not None:
-            self._mode = "length"
-            self._remaining = length
-            if length == 0:
-                self.done = True
-        else:
-            self._mode = "close"
-            self.closeAfter = True
-
-    def _feedChunked(self, buf: bytes) -> bytes | None:
-        """
-        Consume chunked-body bytes; L{None} when more are needed.
-        """
-        while buf:
-            state = self._chunkState
-            if state == "size":
-                end = buf.find(b"\r\n")
-                if end < 0:
-                    if len(buf) > 4096:
-                        raise BadResponse("chunk size line too long")
-                    self._buf = buf
-                    return None
-                line = buf[: end + 2]
-                sizeText = line[:end].split(b";", 1)[0].strip()
-                try:
-                    size = int(sizeText, 16)
-                except ValueError:
-                    raise BadResponse("bad chunk size") from None
-                self._record(line)
-                buf = buf[end + 2 :]
-                if size == 0:
-                    self._chunkState = "trailer"
-                else:
-                    self._remaining = size + 2
-                    self._chunkState = "data"
-            elif state == "data":
-                n = min(self._remaining, len(buf))
-                self._record(buf[:n])
-                self._remaining -= n
-                buf = buf[n:]
-                if self._remaining == 0:
-                    self._chunkState = "size"
-            else:
-                end = buf.find(b"\r\n")
-                if end < 0:
-                    if len(buf) > MAX_HEAD:
-                        raise BadResponse("trailer too long")
-                    self._buf = buf
-                    return None
-                self._record(buf[: end + 2])
-                buf = buf[end + 2 :]
-                if end == 0:
-                    self.done = True
-                    return buf
-        return None if not self.done else buf
+        if self.done:
+            return data
+        used = Framer.feed(self, data)
+        if self.done:
+            return data[used:] if used < len(data) else b""
+        error = self._error
+        if error is not None:
+            raise BadResponse(error.kind, str(error)[len(error.kind) + 2 :])
+        if not self.status:
+            frame = self.frame
+            if frame is not None and not frame.interim:
+                self.status = frame.status
+                self.closeAfter = frame.closeAfter
+        return b""
 
     def finishOnClose(self) -> bool:
         """
         The connection closed: whether that completes the response (a body
         delimited by the end of the connection).
         """
-        if self._mode == "close" and self.status:
-            self.done = True
+        if not self.done:
+            Framer.close(self)
         return self.done
 
 

@@ -1,13 +1,11 @@
-# -*- test-case-name: tests.test_http_e2e -*-
+# -*- test-case-name: tests.test_http_e2e,tests.test_http1 -*-
 """
 C{--input-http}: an HTTP server that answers every request at once and emits
 it as a type-1 message.
 
-Built on twisted.web. The header lines are recorded as received (names keep
-their case and order, duplicates are kept) by a small L{HTTPChannel}
-subclass, so the emitted request is what the client sent: request line, raw
-header lines, blank line, body. A chunked upload is emitted with its headers
-unchanged and the (de-chunked) body re-encoded as a single chunk.
+A small protocol on the shared framer L{twisted_gor._http1}: each request is
+emitted byte-exact, exactly as the client sent it (request line, header
+lines, blank line, body; a chunked upload keeps its chunks and trailers).
 """
 
 from __future__ import annotations
@@ -16,9 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
-from twisted.web import http
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
 
+from twisted_gor._http1 import Frame, Framer, FramingError
 from twisted_gor.base import InputBase, resolveReactor
 from twisted_gor.config import BuildContext
 from twisted_gor.limiter import Limit
@@ -44,83 +45,112 @@ def parseListenAddress(value: str) -> tuple[str, int]:
     return host, number
 
 
-class _RecordingRequest(http.Request):
+_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+_OK_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+IDLE_TIMEOUT = 60.0
+"""Seconds a connection may stay silent before it is closed."""
+
+
+class _RequestFramer(Framer):
     """
-    A request that, once complete, hands its raw bytes to the input and
-    answers C{200 OK} with an empty body.
-    """
-
-    rawHeaderLines: list[bytes]
-    gorInput: "HttpInput"
-    startedAt: float
-
-    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
-        channel: Any = self.channel
-        lines = getattr(self, "rawHeaderLines", [])
-        headers = b"".join(line + b"\r\n" for line in lines)
-        content: Any = self.content
-        body = b""
-        if content is not None:
-            content.seek(0)
-            body = content.read()
-        chunked = any(
-            line.split(b":", 1)[0].strip().lower() == b"transfer-encoding" and b"chunked" in line.lower()
-            for line in lines
-        )
-        if chunked:
-            body = (b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
-        payload = command + b" " + path + b" " + version + b"\r\n" + headers + b"\r\n" + body
-        factory = channel.gorInput
-        factory.requestArrived(payload, getattr(self, "startedAt", factory.reactor.seconds()))
-        http.Request.requestReceived(self, command, path, version)
-
-    def process(self) -> None:
-        self.setResponseCode(200)
-        self.setHeader(b"content-length", b"0")
-        self.finish()
-
-
-class _RecordingChannel(http.HTTPChannel):
-    """
-    An HTTP channel that keeps each request's header lines as received.
+    The request framer of one L{HttpInputProtocol}.
     """
 
-    gorInput: "HttpInput"
+    def __init__(self, protocol: "HttpInputProtocol") -> None:
+        Framer.__init__(self, True)
+        self.protocol = protocol
 
-    def lineReceived(self, line: bytes) -> None:
-        before = len(self.requests)
-        http.HTTPChannel.lineReceived(self, line)
-        if len(self.requests) > before:
-            request = self.requests[-1]
-            request.rawHeaderLines = []
-            request.startedAt = self.gorInput.reactor.seconds()
+    def frameReceived(self, frame: Frame) -> None:
+        self.protocol.requestReceived(frame)
 
-    def headerReceived(self, line: bytes) -> bool:
-        if self.requests:
-            lines = getattr(self.requests[-1], "rawHeaderLines", None)
-            if lines is not None:
-                lines.append(line)
-        return bool(http.HTTPChannel.headerReceived(self, line))
+    def frameError(self, error: FramingError) -> None:
+        self.protocol.badRequest(error)
 
 
-class _Factory(http.HTTPFactory):
+class HttpInputProtocol(Protocol, TimeoutMixin):
+    """
+    One C{--input-http} connection: requests are framed by the shared
+    L{twisted_gor._http1} framer (pipelined ones too), each is recorded
+    byte-exact and answered C{200 OK} with an empty body at once.
+    C{Expect: 100-continue} is answered C{100 Continue}; a request that cannot
+    be framed is answered C{400} and the connection closed (counted as
+    C{dropped.unparsable} and C{dropped.unparsable.<kind>}).
+    """
+
+    def __init__(self, input: "HttpInput") -> None:
+        self.input = input
+        self.framer = _RequestFramer(self)
+        self._startedAt = 0.0
+        self._now = 0.0
+        self._continued = False
+        self.callLater = input.reactor.callLater  # type: ignore[method-assign]
+
+    def connectionMade(self) -> None:
+        self.setTimeout(IDLE_TIMEOUT)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        self._now = self.input.reactor.seconds()
+        framer = self.framer
+        framer.feed(data)
+        if framer.startPos >= 0 and framer.hasPartial():
+            self._startedAt = self._now
+        frame = framer.frame
+        if frame is not None and frame.expectContinue and not self._continued and self.transport is not None:
+            self._continued = True
+            self.transport.write(_CONTINUE)
+
+    def requestReceived(self, frame: Frame) -> None:
+        """
+        A request was framed: emit it and answer it.
+        """
+        self._continued = False
+        startedAt = self._now if frame.start >= 0 else self._startedAt
+        self.input.requestArrived(frame.raw, startedAt)
+        transport = self.transport
+        if transport is None:
+            return
+        if frame.closeAfter:
+            transport.write(_OK_CLOSE)
+            self.framer.stop()
+            transport.loseConnection()
+        else:
+            transport.write(_OK)
+            if frame.method == b"CONNECT":
+                self.framer.tunnel()
+
+    def badRequest(self, error: FramingError) -> None:
+        """
+        The bytes cannot be framed: answer 400 and close.
+        """
+        stats = self.input.stats
+        stats.increment("dropped.unparsable")
+        stats.increment("dropped.unparsable." + error.kind)
+        if self.transport is not None:
+            self.transport.write(_BAD)
+            self.transport.loseConnection()
+
+    def timeoutConnection(self) -> None:
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:
+        self.setTimeout(None)
+
+
+class _Factory(Factory):
     noisy = False
 
     def __init__(self, input: "HttpInput") -> None:
-        http.HTTPFactory.__init__(self, reactor=input.reactor)
         self.gorInput = input
-        self.protocol = self._makeChannel  # type: ignore[method-assign, assignment]
 
-    def _makeChannel(self) -> _RecordingChannel:
-        channel = _RecordingChannel()
-        channel.requestFactory = _RecordingRequest
-        channel.gorInput = self.gorInput
-        return channel
-
-    def log(self, request: Any) -> None:
-        """
-        No access log: every request is already counted.
-        """
+    def buildProtocol(self, addr: Any) -> HttpInputProtocol:
+        protocol = HttpInputProtocol(self.gorInput)
+        protocol.factory = self
+        return protocol
 
 
 class HttpInput(InputBase):

@@ -41,7 +41,7 @@ from zope.interface import implementer
 from twisted_gor._interfaces import IMessageFilter
 from twisted_gor.config import BuildContext
 from twisted_gor.flags import parseGoInt
-from twisted_gor.http import proto
+from twisted_gor import _httphead as proto
 from twisted_gor.message import Message
 from twisted_gor.stats import Counters
 

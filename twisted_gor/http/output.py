@@ -52,8 +52,8 @@ from zope.interface import implementer
 
 from twisted_gor._interfaces import IMessageReceiver, IReplayObserver, IReplaySource, IResponseSource
 from twisted_gor.base import OutputBase, resolveReactor
+from twisted_gor import _httphead as proto
 from twisted_gor.config import REPLAY_RESULTS, REPLAYED_RESPONSES, BuildContext, Capabilities
-from twisted_gor.http import proto
 from twisted_gor.http.circuit import PROBING, Circuit
 from twisted_gor.http.client import HttpClientProtocol, ResponseParser
 from twisted_gor.queuestats import QueueStats

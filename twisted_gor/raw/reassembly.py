@@ -27,7 +27,7 @@ from twisted.logger import Logger
 
 from twisted_gor.message import REQUEST, RESPONSE
 from twisted_gor.raw.decode import ACK, FIN, RST, SYN, Segment, formatIP
-from twisted_gor.http.proto import setHeader
+from twisted_gor._httphead import setHeader
 from twisted_gor.raw.httpstream import IDLE, SKIP, HTTPStreamParser, Info, looksLikeResponse
 from twisted_gor.selfports import SelfPorts
 from twisted_gor.stats import Counters
@@ -197,7 +197,8 @@ class Connection:
         else:
             rid = self.makeId(seq)
             latency = lastTs - firstTs
-        if info == 101:
+        if self.server is not None and self.server.parser.switched:
+            # 101, or 2xx to CONNECT: the request direction is no longer HTTP.
             if self.client is not None:
                 self.client.parser.upgrade()
         if complete and self.selfChecked and not self.selfCapture:
@@ -205,11 +206,21 @@ class Connection:
         else:
             tracker.emitResponse(self, rid, firstTs, latency, payload, complete)
 
-    def unparsable(self) -> None:
+    def unparsable(self, kind: str) -> None:
         """
-        Bytes that are not HTTP were skipped in one direction.
+        Bytes that are not HTTP were skipped in one direction
+        (C{dropped.unparsable}, and by L{twisted_gor._http1} kind
+        C{dropped.unparsable.<kind>}).
         """
-        self.tracker.stats.increment("dropped.unparsable")
+        stats = self.tracker.stats
+        stats.increment("dropped.unparsable")
+        stats.increment("dropped.unparsable." + kind)
+
+    def flagged(self, flag: str) -> None:
+        """
+        A message was framed despite an oddity (C{framing.<flag>}).
+        """
+        self.tracker.stats.increment("framing." + flag)
 
 
 class HalfStream:
@@ -227,9 +238,11 @@ class HalfStream:
         self.pending: dict[int, tuple[bytes, int, int]] = {}
         self.pendingBytes = 0
         if isClient:
-            self.parser = HTTPStreamParser(True, conn.requestDone, conn.unparsable, maxStore=maxStore)
+            self.parser = HTTPStreamParser(True, conn.requestDone, conn.unparsable, maxStore=maxStore, onFlagged=conn.flagged)
         else:
-            self.parser = HTTPStreamParser(False, conn.responseDone, conn.unparsable, conn.methodFor, maxStore)
+            self.parser = HTTPStreamParser(
+                False, conn.responseDone, conn.unparsable, conn.methodFor, maxStore, onFlagged=conn.flagged
+            )
         self.lastTs = 0
         self.gapSince: Optional[int] = None
         self.finSeq: Optional[int] = None

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_http_proto -*-
+# -*- test-case-name: tests.test_http_proto,tests.test_http1 -*-
 """
 Byte-level helpers for raw HTTP/1.x messages.
 
@@ -129,12 +129,17 @@ def setRequestTarget(payload: bytes, target: bytes) -> bytes:
     return payload[: span[0]] + target + payload[span[1] :]
 
 
-def headersEnd(payload: bytes) -> int:
+def headersEnd(payload: bytes | bytearray, start: int = 0) -> int:
     """
-    Index just after the blank line ending the headers, or -1.
+    Index just after the empty line ending the head that begins at
+    C{start} (C{CRLF CRLF}, C{LF LF} or C{LF CRLF}: a bare LF ends a line as
+    well, RFC 9112 section 2.2), or -1.
     """
-    end = payload.find(b"\r\n\r\n")
-    return -1 if end < 0 else end + 4
+    i = payload.find(b"\n\r\n", start)
+    j = payload.find(b"\n\n", start, i + 2 if i >= 0 else len(payload))
+    if j >= 0:
+        return j + 2
+    return i + 3 if i >= 0 else -1
 
 
 def body(payload: bytes) -> bytes:
