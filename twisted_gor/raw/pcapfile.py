@@ -64,13 +64,21 @@ class PcapFileReader:
         self._task.whenDone().addBoth(lambda _: self._finish())
 
     def _fast(self) -> Iterator[None]:
-        handle, deliver = self._handle, self._packetReceived
+        handle, received = self._handle, self._packetReceived
+        counted = [0]
+
+        def deliver(ts: int, data: bytes) -> None:
+            # counted here: a batch that ends on a corrupt record returns -1
+            # after delivering the packets before it
+            counted[0] += 1
+            received(ts, data)
+
         while not self._stopped:
             n = handle.dispatch(self.batch, deliver)
+            self.packets = counted[0]
             if n <= 0:
                 self._checkError(n)
                 return
-            self.packets += n
             yield None
 
     def _hold(self, ts: int, data: bytes) -> None:
