@@ -232,6 +232,7 @@ class _Worker:
         self.startNs = 0
         self.redirectsLeft = 0
         self.stopped = False
+        self.closing: HttpClientProtocol | None = None
 
     @property
     def busy(self) -> bool:
@@ -252,6 +253,10 @@ class _Worker:
             client.sendRequest(self.payload, self.isHead)
             return
         self.client = None
+        if self.closing is not None:
+            # the connection given up on is not closed yet: a worker never
+            # holds two sockets; clientDisconnected sends this request
+            return
         d = self.output.connect(self)
         self.connecting = d
         d.addCallbacks(self._connected, self._connectFailed, callbackArgs=(d,), errbackArgs=(d,))
@@ -305,6 +310,10 @@ class _Worker:
     def clientDisconnected(self, client: HttpClientProtocol) -> None:
         if self.client is client:
             self.client = None
+        if self.closing is client:
+            self.closing = None
+            if self.message is not None and self.client is None and self.connecting is None and not self.stopped:
+                self._send()
 
     def _redirect(self, parser: ResponseParser) -> bool:
         head = parser.rawBytes() if parser.keep else b""
@@ -347,8 +356,9 @@ class _Worker:
         reason = "connect_timeout" if self.connecting is not None else "timeout"
         client = self.client
         if client is not None:
-            client.cancel()
+            self.closing = client
             self.client = None
+            client.cancel()
         if self.connecting is not None:
             d, self.connecting = self.connecting, None
             d.cancel()
