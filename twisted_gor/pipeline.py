@@ -15,7 +15,7 @@ second per component), and never reaches the input or the other outputs.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from typing import Callable, Sequence
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -170,6 +170,14 @@ class Pipeline:
         }
         self._hasObservers = any(self._observers.values())
         self._next: dict[int, int] = {kind: 0 for kind in MESSAGE_TYPES}
+        # Per type, when no rotation and no per-output limit is involved, the
+        # outputs' write methods in order: the per-message fast path.
+        self._direct: dict[int, tuple[tuple[Callable[[Message], None], ...], tuple[_Route, ...]]] = {}
+        if not splitOutput:
+            for kind in MESSAGE_TYPES:
+                chosen = [*self._routes[kind], *self._observers[kind]]
+                if chosen and all(r.limiter is None for r in chosen):
+                    self._direct[kind] = (tuple(r.output.write for r in chosen), tuple(chosen))
         for output, _ in outputs:
             output.setBackpressure(self)
 
@@ -211,6 +219,15 @@ class Pipeline:
                     message = filtered
         elif self._filters and self._filteredIds.pop(message.id):
             stats.increment("dropped.filtered_response")
+            return
+        direct = self._direct.get(message.type)
+        if direct is not None:
+            for write in direct[0]:
+                try:
+                    write(message)
+                except Exception:
+                    route = direct[1][direct[0].index(write)]
+                    self.errors.report(route.output, route.stats, "write")
             return
         routes = self._routes.get(message.type)
         if self._hasObservers:

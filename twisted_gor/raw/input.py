@@ -333,7 +333,7 @@ class RawInput(InputBase):
         if receiver is None:
             self.stats.increment("dropped.no_receiver")
             return
-        self.stats.increment("emitted")
+        self.emitted += 1  # shown as "emitted" (InputBase tracks the attribute)
         receiver.messageReceived(Message(kind, rid, ts, latency, payload))
 
     def _tick(self) -> None:
