@@ -18,6 +18,9 @@ from twisted_gor._http1 import (
     CLOSE_DELIMITED,
     HEAD,
     IDLE,
+    LENGTH,
+    MAX_HEAD,
+    NO_BODY,
     SKIP,
     TUNNEL,
     Frame,
@@ -25,6 +28,7 @@ from twisted_gor._http1 import (
     FramingError,
     looksLikeRequest,
     looksLikeResponse,
+    parseHead,
 )
 
 UPGRADED = TUNNEL
@@ -139,7 +143,41 @@ class HTTPStreamParser(Framer):
         self.lastTs = ts
         self._seq = seq
         self._ack = ack
-        if self.state == SKIP:
+        state = self.state
+        if state == IDLE and not self.keep and data[:1] > b" ":
+            # Fast path: a segment that is exactly one whole message (most
+            # GETs, small responses, POSTs with their body). The framing is
+            # still decided by parseHead; anything else takes Framer.feed.
+            e = data.find(b"\r\n\r\n")
+            if 0 < e < MAX_HEAD and data.find(b"\n\n", 0, e + 2) < 0:
+                isRequest = self.isRequest
+                end = e + 4
+                try:
+                    frame = parseHead(
+                        data[:end] if end != len(data) else data,
+                        isRequest,
+                        None if isRequest else self._methodFor(seq),
+                    )
+                except FramingError:
+                    frame = None
+                if (
+                    frame is not None
+                    and not frame.tunnel
+                    and not frame.flags
+                    and (
+                        (frame.bodyKind == NO_BODY and end == len(data))
+                        or (frame.bodyKind == LENGTH and end + frame.length == len(data))
+                    )
+                ):
+                    self.startPos = 0
+                    self.truncated = False
+                    if isRequest:
+                        self._onMessage(data, ts, ts, seq, ack, frame.method, True)
+                    else:
+                        self.switched = False
+                        self._onMessage(data, ts, ts, seq, ack, frame.status, True)
+                    return len(data)
+        if state == SKIP:
             if not (segmentStart and self.looksLikeStart(data)):
                 return 0
             self.state = IDLE
