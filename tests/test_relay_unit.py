@@ -306,6 +306,7 @@ class InputTests(SynchronousTestCase):
 
 
 def makeOutput(**kw: Any) -> tuple[TCPOutput, RecordingBackpressure]:
+    kw.setdefault("ackWait", 0)
     output = TCPOutput("127.0.0.1", 1, Clock(), **kw)
     backpressure = RecordingBackpressure()
     output.setBackpressure(backpressure)
@@ -350,7 +351,7 @@ class OutputTests(SynchronousTestCase):
         _, transport = attach(output, 0)
         output.write(request(1))
         self.assertEqual(transport.value(), encodeMessage(request(1)))
-        self.assertEqual(output.stats["sent"], 1)
+        self.assertEqual(output.stats["written"], 1)
 
     def test_selfPortsRegistered(self) -> None:
         """
@@ -409,7 +410,7 @@ class OutputTests(SynchronousTestCase):
         _, transport = attach(output, 1)
         self.assertEqual(transport.value(), b"".join(encodeMessage(request(i)) for i in range(10)))
         self.assertEqual(backpressure.calls, ["pause", "resume"])
-        self.assertEqual(output.stats["sent"], 10)
+        self.assertEqual(output.stats["written"], 10)
 
     def test_flowControl(self) -> None:
         """
