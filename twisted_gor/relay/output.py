@@ -326,6 +326,8 @@ def _sendBufferSize(transport: Any) -> int:
     import socket
 
     for candidate in (transport, getattr(transport, "transport", None)):
+        if candidate is None:
+            continue
         try:
             handle = candidate.getHandle()
             return int(handle.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
