@@ -264,6 +264,10 @@ class TLSTests(RelayTestBase):
         self.assertEqual(readRecords(out), expected(verified + skipped), [r.errText for _, r in results])
         self.assertIn("dropped.stop_timeout=15", results[2][1].errText)
         self.assertIn("failed.tls_handshake=", results[2][1].errText)
+        # every record arrived: no handshake of theirs failed (one cut by
+        # their own stop is not a failure)
+        for _, result in results[:2]:
+            self.assertNotIn("failed.tls_handshake", result.errText)
 
 
 class _Sender(Protocol):

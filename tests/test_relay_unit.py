@@ -574,8 +574,8 @@ class AckSenderTests(SynchronousTestCase):
         output.write(request(2))
         self.assertEqual(transport.value(), b"")
         protocol.dataReceived(BANNER_OK)
-        hello = HELLO_PREFIX + output.session + b"\n"
-        self.assertEqual(transport.value(), hello + tagged(1, request(1)) + tagged(2, request(2)))
+        hello = HELLO_PREFIX + output.session + b" 1\n"
+        self.assertEqual(transport.value(), hello + encodeMessage(request(1)) + encodeMessage(request(2)))
         self.assertEqual((output.stats["sent"], output.queued), (0, 2))
         protocol.dataReceived(b"ACK 1\nAC")
         self.assertEqual((output.stats["sent"], output.queued), (1, 1))
@@ -585,8 +585,8 @@ class AckSenderTests(SynchronousTestCase):
 
     def test_resentAfterBreak(self) -> None:
         """
-        Records not acknowledged when the connection breaks are sent again,
-        with the same delivery tags, on the next connection.
+        Records not acknowledged when the connection breaks are sent again
+        on the next connection, marked with their delivery ids.
         """
         output, protocol, transport = self.ackOutput()
         protocol.dataReceived(BANNER_OK)
@@ -597,8 +597,8 @@ class AckSenderTests(SynchronousTestCase):
         self.assertEqual(output.queued, 2)
         protocol, transport = attach(output, 0)
         protocol.dataReceived(BANNER_OK)
-        hello = HELLO_PREFIX + output.session + b"\n"
-        self.assertEqual(transport.value(), hello + tagged(2, request(1)) + tagged(3, request(2)))
+        hello = HELLO_PREFIX + output.session + b" 2\n"
+        self.assertEqual(transport.value(), hello + tagged("R1:2", request(1)) + tagged("R1:3", request(2)))
         self.assertEqual(output.stats["resent"], 2)
         protocol.dataReceived(b"ACK 2\n")
         self.assertEqual((output.stats["sent"], output.queued), (3, 0))
@@ -684,24 +684,40 @@ class AckReceiverTests(SynchronousTestCase):
     def test_ackAfterTaken(self) -> None:
         """
         Records are acknowledged (cumulatively, skipped and repeated ones
-        included) only once the pipeline says they are taken; a repeated
-        delivery tag is dropped and counted.
+        included) only once the pipeline says they are taken; a resent
+        record taken before is dropped and counted.
         """
         inp = TCPInput("", 0, Clock())
         receiver = _ControlledReceiver()
         inp.setReceiver(receiver)
         protocol, transport = connect(inp)
         transport.clear()
-        stream = HELLO_PREFIX + b"abc\n" + tagged(1, request(1)) + b"#2\nbroken\n" + SEPARATOR
-        stream += tagged(1, request(1)) + tagged(3, request(3))
+        stream = HELLO_PREFIX + b"abc 1\n" + encodeMessage(request(1)) + tagged("R1:1", request(1))
+        stream += b"broken\n" + SEPARATOR + tagged("R9:1", request(3)) + tagged("R9:1", request(3))
         protocol.dataReceived(stream[:20])
         protocol.dataReceived(stream[20:])
         self.assertEqual(receiver.messages, [request(1), request(3)])
-        self.assertEqual(inp.stats["dropped.duplicate"], 1)
+        self.assertEqual(inp.stats["dropped.duplicate"], 2)
         inp.reactor.advance(ACK_DELAY)
         self.assertEqual(transport.value(), b"")
         receiver.pending.pop().callback(None)
-        self.assertEqual(transport.value(), b"ACK 4\n")
+        self.assertEqual(transport.value(), b"ACK 5\n")
+
+    def test_resendOnAnotherConnection(self) -> None:
+        """
+        What a broken connection took is recognised when resent on another
+        connection of the same session (and only of that session).
+        """
+        inp, _, receiver = makeInput()
+        first, _ = connect(inp)
+        first.dataReceived(HELLO_PREFIX + b"s 1\n" + b"".join(encodeMessage(request(i)) for i in range(3)))
+        first.connectionLost(None)  # type: ignore[arg-type]
+        second, _ = connect(inp)
+        other, _ = connect(inp)
+        second.dataReceived(HELLO_PREFIX + b"s 2\n" + tagged("R1:3", request(2)) + tagged("R1:4", request(3)))
+        other.dataReceived(HELLO_PREFIX + b"t 1\n" + tagged("R1:3", request(2)))
+        self.assertEqual(receiver.messages, [request(i) for i in range(3)] + [request(3), request(2)])
+        self.assertEqual(inp.stats["dropped.duplicate"], 1)
 
     def test_gracefulStop(self) -> None:
         """
@@ -712,11 +728,11 @@ class AckReceiverTests(SynchronousTestCase):
         inp, clock, receiver = makeInput()
         inp.running = True
         protocol, transport = connect(inp)
-        protocol.dataReceived(HELLO_PREFIX + b"s\n")
+        protocol.dataReceived(HELLO_PREFIX + b"s 1\n")
         transport.clear()
         stopped = inp.stopService()
         self.assertEqual(transport.value(), CLOSING)
-        protocol.dataReceived(tagged(1, request(1)) + END_RECORD)
+        protocol.dataReceived(encodeMessage(request(1)) + END_RECORD)
         self.assertEqual(receiver.messages, [request(1)])
         self.assertEqual(transport.value(), CLOSING + b"ACK 1\n")
         self.assertTrue(transport.disconnecting)

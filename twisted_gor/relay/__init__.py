@@ -7,32 +7,43 @@ Modules: L{twisted_gor.relay.input} (the server), L{twisted_gor.relay.output}
 The link is GoReplay's framing (C{.gor} records: meta line, payload,
 C{\\n🐵🙈🙉\\n}); between two twisted-gors it is extended with
 acknowledgements, negotiated when a connection opens so that a GoReplay peer
-on either side sees plain framing only. Exact bytes (all ASCII lines end with
-one C{\\n}, 0x0a)::
+on either side sees plain framing only. Exact bytes (every control line
+ends with one C{\\n}, 0x0a)::
 
     receiver, on accept (TLS: after the handshake), one line:
-        "GORACK1 OK\\n"      will acknowledge if asked   (L{BANNER_OK})
-        "GORACK1 BUSY\\n"    at --input-tcp-max-connections; then closes  (L{BANNER_BUSY})
-    sender, having read "GORACK1 OK\\n" within --output-tcp-ack-wait:
-        "GORACK1 HELLO <session>\\n"                      (L{HELLO_PREFIX}; session: 16 hex digits, random per output)
-      then each record prefixed by its delivery tag line:
-        "#<seq>\\n" <meta line> "\\n" <payload> "\\n🐵🙈🙉\\n"   (seq: decimal, from 1, per session)
-      and, once asked to close, the end marker  "#E\\n🐵🙈🙉\\n"  (L{END_RECORD})
+        "GORACK1 OK\\n"       it can acknowledge                       (BANNER_OK)
+        "GORACK1 BUSY\\n"     at --input-tcp-max-connections; closes   (BANNER_BUSY)
+    sender, having read "GORACK1 OK\\n" within --output-tcp-ack-wait, before any record:
+        "GORACK1 HELLO <session> <conn>\\n"                            (HELLO_PREFIX)
+            session: 16 lowercase hex digits, random per --output-tcp
+            conn: decimal, 1, 2, ... per session (its ack-mode connections)
+      then records:
+        sent for the first time: exactly GoReplay's framing,
+            <meta line> "\\n" <payload> "\\n🐵🙈🙉\\n"
+            (the k-th such record on connection <conn> has the delivery id <conn>:<k>)
+        sent again after a connection broke: a mark line, then the record,
+            "#R<conn>:<k>\\n" <meta line> "\\n" <payload> "\\n🐵🙈🙉\\n"
+        once asked to close, the end marker "#E\\n🐵🙈🙉\\n"                (END_RECORD)
     receiver, in ack mode only:
-        "ACK <n>\\n"         the first n records of this connection are taken   (cumulative)
-        "CLOSING\\n"         stopping: send no more, finish with the end marker
+        "ACK <n>\\n"          the first n records of this connection are taken (cumulative;
+                              resent and skipped records count, the end marker does not)
+        "CLOSING\\n"          stopping: send nothing more but the end marker  (CLOSING)
 
 A sender that reads nothing within the wait (a GoReplay receiver never
-writes), or reads anything else, uses plain framing. A receiver whose first
-bytes are not C{"GORACK1 HELLO "} reads plain framing (a GoReplay sender
-never reads the banner; it stays in its socket buffer). So a GoReplay peer on
-either side sees exactly GoReplay's framing.
+writes), or reads anything else, uses plain framing on that connection. A
+receiver whose first bytes are not C{"GORACK1 HELLO "} reads plain framing (a
+GoReplay sender never reads the banner; it stays in its socket buffer). So a
+GoReplay peer on either side sees exactly GoReplay's framing.
 
-Duplicates (records resent after a connection broke, whose acknowledgement
-was lost) are recognised by C{(session, seq)}: the receiver remembers the
-last C{--input-tcp-dedup-window} delivery tags and drops repeats, counted as
-C{dropped.duplicate}; across a receiver restart they cannot be recognised,
-and the sender counts every record it sent again as C{resent}.
+Duplicates: a record is resent when the connection it was sent on broke
+before its acknowledgement arrived; the receiver may have taken it. It
+recognises that by the delivery id: connection C{conn} of that session took
+its first C{fresh} fresh records in order, so C{k <= fresh} was taken; a
+resent record taken before is remembered by id. Such records are dropped and
+counted C{dropped.duplicate} (bounded: the last C{--input-tcp-dedup-window}
+connections and resent ids per session, 256 sessions). A receiver that was
+killed forgets; after its restart duplicates are possible, and the sender
+counts every record it sent again as C{resent}.
 """
 
 from twisted_gor.framing import SEPARATOR
@@ -44,7 +55,7 @@ BANNER_BUSY = b"GORACK1 BUSY\n"
 """Written by the receiver at its connection limit, before closing."""
 
 HELLO_PREFIX = b"GORACK1 HELLO "
-"""The sender's first bytes in ack mode, followed by the session and C{\\n}."""
+"""The sender's first bytes in ack mode, followed by C{<session> <conn>\\n}."""
 
 ACK_PREFIX = b"ACK "
 """C{ACK <n>\\n}: cumulative count of records of this connection taken."""
@@ -53,7 +64,7 @@ CLOSING = b"CLOSING\n"
 """The receiver stops: the sender sends nothing more but L{END_RECORD}."""
 
 END_TAG = b"E"
-"""The delivery tag of the end marker."""
+"""The mark of the end marker."""
 
 END_RECORD = b"#" + END_TAG + SEPARATOR
 """The end marker: C{#E} and the separator (C{#E\\n🐵🙈🙉\\n})."""

@@ -45,8 +45,8 @@ FLAGS: list[Flag] = [
     Flag(
         "input-tcp-dedup-window",
         INT,
-        "Remember this many recent delivery tags of acknowledging senders and drop repeats"
-        " as dropped.duplicate (default 100000; 0 = off).",
+        "Per acknowledging sender, remember its last N connections and resent records, to drop"
+        " records resent although taken before, as dropped.duplicate (default 20000; 0 = off).",
         default=_input.DEFAULT_DEDUP_WINDOW,
         check=nonNegative,
     ),

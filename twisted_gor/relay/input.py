@@ -15,7 +15,8 @@ every record; such a connection is in I{ack mode}: records are acknowledged,
 cumulatively and in batches (every L{ACK_EVERY} records of a connection, or
 L{ACK_DELAY} seconds after the first unacknowledged one), once the pipeline
 says they are I{taken} (L{ITakenReporter}: for a file output, written to the
-OS). Repeats of a recent delivery tag are dropped (C{dropped.duplicate}).
+OS). A record resent after a connection broke is dropped (counted
+C{dropped.duplicate}) if it was taken before (see L{takenBefore}).
 Anything else (a GoReplay sender) is read as plain framing and never written
 to again. See L{twisted_gor.relay} for the bytes.
 
@@ -27,7 +28,7 @@ all within the drain timeout.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +44,15 @@ from twisted_gor.base import InputBase, resolveReactor
 from twisted_gor.config import BuildContext
 from twisted_gor.framing import MalformedCallback, RecordDecoder
 from twisted_gor.limiter import Limit
-from twisted_gor.message import Message
+from twisted_gor.message import MESSAGE_TYPES, Message
 from twisted_gor.relay import ACK_PREFIX, BANNER_BUSY, BANNER_OK, CLOSING, END_TAG, HELLO_PREFIX, MAX_LINE
 
 DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_CONNECTIONS = 1024
-DEFAULT_DEDUP_WINDOW = 100_000
+DEFAULT_DEDUP_WINDOW = 20_000
+MAX_SESSIONS = 256
+"""Sender sessions whose connections are remembered for recognising resends."""
 DEFAULT_DRAIN_TIMEOUT = 5.0
 ACK_EVERY = 500
 """Acknowledge as soon as a connection has this many records not yet acknowledged."""
@@ -70,46 +73,98 @@ def _skipReason(reason: str) -> str:
     return "skipped.malformed"
 
 
+SKIPPED = b""
+"""The mark of a skipped (malformed, oversize) record."""
+
 Entry = tuple[bytes, "Message | None"]
-"""An ack-mode record: its delivery tag and the message (L{None}: skipped, or the end marker)."""
+"""
+An ack-mode record: C{(mark, message)}. The mark is C{b""} for a record sent
+for the first time, C{b"R<conn>:<k>"} for a resend, L{SKIPPED} with no
+message for a skipped record, L{END_TAG} with no message for the end marker.
+"""
 
 
-class TaggedDecoder(RecordDecoder):
+class AckDecoder(RecordDecoder):
     """
-    The ack-mode stream: every record starts with a C{#<tag>\\n} line.
+    The ack-mode stream: plain records, resent records prefixed with a
+    C{#R<conn>:<k>\\n} line, and the end marker C{#E}.
 
-    Besides the messages, C{entries} lists every record in stream order, the
-    skipped ones (malformed, oversize) included, so that acknowledgements
-    count the sender's records exactly.
+    The common case costs what L{RecordDecoder} costs: records without a
+    prefix are only counted in C{marks} when something unusual (a resend, a
+    skipped record, the end marker) happened in the same read.
 
-    @ivar entries: C{(tag, message or None)} decoded and not yet taken.
+    @ivar marks: C{(index, mark)} of the unusual records of the last read,
+        C{index} being the number of messages decoded before it in that read.
     """
 
     def __init__(self, onMalformed: MalformedCallback, maxRecordSize: int = 0) -> None:
         RecordDecoder.__init__(self, self._skipped, maxRecordSize)
         self._onSkipped = onMalformed
-        self.entries: list[Entry] = []
+        self._out: list[Message] | None = None
+        self.marks: list[tuple[int, bytes]] = []
+
+    def feed(self, data: bytes) -> list[Message]:
+        """
+        See L{RecordDecoder.feed}; C{marks} says where the unusual records are.
+        """
+        self._out = None
+        self.marks = []
+        return RecordDecoder.feed(self, data)
 
     def _skipped(self, offset: int, reason: str) -> None:
         if not reason.startswith("truncated"):
-            self.entries.append((b"", None))
+            self.marks.append((len(self._out) if self._out is not None else 0, SKIPPED))
         self._onSkipped(offset, reason)
 
     def _decodeOne(self, buffer: bytes, start: int, end: int, out: list[Message]) -> None:
-        tag = b""
-        if buffer.startswith(b"#", start):
+        self._out = out
+        if buffer[start] == 35:  # "#": a resend or the end marker
             newline = buffer.find(b"\n", start, end)
             if newline < 0:
-                tag, start = buffer[start + 1 : end], end
+                mark, start = buffer[start + 1 : end], end
             else:
-                tag, start = buffer[start + 1 : newline], newline + 1
-        if start >= end:
-            self.entries.append((tag, None))
+                mark, start = buffer[start + 1 : newline], newline + 1
+            if start >= end or not mark or mark == END_TAG:
+                self.marks.append((len(out), mark if mark == END_TAG else SKIPPED))
+                return
+            count = len(out)
+            RecordDecoder._decodeOne(self, buffer, start, end, out)
+            if len(out) > count:
+                self.marks.append((count, mark))
             return
-        count = len(out)
+        # the well-formed case inline (as RecordDecoder's): one call per record
+        newline = buffer.find(b"\n", start, end)
+        if newline > start and newline + 1 < end:
+            meta = buffer[start:newline]
+            parts = meta.split(b" ", 4)
+            try:
+                kind = int(parts[0])
+                timestamp = int(parts[2])
+                latency = int(parts[3]) if len(parts) > 3 and parts[3] else -1
+                if kind in MESSAGE_TYPES and parts[1] and len(parts) <= 4:
+                    out.append(Message(kind, parts[1], timestamp, latency, buffer[newline + 1 : end], meta))
+                    return
+            except (ValueError, IndexError):
+                pass
         RecordDecoder._decodeOne(self, buffer, start, end, out)
-        if len(out) > count:
-            self.entries.append((tag, out[-1]))
+
+
+def withMarks(messages: list[Message], marks: list[tuple[int, bytes]]) -> list[Entry]:
+    """
+    The records of one read in order, as entries.
+    """
+    entries: list[Entry] = []
+    position = 0
+    for index, mark in marks:
+        entries.extend((b"", m) for m in messages[position:index])
+        if mark == SKIPPED or mark == END_TAG:
+            entries.append((mark, None))
+            position = index
+        else:
+            entries.append((mark, messages[index]))
+            position = index + 1
+    entries.extend((b"", m) for m in messages[position:])
+    return entries
 
 
 class RelayServerProtocol(Protocol, TimeoutMixin):
@@ -118,6 +173,8 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
 
     @ivar mode: L{None} until the first bytes tell, then C{"plain"} or C{"ack"}.
     @ivar done: ack mode: records of this connection taken by the pipeline so far.
+    @ivar fresh: ack mode: how many of them were sent for the first time
+        (record C{k} of those is C{<conn>:<k>} if it is ever resent).
     @ivar ackSent: the last count acknowledged.
     """
 
@@ -130,10 +187,12 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         self.held: list[Message] = []
         self.heldEntries: list[Entry] = []
         self.decoder = RecordDecoder(self._malformed, input.maxRecordSize)
-        self.tagged: TaggedDecoder | None = None
+        self.tagged: AckDecoder | None = None
         self.mode: str | None = None
         self.preamble = b""
         self.session = b""
+        self.conn = b""
+        self.fresh = 0
         self.done = 0
         self.ackSent = 0
         self.ended = False
@@ -201,9 +260,10 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
                 return b""
             if 0 <= newline <= MAX_LINE:
                 self.preamble = b""
-                self.session = buffer[len(HELLO_PREFIX) : newline]
+                self.session, _, self.conn = buffer[len(HELLO_PREFIX) : newline].partition(b" ")
                 self.mode = "ack"
-                self.tagged = TaggedDecoder(self._malformed, self.input.maxRecordSize)
+                self.tagged = AckDecoder(self._malformed, self.input.maxRecordSize)
+                self.input.ackOpened(self)
                 self.input.stats.increment("connections.ack")
                 if self.input.draining:
                     self.beginClose()
@@ -220,29 +280,50 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         tagged = self.tagged
         assert tagged is not None
         messages = tagged.feed(data)
-        self.input.stats.increment("read", len(messages))
-        entries, tagged.entries = tagged.entries, []
-        if self.heldEntries:
-            self.heldEntries.extend(entries)
+        input = self.input
+        input.stats.increment("read", len(messages))
+        marks = tagged.marks
+        if marks or self.heldEntries:
+            entries = withMarks(messages, marks)
+            if self.heldEntries:
+                self.heldEntries.extend(entries)
+                return
+            self._take(entries)
             return
-        self._take(entries)
+        # the common case: records sent for the first time, nothing unusual
+        emit = input.emit
+        for index, message in enumerate(messages):
+            if input.paused:
+                self.heldEntries.extend((b"", m) for m in messages[index:])
+                self.done += index
+                self.fresh += index
+                break
+            emit(message)
+        else:
+            self.done += len(messages)
+            self.fresh += len(messages)
+        input.wantAck(self)
 
     def _take(self, entries: list[Entry]) -> None:
         """
         Emit ack-mode records in order (holding the rest if paused meanwhile),
-        dropping repeated delivery tags; then ask for an acknowledgement.
+        dropping resent records taken already; then ask for an
+        acknowledgement.
         """
         input = self.input
-        session = self.session
-        for index, (tag, message) in enumerate(entries):
+        for index, (mark, message) in enumerate(entries):
             if input.paused:
                 self.heldEntries.extend(entries[index:])
                 break
             if message is None:
-                if tag == END_TAG:
+                if mark == END_TAG:
                     self.ended = True
                     continue
-            elif tag and input.isDuplicate(session + b" " + tag):
+                self.fresh += 1  # skipped (almost always a fresh record)
+            elif not mark:
+                self.fresh += 1
+                input.emit(message)
+            elif input.takenBefore(self.session, mark):
                 input.stats.increment("dropped.duplicate")
             else:
                 input.emit(message)
@@ -348,9 +429,18 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         self.gone = True
         (self.tagged or self.decoder).finish()
         if self.tagged is not None:
-            self.held = [m for tag, m in self.heldEntries if m is not None and not (
-                tag and self.input.isDuplicate(self.session + b" " + tag))]
-            self.heldEntries = []
+            held: list[Message] = []
+            for mark, message in self.heldEntries:
+                if message is None:
+                    continue
+                if not mark:
+                    self.fresh += 1
+                elif self.input.takenBefore(self.session, mark):
+                    self.input.stats.increment("dropped.duplicate")
+                    continue
+                held.append(message)
+            self.held, self.heldEntries = held, []
+            self.input.ackClosed(self)
         if self.held:
             # the connection is gone but what it sent is complete: deliver it
             # (unacknowledged: a repeat is recognised by its tag)
@@ -401,6 +491,10 @@ class _RelayFactory(Factory):
         return protocol
 
 
+_Session = tuple["OrderedDict[bytes, RelayServerProtocol | int]", set[bytes], deque[bytes]]
+"""Per sender session: connections (live, or what they took), resent marks taken, their order."""
+
+
 class TCPInput(InputBase):
     """
     The C{--input-tcp} server.
@@ -424,8 +518,9 @@ class TCPInput(InputBase):
         drainTimeout: float = DEFAULT_DRAIN_TIMEOUT,
     ) -> None:
         """
-        @param dedupWindow: how many recent delivery tags are remembered to
-            drop repeats (0: none).
+        @param dedupWindow: per sender session, how many connections and
+            resent records are remembered to recognise resends taken before
+            (0: none).
         @param drainTimeout: at stop, how long connections may take to
             deliver what they hold before they are aborted.
         """
@@ -446,28 +541,67 @@ class TCPInput(InputBase):
         self.dedupWindow = dedupWindow
         self.drainTimeout = drainTimeout
         self.draining = False
-        self._seen: set[bytes] = set()
-        self._seenOrder: deque[bytes] = deque()
+        self._sessions: OrderedDict[bytes, _Session] = OrderedDict()
         self._ackTimer: Any = None
         self._ackInFlight = False
         self._drainTimer: Any = None
 
     # -- acknowledgements ------------------------------------------------
 
-    def isDuplicate(self, key: bytes) -> bool:
+    def ackOpened(self, protocol: RelayServerProtocol) -> None:
         """
-        Whether the delivery tag C{key} (session and sequence) was taken
-        recently; remembers it otherwise (bounded by the dedup window).
+        An ack-mode connection C{<session> <conn>} opened: its fresh records
+        count from here (see L{takenBefore}).
         """
-        seen = self._seen
-        if key in seen:
+        self._sessionOf(protocol.session)[0][protocol.conn] = protocol
+
+    def ackClosed(self, protocol: RelayServerProtocol) -> None:
+        """
+        An ack-mode connection is gone: remember how many fresh records it
+        took (the prefix of its stream), for resends on other connections.
+        """
+        connections = self._sessionOf(protocol.session)[0]
+        connections[protocol.conn] = protocol.fresh
+        while len(connections) > self.dedupWindow:
+            connections.popitem(last=False)
+
+    def _sessionOf(self, session: bytes) -> "_Session":
+        sessions = self._sessions
+        known = sessions.get(session)
+        if known is None:
+            known = sessions[session] = (OrderedDict(), set(), deque())
+            while len(sessions) > MAX_SESSIONS:
+                sessions.popitem(last=False)
+        else:
+            sessions.move_to_end(session)
+        return known
+
+    def takenBefore(self, session: bytes, mark: bytes) -> bool:
+        """
+        Whether the resent record C{mark} (C{R<conn>:<k>}) was taken already:
+        C{k} is within what connection C{conn} took (records are taken in
+        order), or it was resent and taken before. Remembers it otherwise.
+        Bounded: per session the last C{dedupWindow} connections and resent
+        records; at most L{MAX_SESSIONS} sessions.
+        """
+        if not self.dedupWindow:
+            return False
+        connections, resent, order = self._sessionOf(session)
+        conn, _, index = mark[1:].partition(b":")
+        owner = connections.get(conn)
+        if owner is not None:
+            taken = owner if isinstance(owner, int) else owner.fresh
+            try:
+                if int(index) <= taken:
+                    return True
+            except ValueError:
+                pass
+        if mark in resent:
             return True
-        if self.dedupWindow:
-            seen.add(key)
-            order = self._seenOrder
-            order.append(key)
-            if len(order) > self.dedupWindow:
-                seen.discard(order.popleft())
+        resent.add(mark)
+        order.append(mark)
+        while len(order) > self.dedupWindow:
+            resent.discard(order.popleft())
         return False
 
     def wantAck(self, protocol: RelayServerProtocol) -> None:

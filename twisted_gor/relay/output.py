@@ -54,8 +54,12 @@ DEFAULT_STOP_TIMEOUT = 5.0
 DEFAULT_ACK_WAIT = 1.0
 DEFAULT_IN_FLIGHT_ESTIMATE = 256 * 1024
 
-Entry = tuple[int, bytes]
-"""A queued record: its delivery sequence (0: never sent) and its framing."""
+Entry = tuple["bytes | int", bytes]
+"""
+A record and its mark: in the queue 0 (never sent) or its delivery id
+C{b"<conn>:<k>"} (sent before); in flight on an ack-mode connection C{k}
+(the C{k}th record sent fresh there) or the delivery id.
+"""
 
 
 def fnv1a32(data: bytes) -> int:
@@ -84,7 +88,8 @@ class RelayClientProtocol(Protocol):
     @ivar writable: the transport's buffer has room (not paused by it).
     @ivar ready: the mode is chosen; records may be written.
     @ivar mode: L{None} while negotiating, then C{"ack"} or C{"plain"}.
-    @ivar inflight: ack mode: C{(seq, record)} written and not yet acknowledged.
+    @ivar inflight: ack mode: C{(k or mark, record)} written and not yet
+        acknowledged (C{k}: the record was the C{k}th sent fresh here).
     """
 
     def __init__(self, worker: "_Worker") -> None:
@@ -100,8 +105,10 @@ class RelayClientProtocol(Protocol):
         self.closing = False
         self.lines = b""
         self.waitCall: Any = None
-        self.inflight: deque[tuple[int, bytes]] = deque()
+        self.inflight: deque[Entry] = deque()
         self.acked = 0
+        self.fresh = 0
+        self.number = b""
         self.recent: deque[int] = deque()
         self.recentBytes = 0
         self.recentLimit = DEFAULT_IN_FLIGHT_ESTIMATE
@@ -162,7 +169,9 @@ class RelayClientProtocol(Protocol):
         output = self.worker.output
         output.stats.increment("connections." + mode)
         if self.acking:
-            self.transport.write(HELLO_PREFIX + output.session + b"\n")  # type: ignore[union-attr]
+            output.ackConnections += 1
+            self.number = b"%d" % output.ackConnections
+            self.transport.write(HELLO_PREFIX + output.session + b" " + self.number + b"\n")  # type: ignore[union-attr]
         self.ready = True
         self.writable = not self.paused
         self.worker.connected(self)
@@ -241,20 +250,25 @@ class RelayClientProtocol(Protocol):
         self.worker.output.stats.increment("closed.by_receiver")
         self.transport.write(END_RECORD)  # type: ignore[union-attr]
 
-    def send(self, seq: int, data: bytes) -> None:
+    def send(self, mark: bytes | int, data: bytes) -> None:
         """
-        Write one record (C{seq} 0: never sent before).
+        Write one record; C{mark} is 0 for a record never sent before, else
+        its delivery id C{<conn>:<k>} (record C{k} sent fresh on ack-mode
+        connection C{conn} of this session).
         """
         output = self.worker.output
-        if seq:
-            output.resent += 1
         if self.acking:
-            if not seq:
-                output.lastSeq += 1
-                seq = output.lastSeq
-            self.transport.writeSequence((b"#%d\n" % seq, data))  # type: ignore[union-attr]
-            self.inflight.append((seq, data))
+            if mark:
+                output.resent += 1
+                self.transport.writeSequence((b"#R%s\n" % mark, data))  # type: ignore[union-attr]
+                self.inflight.append((mark, data))
+                return
+            self.fresh += 1
+            self.transport.write(data)  # type: ignore[union-attr]
+            self.inflight.append((self.fresh, data))
             return
+        if mark:
+            output.resent += 1
         self.transport.write(data)  # type: ignore[union-attr]
         size = len(data)
         output.written += 1
@@ -301,7 +315,12 @@ class RelayClientProtocol(Protocol):
             output.selfPorts.remove(*self.local)
         if self.ready:
             if self.inflight:
-                inflight, self.inflight = list(self.inflight), deque()
+                number = self.number
+                inflight: list[Entry] = [
+                    (mark if isinstance(mark, bytes) else b"%s:%d" % (number, mark), data)
+                    for mark, data in self.inflight
+                ]
+                self.inflight = deque()
                 worker.requeue(inflight)
             elif self.recent and not worker.stopping:
                 output.stats.increment("lost.in_flight", len(self.recent))
@@ -459,15 +478,12 @@ class _Worker:
         queue = self.queue
         if protocol is None or not queue:
             return
-        transport = protocol.transport
-        assert transport is not None
         count = 0
-        size = 0
         send = protocol.send
         while queue and protocol.writable:
-            seq, data = queue.popleft()
+            mark, data = queue.popleft()
             count += 1
-            send(seq, data)
+            send(mark, data)
         if count:
             self.output._dequeued()
 
@@ -511,7 +527,7 @@ class TCPOutput(OutputBase):
         OutputBase.__init__(self, f"output_tcp({host}:{port})")
         self.ackWait = ackWait
         self.session = os.urandom(8).hex().encode("ascii")
-        self.lastSeq = 0
+        self.ackConnections = 0
         self.acknowledged = 0
         self.written = 0
         self.resent = 0
