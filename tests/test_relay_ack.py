@@ -79,6 +79,20 @@ class _Sink(Protocol):
         self.data.append(data)
 
 
+class _ClosingSink(Protocol):
+    """
+    A receiver that never writes and closes each connection once it got
+    some bytes (a GoReplay receiver going away).
+    """
+
+    def __init__(self, data: list[bytes]) -> None:
+        self.data = data
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data.append(data)
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+
 class AtLeastOnceTests(RelayTestBase):
     """
     Records survive a receiver that dies, stops or is full.
@@ -259,3 +273,24 @@ class PlainModeTests(RelayTestBase):
         summary = yield self.finish(recv)
         self.assertEqual(readRecords(out), expected(messages))
         self.assertEqual(counters(summary.errText, "input_tcp").get("connections.plain"), 1, summary.errText)
+
+    @inlineCallbacks
+    def test_lostInFlightCounted(self) -> Any:
+        """
+        A plain receiver that drops the connection: what was written on it
+        and may not have arrived is counted C{lost.in_flight}.
+        """
+        data: list[bytes] = []
+        listening = reactor.listenTCP(0, Factory.forProtocol(lambda: _ClosingSink(data)), interface="127.0.0.1")
+        self.addCleanup(listening.stopListening)
+        messages = records(200, spacing=10_000_000)
+        writeFile(self.path("in.gor"), messages)
+        result = yield self.start(
+            "--input-file", self.path("in.gor"), "--output-tcp", f"127.0.0.1:{listening.getHost().port}",
+            "--output-tcp-workers", "1", "--output-tcp-ack-wait", "100ms",
+        ).wait(30)  # fmt: skip
+        self.assertEqual(result.rc, 0, result.errText)
+        out = counters(result.errText, "output_tcp")
+        self.assertGreaterEqual(out.get("lost.in_flight", 0), 1, result.errText)
+        self.assertGreaterEqual(out.get("connections.plain", 0), 2, result.errText)
+

@@ -642,6 +642,28 @@ class AckSenderTests(SynchronousTestCase):
         self.assertEqual(transport.value(), END_RECORD)
         self.assertEqual(output.queued, 1)
 
+    def test_unacknowledgedAtStop(self) -> None:
+        """
+        At stop the output waits for acknowledgements (within its timeout);
+        what was sent but never acknowledged is counted apart from what was
+        never sent.
+        """
+        output, protocol, transport = self.ackOutput(stopTimeout=2.0)
+        output.running = True
+        protocol.dataReceived(BANNER_OK)
+        output.write(request(1))
+        protocol.pauseProducing()
+        output.write(request(2))
+        d = output.stopService()
+        self.assertNoResult(d)
+        output.reactor.advance(2.0)
+        self.assertTrue(transport.disconnecting)
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.successResultOf(d)
+        self.assertEqual(output.stats["unacknowledged.stop_timeout"], 1)
+        self.assertEqual(output.stats["dropped.stop_timeout"], 1)
+        self.assertEqual(output.queued, 0)
+
     def test_tlsCutByStopNotAFailure(self) -> None:
         """
         A TLS handshake cut by a stop (ours or the receiver's) is not a
