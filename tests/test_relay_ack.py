@@ -17,13 +17,13 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
 
-from twisted_gor.framing import encodeMessage, iterMessages
+from twisted_gor.framing import SEPARATOR, encodeMessage, iterMessages
 from twisted_gor.message import Message
-from twisted_gor.relay import BANNER_OK
+from twisted_gor.relay import BANNER_OK, HELLO_PREFIX
 from tests.certs import makeCertificates
 from tests.support import freePort
 from tests.test_http_e2e import counters
-from tests.test_relay_e2e import RelayTestBase, expected, readRecords, records, writeFile
+from tests.test_relay_e2e import RelayTestBase, expected, goreplayRecords, readRecords, records, writeFile
 
 reactor: Any = _reactor
 
@@ -82,15 +82,18 @@ class _Sink(Protocol):
 class _ClosingSink(Protocol):
     """
     A receiver that never writes and closes each connection once it got
-    some bytes (a GoReplay receiver going away).
+    a record after the hello (a GoReplay receiver going away).
     """
 
     def __init__(self, data: list[bytes]) -> None:
         self.data = data
+        self.mine = b""
 
     def dataReceived(self, data: bytes) -> None:
         self.data.append(data)
-        self.transport.abortConnection()  # type: ignore[union-attr]
+        self.mine += data
+        if self.mine.count(SEPARATOR) >= 2:
+            self.transport.abortConnection()  # type: ignore[union-attr]
 
 
 class AtLeastOnceTests(RelayTestBase):
@@ -196,6 +199,7 @@ class AtLeastOnceTests(RelayTestBase):
         recv = yield self.receiver(port, out, "--input-tcp-max-connections", "1")
         holder = _Holder()
         yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), holder)
+        holder.transport.write(HELLO_PREFIX + b"holder 1" + SEPARATOR)  # type: ignore[union-attr]
         yield waitUntil(lambda: holder.data == BANNER_OK, "the banner")
         messages = records(300)
         source = self.path("in.gor")
@@ -227,26 +231,37 @@ class PlainModeTests(RelayTestBase):
     def test_silentReceiver(self) -> Any:
         """
         A receiver that never writes (a GoReplay --input-tcp): after the
-        banner wait the sender writes exactly GoReplay's framing, and counts
-        C{written}, not C{sent}.
+        wait the sender writes exactly GoReplay's framing (the hello is a
+        record without payload, which GoReplay's reader drops), and counts
+        C{written}, not C{sent}; with no wait, not even the hello.
         """
-        data: list[bytes] = []
-        listening = reactor.listenTCP(0, Factory.forProtocol(lambda: _Sink(data)), interface="127.0.0.1")
-        self.addCleanup(listening.stopListening)
         messages = records(200)
         writeFile(self.path("in.gor"), messages)
-        result = yield self.start(
-            "--input-file", self.path("in.gor") + "|max", "--output-tcp", f"127.0.0.1:{listening.getHost().port}",
-            "--output-tcp-workers", "1", "--output-tcp-ack-wait", "300ms",
-        ).wait(30)  # fmt: skip
-        self.assertEqual(result.rc, 0, result.errText)
         wire = b"".join(encodeMessage(m) for m in messages)
-        yield waitUntil(lambda: len(b"".join(data)) >= len(wire), "every byte at the sink")
-        self.assertEqual(b"".join(data), wire)
-        out = counters(result.errText, "output_tcp")
-        self.assertEqual(out.get("written"), len(messages), result.errText)
-        self.assertEqual(out.get("connections.plain"), 1, result.errText)
-        self.assertNotIn("sent", out, result.errText)
+        for wait in ("300ms", "0"):
+            data: list[bytes] = []
+            listening = reactor.listenTCP(0, Factory.forProtocol(lambda: _Sink(data)), interface="127.0.0.1")
+            self.addCleanup(listening.stopListening)
+            result = yield self.start(
+                "--input-file", self.path("in.gor") + "|max", "--output-tcp", f"127.0.0.1:{listening.getHost().port}",
+                "--output-tcp-workers", "1", "--output-tcp-ack-wait", wait,
+            ).wait(30)  # fmt: skip
+            self.assertEqual(result.rc, 0, result.errText)
+            hello = b"" if wait == "0" else HELLO_PREFIX
+            yield waitUntil(lambda: b"".join(data).endswith(wire), "every byte at the sink")
+            got = b"".join(data)
+            if hello:
+                # one record without payload first: GoReplay's reader drops it
+                self.assertTrue(got.startswith(hello), got[:80])
+                first = got[: got.index(SEPARATOR)]
+                self.assertNotIn(b"\n", first)
+                got = got[len(first) + len(SEPARATOR) :]
+            self.assertEqual(got, wire)
+            self.assertEqual(goreplayRecords(b"".join(data)), [m.meta() + b"\n" + m.payload for m in messages])
+            out = counters(result.errText, "output_tcp")
+            self.assertEqual(out.get("written"), len(messages), result.errText)
+            self.assertEqual(out.get("connections.plain"), 1, result.errText)
+            self.assertNotIn("sent", out, result.errText)
 
     @inlineCallbacks
     def test_plainSender(self) -> Any:
@@ -267,6 +282,11 @@ class PlainModeTests(RelayTestBase):
             for piece in pieces:
                 client.sendall(piece)
                 yield deferLater(reactor, 0, lambda: None)
+            yield waitUntil(lambda: countRecords(out) >= len(messages), "every record in the file")
+            # never written to: a GoReplay sender's close stays a clean one
+            client.setblocking(False)
+            with self.assertRaises(BlockingIOError):
+                client.recv(100)
         finally:
             client.close()
         yield waitUntil(lambda: countRecords(out) >= len(messages), "every record in the file")

@@ -435,13 +435,15 @@ def goreplayRecords(stream: bytes) -> list[bytes]:
     """
     Split a stream the way GoReplay's reader does (reference 2.3): line by
     line, a line that is exactly the monkeys ends a record, whose bytes are the
-    accumulated lines minus their final newline.
+    accumulated lines minus their final newline; a record without payload
+    (no newline: no meta) is dropped.
     """
     monkeys = SEPARATOR[1:]
     found, current = [], b""
     for line in stream.splitlines(keepends=True):
         if line == monkeys:
-            found.append(current[:-1])
+            if b"\n" in current[:-1]:
+                found.append(current[:-1])
             current = b""
         else:
             current += line

@@ -565,16 +565,16 @@ class AckSenderTests(SynchronousTestCase):
 
     def test_negotiated(self) -> None:
         """
-        Nothing is written before the banner; then the hello and tagged
-        records; a record counts as C{sent} (and leaves the queue) only when
+        The hello record first, then nothing before the banner, then the
+        records, framed as GoReplay frames them; a record counts as C{sent} (and leaves the queue) only when
         acknowledged.
         """
         output, protocol, transport = self.ackOutput()
         output.write(request(1))
         output.write(request(2))
-        self.assertEqual(transport.value(), b"")
+        hello = HELLO_PREFIX + output.session + b" 1" + SEPARATOR
+        self.assertEqual(transport.value(), hello)
         protocol.dataReceived(BANNER_OK)
-        hello = HELLO_PREFIX + output.session + b" 1\n"
         self.assertEqual(transport.value(), hello + encodeMessage(request(1)) + encodeMessage(request(2)))
         self.assertEqual((output.stats["sent"], output.queued), (0, 2))
         protocol.dataReceived(b"ACK 1\nAC")
@@ -597,7 +597,7 @@ class AckSenderTests(SynchronousTestCase):
         self.assertEqual(output.queued, 2)
         protocol, transport = attach(output, 0)
         protocol.dataReceived(BANNER_OK)
-        hello = HELLO_PREFIX + output.session + b" 2\n"
+        hello = HELLO_PREFIX + output.session + b" 2" + SEPARATOR
         self.assertEqual(transport.value(), hello + tagged("R1:2", request(1)) + tagged("R1:3", request(2)))
         self.assertEqual(output.stats["resent"], 2)
         protocol.dataReceived(b"ACK 2\n")
@@ -611,7 +611,8 @@ class AckSenderTests(SynchronousTestCase):
         output, protocol, transport = self.ackOutput()
         output.write(request(1))
         output.reactor.advance(1.0)
-        self.assertEqual(transport.value(), encodeMessage(request(1)))
+        hello = HELLO_PREFIX + output.session + b" 1" + SEPARATOR
+        self.assertEqual(transport.value(), hello + encodeMessage(request(1)))
         self.assertEqual((output.stats["written"], output.stats["sent"], output.queued), (1, 0, 0))
         protocol.connectionLost(None)  # type: ignore[arg-type]
         self.assertEqual(output.stats["lost.in_flight"], 1)
@@ -692,16 +693,20 @@ class AckReceiverTests(SynchronousTestCase):
 
     def test_bannerAndPlain(self) -> None:
         """
-        Every connection is greeted; bytes that are not a hello are plain
-        framing, even one byte at a time.
+        Bytes that are not a hello are plain framing, even one byte at a
+        time, and such a peer is never written to; a hello is answered.
         """
         inp, _, receiver = makeInput()
         protocol, transport = connect(inp)
-        self.assertEqual(transport.value(), BANNER_OK)
         for byte in encodeMessage(request(1)):
             protocol.dataReceived(bytes([byte]))
         self.assertEqual(receiver.messages, [request(1)])
         self.assertEqual(protocol.mode, "plain")
+        self.assertEqual(transport.value(), b"")
+        protocol, transport = connect(inp)
+        for byte in HELLO_PREFIX + b"s 1" + SEPARATOR:
+            protocol.dataReceived(bytes([byte]))
+        self.assertEqual((protocol.mode, transport.value()), ("ack", BANNER_OK))
 
     def test_ackAfterTaken(self) -> None:
         """
@@ -714,16 +719,16 @@ class AckReceiverTests(SynchronousTestCase):
         inp.setReceiver(receiver)
         protocol, transport = connect(inp)
         transport.clear()
-        stream = HELLO_PREFIX + b"abc 1\n" + encodeMessage(request(1)) + tagged("R1:1", request(1))
+        stream = HELLO_PREFIX + b"abc 1" + SEPARATOR + encodeMessage(request(1)) + tagged("R1:1", request(1))
         stream += b"broken\n" + SEPARATOR + tagged("R9:1", request(3)) + tagged("R9:1", request(3))
         protocol.dataReceived(stream[:20])
         protocol.dataReceived(stream[20:])
         self.assertEqual(receiver.messages, [request(1), request(3)])
         self.assertEqual(inp.stats["dropped.duplicate"], 2)
         inp.reactor.advance(ACK_DELAY)
-        self.assertEqual(transport.value(), b"")
+        self.assertEqual(transport.value(), BANNER_OK)
         receiver.pending.pop().callback(None)
-        self.assertEqual(transport.value(), b"ACK 5\n")
+        self.assertEqual(transport.value(), BANNER_OK + b"ACK 5\n")
 
     def test_resendOnAnotherConnection(self) -> None:
         """
@@ -732,12 +737,12 @@ class AckReceiverTests(SynchronousTestCase):
         """
         inp, _, receiver = makeInput()
         first, _ = connect(inp)
-        first.dataReceived(HELLO_PREFIX + b"s 1\n" + b"".join(encodeMessage(request(i)) for i in range(3)))
+        first.dataReceived(HELLO_PREFIX + b"s 1" + SEPARATOR + b"".join(encodeMessage(request(i)) for i in range(3)))
         first.connectionLost(None)  # type: ignore[arg-type]
         second, _ = connect(inp)
         other, _ = connect(inp)
-        second.dataReceived(HELLO_PREFIX + b"s 2\n" + tagged("R1:3", request(2)) + tagged("R1:4", request(3)))
-        other.dataReceived(HELLO_PREFIX + b"t 1\n" + tagged("R1:3", request(2)))
+        second.dataReceived(HELLO_PREFIX + b"s 2" + SEPARATOR + tagged("R1:3", request(2)) + tagged("R1:4", request(3)))
+        other.dataReceived(HELLO_PREFIX + b"t 1" + SEPARATOR + tagged("R1:3", request(2)))
         self.assertEqual(receiver.messages, [request(i) for i in range(3)] + [request(3), request(2)])
         self.assertEqual(inp.stats["dropped.duplicate"], 1)
 
@@ -750,7 +755,7 @@ class AckReceiverTests(SynchronousTestCase):
         inp, clock, receiver = makeInput()
         inp.running = True
         protocol, transport = connect(inp)
-        protocol.dataReceived(HELLO_PREFIX + b"s 1\n")
+        protocol.dataReceived(HELLO_PREFIX + b"s 1" + SEPARATOR)
         transport.clear()
         stopped = inp.stopService()
         self.assertEqual(transport.value(), CLOSING)
@@ -764,7 +769,8 @@ class AckReceiverTests(SynchronousTestCase):
 
     def test_busyBanner(self) -> None:
         """
-        Beyond the connection limit: the busy banner, then close.
+        Beyond the connection limit: the busy banner; the peer closes (or is
+        closed after a while).
         """
         from twisted_gor.relay.input import _RelayFactory
 
@@ -775,6 +781,9 @@ class AckReceiverTests(SynchronousTestCase):
         transport = StringTransport()
         busy.makeConnection(transport)
         self.assertEqual(transport.value(), BANNER_BUSY)
+        busy.dataReceived(b"anything")
+        self.assertFalse(transport.disconnecting)
+        inp.reactor.advance(2.0)
         self.assertTrue(transport.disconnecting)
         self.assertEqual(inp.stats["refused.max_connections"], 1)
 

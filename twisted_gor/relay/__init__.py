@@ -7,33 +7,35 @@ Modules: L{twisted_gor.relay.input} (the server), L{twisted_gor.relay.output}
 The link is GoReplay's framing (C{.gor} records: meta line, payload,
 C{\\n🐵🙈🙉\\n}); between two twisted-gors it is extended with
 acknowledgements, negotiated when a connection opens so that a GoReplay peer
-on either side sees plain framing only. Exact bytes (every control line
+on either side sees GoReplay's framing only. Exact bytes (every control line
 ends with one C{\\n}, 0x0a)::
 
-    receiver, on accept (TLS: after the handshake), one line:
-        "GORACK1 OK\\n"       it can acknowledge                       (BANNER_OK)
-        "GORACK1 BUSY\\n"     at --input-tcp-max-connections; closes   (BANNER_BUSY)
-    sender, having read "GORACK1 OK\\n" within --output-tcp-ack-wait, before any record:
-        "GORACK1 HELLO <session> <conn>\\n"                            (HELLO_PREFIX)
+    sender, on connect (TLS: after the handshake), a record without payload:
+        "GORACK1 HELLO <session> <conn>\\n🐵🙈🙉\\n"                        (HELLO_PREFIX)
             session: 16 lowercase hex digits, random per --output-tcp
-            conn: decimal, 1, 2, ... per session (its ack-mode connections)
-      then records:
-        sent for the first time: exactly GoReplay's framing,
+            conn: decimal, 1, 2, ... per session (its connections)
+      then it writes no record before the receiver answered or --output-tcp-ack-wait passed
+    receiver, on that hello only (it never writes to any other peer), one line:
+        "GORACK1 OK\\n"       ack mode                                    (BANNER_OK)
+      at --input-tcp-max-connections, to every peer, before closing:
+        "GORACK1 BUSY\\n"                                                 (BANNER_BUSY)
+    sender, in ack mode:
+        records sent for the first time: exactly GoReplay's framing,
             <meta line> "\\n" <payload> "\\n🐵🙈🙉\\n"
             (the k-th such record on connection <conn> has the delivery id <conn>:<k>)
-        sent again after a connection broke: a mark line, then the record,
+        records sent again after a connection broke: a mark line, then the record,
             "#R<conn>:<k>\\n" <meta line> "\\n" <payload> "\\n🐵🙈🙉\\n"
         once asked to close, the end marker "#E\\n🐵🙈🙉\\n"                (END_RECORD)
-    receiver, in ack mode only:
+    receiver, in ack mode:
         "ACK <n>\\n"          the first n records of this connection are taken (cumulative;
                               resent and skipped records count, the end marker does not)
         "CLOSING\\n"          stopping: send nothing more but the end marker  (CLOSING)
 
-A sender that reads nothing within the wait (a GoReplay receiver never
-writes), or reads anything else, uses plain framing on that connection. A
-receiver whose first bytes are not C{"GORACK1 HELLO "} reads plain framing (a
-GoReplay sender never reads the banner; it stays in its socket buffer). So a
-GoReplay peer on either side sees exactly GoReplay's framing.
+A GoReplay receiver never writes: after the wait the sender uses plain
+framing on that connection (its reader drops the hello, a record without
+payload; C{--output-tcp-ack-wait 0} sends no hello at all). A GoReplay
+sender never reads, so the receiver never writes to a peer that did not say
+hello (unread bytes would make its close a reset, losing its last records).
 
 Duplicates: a record is resent when the connection it was sent on broke
 before its acknowledgement arrived; the receiver may have taken it. It
@@ -49,13 +51,13 @@ counts every record it sent again as C{resent}.
 from twisted_gor.framing import SEPARATOR
 
 BANNER_OK = b"GORACK1 OK\n"
-"""Written by the receiver on accept: it can acknowledge."""
+"""The receiver's answer to a hello: it acknowledges."""
 
 BANNER_BUSY = b"GORACK1 BUSY\n"
 """Written by the receiver at its connection limit, before closing."""
 
 HELLO_PREFIX = b"GORACK1 HELLO "
-"""The sender's first bytes in ack mode, followed by C{<session> <conn>\\n}."""
+"""The sender's first bytes, followed by C{<session> <conn>} and the separator."""
 
 ACK_PREFIX = b"ACK "
 """C{ACK <n>\\n}: cumulative count of records of this connection taken."""

@@ -9,16 +9,18 @@ oversized records are discarded without being buffered, and idle connections
 are closed. Pausing the input pauses every connection's transport, so a slow
 replay slows the senders through TCP flow control.
 
-Every connection is greeted with L{BANNER_OK} (or L{BANNER_BUSY} and closed at
-the connection limit). A twisted-gor sender answers with a hello and tags
-every record; such a connection is in I{ack mode}: records are acknowledged,
+A twisted-gor sender opens with a hello record (which GoReplay drops, as it
+has no payload); it is answered with L{BANNER_OK} and the connection is in
+I{ack mode}: records are acknowledged,
 cumulatively and in batches (every L{ACK_EVERY} records of a connection, or
 L{ACK_DELAY} seconds after the first unacknowledged one), once the pipeline
 says they are I{taken} (L{ITakenReporter}: for a file output, written to the
 OS). A record resent after a connection broke is dropped (counted
 C{dropped.duplicate}) if it was taken before (see L{takenBefore}).
 Anything else (a GoReplay sender) is read as plain framing and never written
-to again. See L{twisted_gor.relay} for the bytes.
+to (a sender that never reads would reset the connection when closing it,
+losing its last bytes). At the connection limit the answer is
+L{BANNER_BUSY}, then the connection closes. See L{twisted_gor.relay} for the bytes.
 
 Stopping is graceful: stop accepting, tell ack-mode senders L{CLOSING} and
 read (and deliver, and acknowledge) until their end marker, read plain
@@ -42,7 +44,7 @@ from twisted.python.failure import Failure
 from twisted_gor._interfaces import ITakenReporter
 from twisted_gor.base import InputBase, resolveReactor
 from twisted_gor.config import BuildContext
-from twisted_gor.framing import MalformedCallback, RecordDecoder
+from twisted_gor.framing import SEPARATOR, MalformedCallback, RecordDecoder
 from twisted_gor.limiter import Limit
 from twisted_gor.message import MESSAGE_TYPES, Message
 from twisted_gor.relay import ACK_PREFIX, BANNER_BUSY, BANNER_OK, CLOSING, END_TAG, HELLO_PREFIX, MAX_LINE
@@ -59,6 +61,9 @@ ACK_EVERY = 500
 ACK_DELAY = 0.005
 """Otherwise acknowledge this many seconds after the first unacknowledged record."""
 PLAIN_DRAIN_IDLE = 0.2
+"""At stop, a plain connection is closed once quiet this long."""
+BUSY_LINGER = 2.0
+"""A refused connection is aborted after this long if the peer keeps it open."""
 """At stop, a plain connection is closed once quiet this long."""
 _LOGGED_PER_CONNECTION = 3
 WARNINGS_PER_WINDOW = 10
@@ -212,7 +217,6 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         """
         peer = self.transport.getPeer()  # type: ignore[union-attr]
         self.peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
-        self.transport.write(BANNER_OK)  # type: ignore[union-attr]
         self.input._opened(self)
         if self.input.paused:
             self.transport.pauseProducing()  # type: ignore[union-attr]
@@ -254,20 +258,22 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         """
         buffer = self.preamble + data
         if buffer.startswith(HELLO_PREFIX):
-            newline = buffer.find(b"\n")
-            if newline < 0 and len(buffer) <= MAX_LINE:
+            end = buffer.find(SEPARATOR)
+            if end < 0 and len(buffer) <= MAX_LINE + len(SEPARATOR):
                 self.preamble = buffer
                 return b""
-            if 0 <= newline <= MAX_LINE:
+            if 0 <= end <= MAX_LINE:
                 self.preamble = b""
-                self.session, _, self.conn = buffer[len(HELLO_PREFIX) : newline].partition(b" ")
+                self.session, _, self.conn = buffer[len(HELLO_PREFIX) : end].partition(b" ")
                 self.mode = "ack"
                 self.tagged = AckDecoder(self._malformed, self.input.maxRecordSize)
                 self.input.ackOpened(self)
                 self.input.stats.increment("connections.ack")
+                # only a twisted-gor sender is ever written to
+                self.transport.write(BANNER_OK)  # type: ignore[union-attr]
                 if self.input.draining:
                     self.beginClose()
-                return buffer[newline + 1 :]
+                return buffer[end + len(SEPARATOR) :]
         elif len(buffer) < len(HELLO_PREFIX) and HELLO_PREFIX.startswith(buffer):
             self.preamble = buffer
             return b""
@@ -462,14 +468,30 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
 
 class BusyProtocol(Protocol):
     """
-    A connection beyond the limit: say L{BANNER_BUSY} and close (a
-    twisted-gor sender counts C{refused.busy}, keeps its records and backs
-    off; a GoReplay sender sees the close).
+    A connection beyond the limit: say L{BANNER_BUSY}, discard what arrives
+    and close once the peer does, or after L{BUSY_LINGER} seconds (a
+    twisted-gor sender reads the banner, counts C{refused.busy}, keeps its
+    records and backs off; a GoReplay sender sees the connection closed).
+    Reading until the peer closes lets it close cleanly (no reset that would
+    discard the banner).
     """
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self.timer: Any = None
 
     def connectionMade(self) -> None:
         self.transport.write(BANNER_BUSY)  # type: ignore[union-attr]
-        self.transport.loseConnection()  # type: ignore[union-attr]
+        self.timer = self.reactor.callLater(BUSY_LINGER, self.transport.abortConnection)  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Discard.
+        """
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
 
 
 class _RelayFactory(Factory):
@@ -482,7 +504,7 @@ class _RelayFactory(Factory):
         input = self.input
         if input.maxConnections and len(input.connections) >= input.maxConnections:
             input.stats.increment("refused.max_connections")
-            busy = BusyProtocol()
+            busy = BusyProtocol(input.reactor)
             busy.factory = self
             return busy
         protocol = RelayServerProtocol(input)

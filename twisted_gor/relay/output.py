@@ -41,7 +41,7 @@ from zope.interface import implementer
 from twisted_gor.selfports import SelfPorts
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor.config import BuildContext
-from twisted_gor.framing import encodeMessage
+from twisted_gor.framing import SEPARATOR, encodeMessage
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
 from twisted_gor.queuestats import QueueStats
@@ -78,12 +78,13 @@ class RelayClientProtocol(Protocol):
     """
     One worker's connection; the transport's producer is this protocol.
 
-    Once connected (over TLS: once the handshake completed) it waits up to
-    the output's C{ackWait} for the receiver's banner: L{BANNER_OK} turns
-    on ack mode (hello, tagged records, acknowledgements), L{BANNER_BUSY}
-    closes and backs off, silence (a GoReplay receiver) or anything else
-    means plain GoReplay framing. Nothing is written before that, so a
-    refused certificate or a busy receiver never swallows messages.
+    Once connected (over TLS: once the handshake completed) it writes the
+    hello record and waits up to the output's C{ackWait} for the receiver's
+    banner: L{BANNER_OK} turns on ack mode (acknowledgements, resends
+    marked), L{BANNER_BUSY} closes and backs off, silence (a GoReplay
+    receiver, which drops the hello as a record without payload) or anything
+    else means plain GoReplay framing. No record is written before that, so
+    a refused certificate or a busy receiver never swallows messages.
 
     @ivar writable: the transport's buffer has room (not paused by it).
     @ivar ready: the mode is chosen; records may be written.
@@ -144,10 +145,15 @@ class RelayClientProtocol(Protocol):
         if self.secured:
             return
         self.secured = True
-        wait = self.worker.output.ackWait
+        output = self.worker.output
+        wait = output.ackWait
         if wait <= 0:
             self._choose("plain")
             return
+        # a record without payload: a GoReplay receiver drops it
+        output.ackConnections += 1
+        self.number = b"%d" % output.ackConnections
+        self.transport.write(HELLO_PREFIX + output.session + b" " + self.number + SEPARATOR)  # type: ignore[union-attr]
         self.waitCall = self.worker.output.reactor.callLater(wait, self._waitExpired)
         if self.lines:
             self.dataReceived(b"")
@@ -168,10 +174,6 @@ class RelayClientProtocol(Protocol):
         self.acking = mode == "ack"
         output = self.worker.output
         output.stats.increment("connections." + mode)
-        if self.acking:
-            output.ackConnections += 1
-            self.number = b"%d" % output.ackConnections
-            self.transport.write(HELLO_PREFIX + output.session + b" " + self.number + b"\n")  # type: ignore[union-attr]
         self.ready = True
         self.writable = not self.paused
         self.worker.connected(self)
