@@ -769,8 +769,9 @@ class AckReceiverTests(SynchronousTestCase):
 
     def test_busyBanner(self) -> None:
         """
-        Beyond the connection limit: the busy banner; the peer closes (or is
-        closed after a while).
+        Beyond the connection limit: a hello is answered with the busy
+        banner (then the peer closes, or is closed after a while); a plain
+        sender is closed at once, never written to.
         """
         from twisted_gor.relay.input import _RelayFactory
 
@@ -780,12 +781,22 @@ class AckReceiverTests(SynchronousTestCase):
         assert busy is not None
         transport = StringTransport()
         busy.makeConnection(transport)
+        self.assertEqual(transport.value(), b"")
+        busy.dataReceived(HELLO_PREFIX[:5])
+        busy.dataReceived(HELLO_PREFIX[5:] + b"s 1" + SEPARATOR)
         self.assertEqual(transport.value(), BANNER_BUSY)
-        busy.dataReceived(b"anything")
+        busy.dataReceived(b"more")
         self.assertFalse(transport.disconnecting)
         inp.reactor.advance(2.0)
         self.assertTrue(transport.disconnecting)
-        self.assertEqual(inp.stats["refused.max_connections"], 1)
+        plain = _RelayFactory(inp).buildProtocol(None)
+        assert plain is not None
+        transport = StringTransport()
+        plain.makeConnection(transport)
+        plain.dataReceived(encodeMessage(request(1)))
+        self.assertEqual(transport.value(), b"")
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(inp.stats["refused.max_connections"], 2)
 
 
 class TakenTests(SynchronousTestCase):

@@ -17,8 +17,8 @@ ends with one C{\\n}, 0x0a)::
       then it writes no record before the receiver answered or --output-tcp-ack-wait passed
     receiver, on that hello only (it never writes to any other peer), one line:
         "GORACK1 OK\\n"       ack mode                                    (BANNER_OK)
-      at --input-tcp-max-connections, to every peer, before closing:
-        "GORACK1 BUSY\\n"                                                 (BANNER_BUSY)
+      or, at --input-tcp-max-connections (a peer that is no twisted-gor is just closed):
+        "GORACK1 BUSY\\n"     the sender closes and retries later           (BANNER_BUSY)
     sender, in ack mode:
         records sent for the first time: exactly GoReplay's framing,
             <meta line> "\\n" <payload> "\\n🐵🙈🙉\\n"

@@ -468,26 +468,36 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
 
 class BusyProtocol(Protocol):
     """
-    A connection beyond the limit: say L{BANNER_BUSY}, discard what arrives
-    and close once the peer does, or after L{BUSY_LINGER} seconds (a
-    twisted-gor sender reads the banner, counts C{refused.busy}, keeps its
-    records and backs off; a GoReplay sender sees the connection closed).
-    Reading until the peer closes lets it close cleanly (no reset that would
-    discard the banner).
+    A connection beyond the limit. A twisted-gor sender (its hello) is
+    answered L{BANNER_BUSY}: it counts C{refused.busy}, keeps its records,
+    backs off and closes; what it sends meanwhile is discarded, and the
+    connection is aborted after L{BUSY_LINGER} seconds if it does not close.
+    Reading until the peer closes keeps its close clean (a reset could
+    discard the banner). Any other peer (a GoReplay sender) is closed at its
+    first bytes, without a word, as before.
     """
 
     def __init__(self, reactor: Any) -> None:
         self.reactor = reactor
         self.timer: Any = None
+        self.first = b""
+        self.answered = False
 
     def connectionMade(self) -> None:
-        self.transport.write(BANNER_BUSY)  # type: ignore[union-attr]
         self.timer = self.reactor.callLater(BUSY_LINGER, self.transport.abortConnection)  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:
         """
-        Discard.
+        Answer a hello; close on anything else; discard.
         """
+        if self.answered:
+            return
+        self.first = (self.first + data)[: len(HELLO_PREFIX)]
+        if self.first == HELLO_PREFIX:
+            self.answered = True
+            self.transport.write(BANNER_BUSY)  # type: ignore[union-attr]
+        elif not HELLO_PREFIX.startswith(self.first):
+            self.transport.loseConnection()  # type: ignore[union-attr]
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         if self.timer is not None and self.timer.active():
