@@ -603,6 +603,29 @@ class AckSenderTests(SynchronousTestCase):
         protocol.dataReceived(b"ACK 2\n")
         self.assertEqual((output.stats["sent"], output.queued), (3, 0))
 
+    def test_deliveryIds(self) -> None:
+        """
+        A record's delivery id is the connection and its rank among the
+        fresh records there; resent records keep theirs, across breaks and
+        however many records were acknowledged (and forgotten) before.
+        """
+        output, protocol, _ = self.ackOutput(queueLen=20_000)
+        protocol.dataReceived(BANNER_OK)
+        for i in range(5000):
+            output.write(request(i))
+        protocol.dataReceived(b"ACK 4999\n")
+        self.assertLess(len(protocol.inflight), 5000)
+        output.write(request(5000))
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.assertEqual([mark for mark, _ in output.workers[0].queue], [b"1:5000", b"1:5001"])
+        protocol, transport = attach(output, 0)
+        protocol.dataReceived(BANNER_OK)
+        output.write(request(5001))
+        protocol.dataReceived(b"ACK 1\n")
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.assertEqual([mark for mark, _ in output.workers[0].queue], [b"1:5001", b"2:1"])
+        self.assertEqual((output.stats["sent"], output.queued), (5000, 2))
+
     def test_silenceMeansPlain(self) -> None:
         """
         No banner within the wait (a GoReplay receiver): plain framing,

@@ -58,7 +58,7 @@ MAX_SESSIONS = 256
 DEFAULT_DRAIN_TIMEOUT = 5.0
 ACK_EVERY = 500
 """Acknowledge as soon as a connection has this many records not yet acknowledged."""
-ACK_DELAY = 0.005
+ACK_DELAY = 0.01
 """Otherwise acknowledge this many seconds after the first unacknowledged record."""
 PLAIN_DRAIN_IDLE = 0.2
 """At stop, a plain connection is closed once quiet this long."""

@@ -89,8 +89,11 @@ class RelayClientProtocol(Protocol):
     @ivar writable: the transport's buffer has room (not paused by it).
     @ivar ready: the mode is chosen; records may be written.
     @ivar mode: L{None} while negotiating, then C{"ack"} or C{"plain"}.
-    @ivar inflight: ack mode: C{(k or mark, record)} written and not yet
-        acknowledged (C{k}: the record was the C{k}th sent fresh here).
+    @ivar inflight: ack mode: the records written, from position C{base} of
+        this connection's stream; the first C{acked} are acknowledged (a
+        list and a position, so that acknowledging a batch costs no Python
+        loop).
+    @ivar marks: ack mode: delivery ids of the resent records, by position.
     """
 
     def __init__(self, worker: "_Worker") -> None:
@@ -106,9 +109,11 @@ class RelayClientProtocol(Protocol):
         self.closing = False
         self.lines = b""
         self.waitCall: Any = None
-        self.inflight: deque[Entry] = deque()
+        self.inflight: list[bytes] = []
+        self.base = 0
         self.acked = 0
-        self.fresh = 0
+        self.marks: dict[int, bytes] = {}
+        self.resentAcked = 0
         self.number = b""
         self.recent: deque[int] = deque()
         self.recentBytes = 0
@@ -231,14 +236,41 @@ class RelayClientProtocol(Protocol):
     def _acknowledged(self, count: int) -> None:
         new = count - self.acked
         inflight = self.inflight
-        if new <= 0 or new > len(inflight):
+        start = self.acked - self.base
+        if new <= 0 or start + new > len(inflight):
             self.worker.output.stats.increment("failed.bad_ack")
             return
+        size = sum(map(len, inflight[start : start + new]))
         self.acked = count
-        size = 0
-        for _ in range(new):
-            size += len(inflight.popleft()[1])
+        if self.marks:
+            for position in [p for p in self.marks if p < count]:
+                del self.marks[position]
+                self.resentAcked += 1
+        if start + new >= 4096 and start + new >= len(inflight) // 2:
+            del inflight[: start + new]
+            self.base = count
         self.worker.output._acknowledged(new, size)
+
+    def unacknowledged(self) -> list[Entry]:
+        """
+        Forget the records written and not acknowledged; return them with
+        their delivery ids (to be sent again).
+        """
+        number = self.number
+        resends = self.resentAcked
+        marks = self.marks
+        entries: list[Entry] = []
+        for index, data in enumerate(self.inflight[self.acked - self.base :]):
+            position = self.acked + index
+            mark = marks.get(position)
+            if mark is None:
+                mark = b"%s:%d" % (number, position - resends + 1)
+            else:
+                resends += 1
+            entries.append((mark, data))
+        self.inflight, self.marks = [], {}
+        self.base = self.acked
+        return entries
 
     def _closing(self) -> None:
         """
@@ -261,13 +293,13 @@ class RelayClientProtocol(Protocol):
         output = self.worker.output
         if self.acking:
             if mark:
+                assert isinstance(mark, bytes)
                 output.resent += 1
+                self.marks[self.base + len(self.inflight)] = mark
                 self.transport.writeSequence((b"#R%s\n" % mark, data))  # type: ignore[union-attr]
-                self.inflight.append((mark, data))
-                return
-            self.fresh += 1
-            self.transport.write(data)  # type: ignore[union-attr]
-            self.inflight.append((self.fresh, data))
+            else:
+                self.transport.write(data)  # type: ignore[union-attr]
+            self.inflight.append(data)
             return
         if mark:
             output.resent += 1
@@ -316,13 +348,8 @@ class RelayClientProtocol(Protocol):
         if self.local is not None:
             output.selfPorts.remove(*self.local)
         if self.ready:
-            if self.inflight:
-                number = self.number
-                inflight: list[Entry] = [
-                    (mark if isinstance(mark, bytes) else b"%s:%d" % (number, mark), data)
-                    for mark, data in self.inflight
-                ]
-                self.inflight = deque()
+            if self.acking and len(self.inflight) > self.acked - self.base:
+                inflight = self.unacknowledged()
                 worker.requeue(inflight)
             elif self.recent and not worker.stopping:
                 output.stats.increment("lost.in_flight", len(self.recent))
@@ -664,9 +691,14 @@ class TCPOutput(OutputBase):
             return
         flow.add(len(data))
         worker = self._pick(message)
-        if not worker.queue and worker.writable():
-            assert worker.protocol is not None
-            worker.protocol.send(0, data)
+        protocol = worker.protocol
+        if protocol is not None and protocol.writable and not worker.queue:
+            if protocol.acking:
+                # the common case inline: a fresh record on an ack-mode link
+                protocol.transport.write(data)  # type: ignore[union-attr]
+                protocol.inflight.append(data)
+            else:
+                protocol.send(0, data)
             return
         if self.connectedCount == 0:
             self._noteDown()
@@ -754,7 +786,7 @@ class TCPOutput(OutputBase):
                 for worker in self.workers:
                     for live in (worker.protocol, worker.transportProtocol):
                         if live is not None:
-                            live.inflight.clear()
+                            live.unacknowledged()
                 self.flow.release()
                 self.stats.set("queued", 0)
             if not drained.called:
