@@ -14,13 +14,15 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_gor._interfaces import IInput, IOutput
+from twisted_gor._interfaces import IInput, IOutput, ITakenReporter
 from twisted_gor.framing import SEPARATOR, encodeMessage
 from twisted_gor.message import Message
 from twisted_gor.relay.address import parseHostPort
-from twisted_gor.relay.input import RelayServerProtocol, TCPInput, TCPInputConfig
+from twisted_gor.relay import BANNER_BUSY, BANNER_OK, CLOSING, END_RECORD, HELLO_PREFIX
+from twisted_gor.relay.input import ACK_DELAY, RelayServerProtocol, TCPInput, TCPInputConfig
 from twisted_gor.relay.output import RelayClientProtocol, TCPOutput, TCPOutputConfig, fnv1a32
 from twisted_gor.testing import MessageCollector, RecordingBackpressure
 from twisted_gor.queuestats import QueueStats
@@ -308,6 +310,7 @@ class InputTests(SynchronousTestCase):
 
 
 def makeOutput(**kw: Any) -> tuple[TCPOutput, RecordingBackpressure]:
+    kw.setdefault("ackWait", 0)
     output = TCPOutput("127.0.0.1", 1, Clock(), **kw)
     backpressure = RecordingBackpressure()
     output.setBackpressure(backpressure)
@@ -352,7 +355,7 @@ class OutputTests(SynchronousTestCase):
         _, transport = attach(output, 0)
         output.write(request(1))
         self.assertEqual(transport.value(), encodeMessage(request(1)))
-        self.assertEqual(output.stats["sent"], 1)
+        self.assertEqual(output.stats["written"], 1)
 
     def test_selfPortsRegistered(self) -> None:
         """
@@ -411,7 +414,7 @@ class OutputTests(SynchronousTestCase):
         _, transport = attach(output, 1)
         self.assertEqual(transport.value(), b"".join(encodeMessage(request(i)) for i in range(10)))
         self.assertEqual(backpressure.calls, ["pause", "resume"])
-        self.assertEqual(output.stats["sent"], 10)
+        self.assertEqual(output.stats["written"], 10)
 
     def test_flowControl(self) -> None:
         """
@@ -528,3 +531,321 @@ class QueueStatsTests(SynchronousTestCase):
         output.write(request(1))
         output.write(request(2))
         self.assertEqual(output.queueStats.line(), "output_tcp:1,0,1,2,0")
+
+
+@implementer(ITakenReporter)
+class _ControlledReceiver(MessageCollector):
+    """
+    A receiver whose messages are taken when the test says so.
+    """
+
+    def __init__(self) -> None:
+        MessageCollector.__init__(self)
+        self.pending: list[Any] = []
+
+    def whenTaken(self) -> Any:
+        from twisted.internet.defer import Deferred
+
+        d: Any = Deferred()
+        self.pending.append(d)
+        return d
+
+
+def tagged(seq: int | str, message: Message) -> bytes:
+    return b"#%s\n" % str(seq).encode() + encodeMessage(message)
+
+
+class AckSenderTests(SynchronousTestCase):
+    """
+    The sender's side of the acknowledgement extension, without sockets.
+    """
+
+    def ackOutput(self, **kw: Any) -> tuple[TCPOutput, RelayClientProtocol, StringTransport]:
+        output, _ = makeOutput(workers=1, ackWait=1.0, **kw)
+        protocol, transport = attach(output, 0)
+        return output, protocol, transport
+
+    def test_negotiated(self) -> None:
+        """
+        The hello record first, then nothing before the banner, then the
+        records, framed as GoReplay frames them; a record counts as C{sent} (and leaves the queue) only when
+        acknowledged.
+        """
+        output, protocol, transport = self.ackOutput()
+        output.write(request(1))
+        output.write(request(2))
+        hello = HELLO_PREFIX + output.session + b" 1" + SEPARATOR
+        self.assertEqual(transport.value(), hello)
+        protocol.dataReceived(BANNER_OK)
+        self.assertEqual(transport.value(), hello + encodeMessage(request(1)) + encodeMessage(request(2)))
+        self.assertEqual((output.stats["sent"], output.queued), (0, 2))
+        protocol.dataReceived(b"ACK 1\nAC")
+        self.assertEqual((output.stats["sent"], output.queued), (1, 1))
+        protocol.dataReceived(b"K 2\n")
+        self.assertEqual((output.stats["sent"], output.queued), (2, 0))
+        self.assertEqual(output.stats["connections.ack"], 1)
+
+    def test_resentAfterBreak(self) -> None:
+        """
+        Records not acknowledged when the connection breaks are sent again
+        on the next connection, marked with their delivery ids.
+        """
+        output, protocol, transport = self.ackOutput()
+        protocol.dataReceived(BANNER_OK)
+        for i in range(3):
+            output.write(request(i))
+        protocol.dataReceived(b"ACK 1\n")
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.assertEqual(output.queued, 2)
+        protocol, transport = attach(output, 0)
+        protocol.dataReceived(BANNER_OK)
+        hello = HELLO_PREFIX + output.session + b" 2" + SEPARATOR
+        self.assertEqual(transport.value(), hello + tagged("R1:2", request(1)) + tagged("R1:3", request(2)))
+        self.assertEqual(output.stats["resent"], 2)
+        protocol.dataReceived(b"ACK 2\n")
+        self.assertEqual((output.stats["sent"], output.queued), (3, 0))
+
+    def test_deliveryIds(self) -> None:
+        """
+        A record's delivery id is the connection and its rank among the
+        fresh records there; resent records keep theirs, across breaks and
+        however many records were acknowledged (and forgotten) before.
+        """
+        output, protocol, _ = self.ackOutput(queueLen=20_000)
+        protocol.dataReceived(BANNER_OK)
+        for i in range(5000):
+            output.write(request(i))
+        protocol.dataReceived(b"ACK 4999\n")
+        self.assertLess(len(protocol.inflight), 5000)
+        output.write(request(5000))
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.assertEqual([mark for mark, _ in output.workers[0].queue], [b"1:5000", b"1:5001"])
+        protocol, transport = attach(output, 0)
+        protocol.dataReceived(BANNER_OK)
+        output.write(request(5001))
+        protocol.dataReceived(b"ACK 1\n")
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.assertEqual([mark for mark, _ in output.workers[0].queue], [b"1:5001", b"2:1"])
+        self.assertEqual((output.stats["sent"], output.queued), (5000, 2))
+
+    def test_silenceMeansPlain(self) -> None:
+        """
+        No banner within the wait (a GoReplay receiver): plain framing,
+        counted as C{written}.
+        """
+        output, protocol, transport = self.ackOutput()
+        output.write(request(1))
+        output.reactor.advance(1.0)
+        hello = HELLO_PREFIX + output.session + b" 1" + SEPARATOR
+        self.assertEqual(transport.value(), hello + encodeMessage(request(1)))
+        self.assertEqual((output.stats["written"], output.stats["sent"], output.queued), (1, 0, 0))
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.assertEqual(output.stats["lost.in_flight"], 1)
+
+    def test_busy(self) -> None:
+        """
+        A busy receiver: counted, the connection closed, the record kept.
+        """
+        output, protocol, transport = self.ackOutput()
+        output.write(request(1))
+        protocol.dataReceived(BANNER_BUSY)
+        self.assertTrue(transport.disconnecting)
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.assertEqual(output.stats["refused.busy"], 1)
+        self.assertEqual(output.queued, 1)
+        self.assertNotIn("failed", output.stats.format())
+        self.assertIsNotNone(output.workers[0].retryCall)
+
+    def test_closing(self) -> None:
+        """
+        C{CLOSING}: the end marker and nothing more is written there.
+        """
+        output, protocol, transport = self.ackOutput()
+        protocol.dataReceived(BANNER_OK)
+        transport.clear()
+        protocol.dataReceived(CLOSING)
+        output.write(request(1))
+        self.assertEqual(transport.value(), END_RECORD)
+        self.assertEqual(output.queued, 1)
+
+    def test_unacknowledgedAtStop(self) -> None:
+        """
+        At stop the output waits for acknowledgements (within its timeout);
+        what was sent but never acknowledged is counted apart from what was
+        never sent.
+        """
+        output, protocol, transport = self.ackOutput(stopTimeout=2.0)
+        output.running = True
+        protocol.dataReceived(BANNER_OK)
+        output.write(request(1))
+        protocol.pauseProducing()
+        output.write(request(2))
+        d = output.stopService()
+        self.assertNoResult(d)
+        output.reactor.advance(2.0)
+        self.assertTrue(transport.disconnecting)
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.successResultOf(d)
+        self.assertEqual(output.stats["unacknowledged.stop_timeout"], 1)
+        self.assertEqual(output.stats["dropped.stop_timeout"], 1)
+        self.assertEqual(output.queued, 0)
+
+    def test_tlsCutByStopNotAFailure(self) -> None:
+        """
+        A TLS handshake cut by a stop (ours or the receiver's) is not a
+        failed handshake; a TLS error is.
+        """
+        from twisted.internet.error import ConnectionDone
+        from twisted.python.failure import Failure
+
+        output, _ = makeOutput(workers=1, tlsCreator=object())
+        protocol, _ = attach(output, 0)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(output.stats["failed.tls_handshake"], 0)
+        self.assertEqual(output.stats["closed.before_ready"], 1)
+        protocol, _ = attach(output, 0)
+        output.running = True
+        output.stopService()
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(output.stats["failed.tls_handshake"], 0)
+        self.assertEqual(output.stats["closed.before_ready"], 1)
+
+
+class AckReceiverTests(SynchronousTestCase):
+    """
+    The receiver's side of the acknowledgement extension, without sockets.
+    """
+
+    def test_bannerAndPlain(self) -> None:
+        """
+        Bytes that are not a hello are plain framing, even one byte at a
+        time, and such a peer is never written to; a hello is answered.
+        """
+        inp, _, receiver = makeInput()
+        protocol, transport = connect(inp)
+        for byte in encodeMessage(request(1)):
+            protocol.dataReceived(bytes([byte]))
+        self.assertEqual(receiver.messages, [request(1)])
+        self.assertEqual(protocol.mode, "plain")
+        self.assertEqual(transport.value(), b"")
+        protocol, transport = connect(inp)
+        for byte in HELLO_PREFIX + b"s 1" + SEPARATOR:
+            protocol.dataReceived(bytes([byte]))
+        self.assertEqual((protocol.mode, transport.value()), ("ack", BANNER_OK))
+
+    def test_ackAfterTaken(self) -> None:
+        """
+        Records are acknowledged (cumulatively, skipped and repeated ones
+        included) only once the pipeline says they are taken; a resent
+        record taken before is dropped and counted.
+        """
+        inp = TCPInput("", 0, Clock())
+        receiver = _ControlledReceiver()
+        inp.setReceiver(receiver)
+        protocol, transport = connect(inp)
+        transport.clear()
+        stream = HELLO_PREFIX + b"abc 1" + SEPARATOR + encodeMessage(request(1)) + tagged("R1:1", request(1))
+        stream += b"broken\n" + SEPARATOR + tagged("R9:1", request(3)) + tagged("R9:1", request(3))
+        protocol.dataReceived(stream[:20])
+        protocol.dataReceived(stream[20:])
+        self.assertEqual(receiver.messages, [request(1), request(3)])
+        self.assertEqual(inp.stats["dropped.duplicate"], 2)
+        inp.reactor.advance(ACK_DELAY)
+        self.assertEqual(transport.value(), BANNER_OK)
+        receiver.pending.pop().callback(None)
+        self.assertEqual(transport.value(), BANNER_OK + b"ACK 5\n")
+
+    def test_resendOnAnotherConnection(self) -> None:
+        """
+        What a broken connection took is recognised when resent on another
+        connection of the same session (and only of that session).
+        """
+        inp, _, receiver = makeInput()
+        first, _ = connect(inp)
+        first.dataReceived(HELLO_PREFIX + b"s 1" + SEPARATOR + b"".join(encodeMessage(request(i)) for i in range(3)))
+        first.connectionLost(None)  # type: ignore[arg-type]
+        second, _ = connect(inp)
+        other, _ = connect(inp)
+        second.dataReceived(HELLO_PREFIX + b"s 2" + SEPARATOR + tagged("R1:3", request(2)) + tagged("R1:4", request(3)))
+        other.dataReceived(HELLO_PREFIX + b"t 1" + SEPARATOR + tagged("R1:3", request(2)))
+        self.assertEqual(receiver.messages, [request(i) for i in range(3)] + [request(3), request(2)])
+        self.assertEqual(inp.stats["dropped.duplicate"], 1)
+
+    def test_gracefulStop(self) -> None:
+        """
+        At stop an ack-mode sender is told C{CLOSING}; what it sends up to
+        its end marker is delivered and acknowledged, then the connection
+        closes and the stop completes.
+        """
+        inp, clock, receiver = makeInput()
+        inp.running = True
+        protocol, transport = connect(inp)
+        protocol.dataReceived(HELLO_PREFIX + b"s 1" + SEPARATOR)
+        transport.clear()
+        stopped = inp.stopService()
+        self.assertEqual(transport.value(), CLOSING)
+        protocol.dataReceived(encodeMessage(request(1)) + END_RECORD)
+        self.assertEqual(receiver.messages, [request(1)])
+        self.assertEqual(transport.value(), CLOSING + b"ACK 1\n")
+        self.assertTrue(transport.disconnecting)
+        self.assertNoResult(stopped)
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.successResultOf(stopped)
+
+    def test_busyBanner(self) -> None:
+        """
+        Beyond the connection limit: a hello is answered with the busy
+        banner (then the peer closes, or is closed after a while); a plain
+        sender is closed at once, never written to.
+        """
+        from twisted_gor.relay.input import _RelayFactory
+
+        inp, _, _ = makeInput(maxConnections=1)
+        connect(inp)
+        busy = _RelayFactory(inp).buildProtocol(None)
+        assert busy is not None
+        transport = StringTransport()
+        busy.makeConnection(transport)
+        self.assertEqual(transport.value(), b"")
+        busy.dataReceived(HELLO_PREFIX[:5])
+        busy.dataReceived(HELLO_PREFIX[5:] + b"s 1" + SEPARATOR)
+        self.assertEqual(transport.value(), BANNER_BUSY)
+        busy.dataReceived(b"more")
+        self.assertFalse(transport.disconnecting)
+        inp.reactor.advance(2.0)
+        self.assertTrue(transport.disconnecting)
+        plain = _RelayFactory(inp).buildProtocol(None)
+        assert plain is not None
+        transport = StringTransport()
+        plain.makeConnection(transport)
+        plain.dataReceived(encodeMessage(request(1)))
+        self.assertEqual(transport.value(), b"")
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(inp.stats["refused.max_connections"], 2)
+
+
+class TakenTests(SynchronousTestCase):
+    """
+    The core's "taken" hook as the relay uses it.
+    """
+
+    def test_fileOutputFlushes(self) -> None:
+        """
+        A file output's C{whenTaken} fires once what was written before is in
+        the file (not in a buffer).
+        """
+        import os
+
+        from twisted_gor._blockingio import SynchronousWorker
+        from twisted_gor.files.output import FileOutput, FileOutputConfig
+
+        path = os.path.abspath(self.mktemp())
+        out = FileOutput(FileOutputConfig(pathTemplate=path, flushInterval=3600), Clock())
+        out.workerFactory = SynchronousWorker
+        out.startService()
+        out.write(request(1))
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"")
+        self.successResultOf(out.whenTaken())
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), encodeMessage(request(1)))

@@ -117,6 +117,25 @@ class IOutput(IService, IStatsSource):
         """
 
 
+class ITakenReporter(Interface):
+    """
+    Says when messages handed over have been I{taken}: delivered where the
+    component puts them, or counted as dropped by it (the acknowledging relay
+    acknowledges a record only then). Optional: a component that does not
+    provide it has taken a message when its C{write} (or C{messageReceived})
+    returned. L{twisted_gor.base.OutputBase} provides it that way; a file
+    output once the records are written to the OS (its buffer written and
+    flushed, not C{fsync}ed); the pipeline once every output that provides it
+    says so.
+    """
+
+    def whenTaken():  # type: ignore[no-untyped-def]
+        """
+        Return a L{Deferred} that fires (with L{None}, never with a failure)
+        once every message accepted before this call has been taken.
+        """
+
+
 class IResponseSource(Interface):
     """
     An output that also produces messages (an HTTP replay emitting replayed

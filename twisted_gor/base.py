@@ -11,7 +11,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
-from twisted_gor._interfaces import IBackpressure, IInput, IMessageReceiver, IOutput
+from twisted_gor._interfaces import IBackpressure, IInput, IMessageReceiver, IOutput, ITakenReporter
 from twisted_gor.flow import FlowControl
 from twisted_gor.message import Message
 from twisted_gor.stats import Counters
@@ -105,7 +105,7 @@ class InputBase(Service, Failing):
         return None
 
 
-@implementer(IOutput)
+@implementer(IOutput, ITakenReporter)
 class OutputBase(Service, Failing):
     """
     An output that accepts every type; subclasses implement L{write}.
@@ -136,6 +136,13 @@ class OutputBase(Service, Failing):
         See L{IOutput.write}.
         """
         raise NotImplementedError()
+
+    def whenTaken(self) -> Deferred[None]:
+        """
+        See L{ITakenReporter.whenTaken}: by default a message is taken once
+        L{write} returned (queued or counted), so this has fired already.
+        """
+        return succeed(None)
 
     def stopService(self) -> Deferred[None]:
         """

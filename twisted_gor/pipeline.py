@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Callable, Sequence
 
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_gor._interfaces import IBackpressure, IInput, IMessageFilter, IMessageReceiver, IOutput
+from twisted_gor._interfaces import IBackpressure, IInput, IMessageFilter, IMessageReceiver, IOutput, ITakenReporter
 from twisted_gor.limiter import Limit, Limiter, makeLimiter
 from twisted_gor.message import MESSAGE_TYPES, REQUEST, Message
 from twisted_gor.stats import Counters
@@ -106,7 +107,7 @@ class _Route:
         self.stats = stats
 
 
-@implementer(IMessageReceiver)
+@implementer(IMessageReceiver, ITakenReporter)
 class _InputPort:
     """
     What one input pushes into: applies that input's limit, then the pipeline.
@@ -123,8 +124,11 @@ class _InputPort:
             return
         self._pipeline.messageReceived(message)
 
+    def whenTaken(self) -> Deferred[None]:
+        return self._pipeline.whenTaken()
 
-@implementer(IMessageReceiver, IBackpressure)
+
+@implementer(IMessageReceiver, IBackpressure, ITakenReporter)
 class Pipeline:
     """
     Fan-out from inputs to outputs.
@@ -180,6 +184,20 @@ class Pipeline:
                     self._direct[kind] = (tuple(r.output.write for r in chosen), tuple(chosen))
         for output, _ in outputs:
             output.setBackpressure(self)
+        self._reporters = [r for r in (ITakenReporter(o, None) for o, _ in outputs) if r is not None]
+
+    def whenTaken(self) -> Deferred[None]:
+        """
+        See L{ITakenReporter.whenTaken}: once every output that reports it has
+        taken what it was given (the others took it when C{write} returned).
+        """
+        waits = [r.whenTaken() for r in self._reporters]
+        waits = [d for d in waits if not d.called]
+        if not waits:
+            return succeed(None)
+        done: Deferred[None] = Deferred()
+        DeferredList(waits, consumeErrors=True).addCallback(lambda _: done.callback(None))
+        return done
 
     def connectInput(self, input: IInput, limit: Limit | None = None) -> None:
         """

@@ -62,7 +62,7 @@ def connect(input: TCPInput) -> tuple[RelayServerProtocol, StringTransport]:
 
     peer = IPv4Address("TCP", "10.0.0.1", 5555)
     protocol = _RelayFactory(input).buildProtocol(peer)
-    assert protocol is not None
+    assert isinstance(protocol, RelayServerProtocol)
     transport = StringTransport(peerAddress=peer)
     protocol.makeConnection(transport)
     return protocol, transport

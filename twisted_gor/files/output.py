@@ -382,6 +382,20 @@ class FileOutput(OutputBase):
         if self._worker is not None and self._file is not None:
             self._worker.submit(self._flushFile).addErrback(self._writeFailed)
 
+    def whenTaken(self) -> Deferred[None]:
+        """
+        See L{twisted_gor._interfaces.ITakenReporter}: write what is buffered
+        and flush the file on the worker thread (jobs run in order, so every
+        record accepted before is then in the OS); fires after that. Records
+        this output dropped were counted, so they are taken too.
+        """
+        if self._failed or self._worker is None:
+            return succeed(None)
+        self._submitBuffer()
+        d = self._worker.submit(self._flushFile)
+        d.addErrback(self._writeFailed)
+        return d
+
     def _flushFile(self) -> None:
         if self._file is not None:
             self._file.flush()

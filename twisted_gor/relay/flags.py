@@ -42,6 +42,14 @@ FLAGS: list[Flag] = [
         default=_input.DEFAULT_MAX_CONNECTIONS,
         check=nonNegative,
     ),
+    Flag(
+        "input-tcp-dedup-window",
+        INT,
+        "Per acknowledging sender, remember its last N connections and resent records, to drop"
+        " records resent although taken before, as dropped.duplicate (default 20000; 0 = off).",
+        default=_input.DEFAULT_DEDUP_WINDOW,
+        check=nonNegative,
+    ),
     Flag("output-tcp", STRING, "Forward requests and responses to another gor's --input-tcp at HOST:PORT.", repeat=True),
     Flag(
         "output-tcp-workers",
@@ -78,6 +86,14 @@ FLAGS: list[Flag] = [
         DURATION,
         "At exit, how long --output-tcp may take to deliver what is queued (default 5s).",
         default=_output.DEFAULT_STOP_TIMEOUT,
+        check=nonNegative,
+    ),
+    Flag(
+        "output-tcp-ack-wait",
+        DURATION,
+        "How long a new --output-tcp connection waits for a twisted-gor receiver's banner before"
+        " using GoReplay's plain framing without acknowledgements (default 1s; 0 = always plain).",
+        default=_output.DEFAULT_ACK_WAIT,
         check=nonNegative,
     ),
     Flag("output-tcp-stats", BOOL, "Log output_tcp:latest,mean,max,count,count/second queue stats (needs --stats)."),
@@ -121,6 +137,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 maxConnections=values["input-tcp-max-connections"],
                 certificate=certificate if secure else None,
                 certificateKey=key if secure else None,
+                dedupWindow=values["input-tcp-dedup-window"],
             )
         )
 
@@ -144,5 +161,6 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 caCertificate=ca,
                 stopTimeout=values["output-tcp-timeout"],
                 showStats=values["output-tcp-stats"],
+                ackWait=values["output-tcp-ack-wait"],
             )
         )
