@@ -269,6 +269,19 @@ def _noBodyResponse(frame: Frame, status: int, requestMethod: Optional[bytes]) -
     return None
 
 
+def bodilessRequestMethod(head: bytes) -> Optional[bytes]:
+    """
+    The method of a well-formed request head that has no framing header
+    (no Content-Length, no Transfer-Encoding: so no body, RFC 9112 section
+    6.3), or L{None} for any other head (then L{parseHead} decides). The
+    capture's per-message fast path; L{parseHead} applies the same rule.
+    """
+    m = _REQUEST_LINE.match(head)
+    if m is None or _FRAMING.search(head, m.end() - 1) is not None:
+        return None
+    return m.group(1)
+
+
 def parseHead(head: bytes, isRequest: bool, requestMethod: Optional[bytes] = None) -> Frame:
     """
     Parse a complete head (start line to the empty line, inclusive) and

@@ -28,6 +28,7 @@ from twisted_gor._http1 import (
     FramingError,
     looksLikeRequest,
     looksLikeResponse,
+    bodilessRequestMethod,
     parseHead,
 )
 
@@ -144,7 +145,8 @@ class HTTPStreamParser(Framer):
         self._seq = seq
         self._ack = ack
         state = self.state
-        if state == IDLE and not self.keep and data[:1] > b" ":
+        keep = self.keep
+        if state == IDLE and (not keep or len(data) <= keep) and data[:1] > b" ":
             # Fast path: a segment that is exactly one whole message (most
             # GETs, small responses, POSTs with their body). The framing is
             # still decided by parseHead; anything else takes Framer.feed.
@@ -152,6 +154,13 @@ class HTTPStreamParser(Framer):
             if 0 < e < MAX_HEAD and data.find(b"\n\n", 0, e + 2) < 0:
                 isRequest = self.isRequest
                 end = e + 4
+                if isRequest and end == len(data):
+                    method = bodilessRequestMethod(data)
+                    if method is not None:
+                        self.startPos = 0
+                        self.truncated = False
+                        self._onMessage(data, ts, ts, seq, ack, method, True)
+                        return end
                 try:
                     frame = parseHead(
                         data[:end] if end != len(data) else data,
