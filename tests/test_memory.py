@@ -279,3 +279,42 @@ class EvictionTests(SynchronousTestCase):
         seg(200, 1, 1000, 100 + 38 + 2, PSH | ACK, b"cd")
         self.assertEqual(len(emitted), 1)
         self.assertTrue(emitted[0].endswith(b"abcd"))
+
+
+class InputHttpBodyBoundTests(TestCase):
+    """
+    C{--input-http} keeps at most C{--copy-buffer-size} of a request, however
+    large the upload, and counts the cut.
+    """
+
+    timeout = 90
+
+    @defer.inlineCallbacks
+    def test_hugePostBounded(self) -> Any:
+        """
+        A 96 MiB POST with C{--copy-buffer-size 1mb}: the recording holds the
+        first 1 MiB, the cut is counted, and gor's peak RSS stays far below
+        the upload's size (it held the whole body before).
+        """
+        from tests.support import startGor
+        from tests.test_http_e2e import sendRequests
+        from twisted_gor.framing import iterMessages
+
+        port = freePort()
+        out = os.path.abspath(self.mktemp())
+        gor = startGor("--input-http", f"127.0.0.1:{port}", "--output-file", out, "--copy-buffer-size", "1mb")
+        self.addCleanup(gor.signal, "KILL")
+        yield gor.waitForLog("input-http listening")
+        size = 96 * 1024 * 1024
+        request = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size
+        yield sendRequests(port, request, 1)
+        with open(f"/proc/{gor.pid}/status") as f:
+            peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        gor.signal("TERM")
+        result = yield gor.wait(60)
+        with open(out, "rb") as f:
+            [message] = list(iterMessages(f.read()))
+        self.assertEqual(len(message.payload), 1024 * 1024)
+        self.assertTrue(message.payload.startswith(b"POST /upload HTTP/1.1\r\n"))
+        self.assertRegex(result.errText, r"summary: pipeline:.*truncated=1")
+        self.assertLess(peak, 60 * 1024, f"peak RSS {peak} kB")

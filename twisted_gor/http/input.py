@@ -59,8 +59,8 @@ class _RequestFramer(Framer):
     The request framer of one L{HttpInputProtocol}.
     """
 
-    def __init__(self, protocol: "HttpInputProtocol") -> None:
-        Framer.__init__(self, True)
+    def __init__(self, protocol: "HttpInputProtocol", keep: int = 0) -> None:
+        Framer.__init__(self, True, keep)
         self.protocol = protocol
 
     def frameReceived(self, frame: Frame) -> None:
@@ -82,7 +82,7 @@ class HttpInputProtocol(Protocol, TimeoutMixin):
 
     def __init__(self, input: "HttpInput") -> None:
         self.input = input
-        self.framer = _RequestFramer(self)
+        self.framer = _RequestFramer(self, input.maxStore)
         self._startedAt = 0.0
         self._now = 0.0
         self._continued = False
@@ -162,8 +162,16 @@ class HttpInput(InputBase):
 
     log = Logger()
 
-    def __init__(self, host: str, port: int, reactor: Any = None) -> None:
+    def __init__(self, host: str, port: int, reactor: Any = None, maxStore: int = 0) -> None:
+        """
+        @param maxStore: keep at most this many bytes of each request (0:
+            all); the rest of a longer body is framed and discarded as it
+            arrives, so a huge upload costs no memory. The service passes
+            C{copyBufferSize + 1}: the pipeline then cuts the request to
+            C{--copy-buffer-size} and counts it as C{truncated}.
+        """
         InputBase.__init__(self, f"input_http({host}:{port})")
+        self.maxStore = maxStore
         self.host = host
         self.portNumber = port
         self.reactor = resolveReactor(reactor)
@@ -207,4 +215,4 @@ class HttpInputConfig:
         """
         Build the input.
         """
-        return HttpInput(self.host, self.port, context.reactor)
+        return HttpInput(self.host, self.port, context.reactor, maxStore=context.config.copyBufferSize + 1)
