@@ -20,7 +20,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twisted_gor._http1 import Frame, Framer, FramingError
+from twisted_gor._http1 import IDLE, LENGTH, MAX_HEAD, NO_BODY, Frame, Framer, FramingError, parseHead
 from twisted_gor.selfports import SelfPorts
 
 try:
@@ -103,6 +103,35 @@ class ResponseParser(Framer):
         """
         if self.done:
             return data
+        if self.state == IDLE and not self.size and data[:5] == b"HTTP/":
+            # Fast path: the whole response in this read, framed by its
+            # head alone (Content-Length, or no body). parseHead decides;
+            # anything else (interim, chunked, until close, split) takes
+            # Framer.feed.
+            e = data.find(b"\r\n\r\n")
+            if 0 < e < MAX_HEAD and data.find(b"\n\n", 0, e + 2) < 0:
+                end = e + 4
+                try:
+                    frame: Frame | None = parseHead(data[:end], False, self.requestMethod)
+                except FramingError:
+                    frame = None
+                if frame is not None and not frame.interim and not frame.tunnel and not frame.flags:
+                    kind = frame.bodyKind
+                    total = end + frame.length if kind == LENGTH else end if kind == NO_BODY else -1
+                    if 0 < total <= len(data):
+                        keep = self.keepTotal
+                        if keep > 0:
+                            if total > keep:
+                                self.raw.append(data[:keep])
+                                self.truncated = True
+                            else:
+                                self.raw.append(data[:total] if total < len(data) else data)
+                        self.size = total
+                        self.status = frame.status
+                        self.closeAfter = frame.closeAfter
+                        self.done = True
+                        self.stop()
+                        return data[total:] if total < len(data) else b""
         used = Framer.feed(self, data)
         if self.done:
             return data[used:] if used < len(data) else b""
