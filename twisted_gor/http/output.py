@@ -54,7 +54,7 @@ from twisted_gor._interfaces import IMessageReceiver, IReplayObserver, IReplaySo
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor import _httphead as proto
 from twisted_gor.config import REPLAY_RESULTS, REPLAYED_RESPONSES, BuildContext, Capabilities
-from twisted_gor.http.circuit import PROBING, Circuit
+from twisted_gor.http.circuit import CLOSED, PROBING, Circuit
 from twisted_gor.http.client import HttpClientProtocol, ResponseParser
 from twisted_gor.queuestats import QueueStats
 from twisted_gor.redact import redactURL
@@ -528,6 +528,12 @@ class HttpOutput(OutputBase):
             return
         queue = self.queue
         self.queueStats.sample(len(queue))
+        if not queue and self.idle and self.circuit.state == CLOSED:
+            # A worker is free and nothing waits: hand it over at once.
+            payload = self._prepare(message.payload)
+            if payload is not None:
+                self.idle.pop().take(message, payload)
+            return
         size = len(message.payload)
         if not self.flow.fits(size):
             self.stats.increment("dropped.queue_full")
