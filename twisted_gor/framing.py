@@ -71,9 +71,11 @@ class RecordDecoder:
         """
         sep = SEPARATOR
         if self._chunks:
-            probe = self._tail + data
-            if sep not in probe:
-                self._hold(data, probe)
+            # A separator in this read, or split across the previous one?
+            # (Looking at the held tail and this read's first bytes only:
+            # no copy of the whole read just to search it.)
+            if data.find(sep) < 0 and sep not in self._tail + data[:13]:
+                self._hold(data, self._tail + data[-13:])
                 return []
             scan = max(0, self._held - 13)
             self._chunks.append(data)
