@@ -267,7 +267,10 @@ class FileOutput(OutputBase):
                 self._maxSizeLogged = True
                 self.log.warn("{name}: reached --output-file-max-size-limit; dropping", name=self.name)
             return
-        if not self.flow.fits(size):
+        flow = self.flow
+        if flow.bytes + buffered > flow.maxBytes:
+            # (buffered records count towards the bound; the flow itself
+            # is told per batch, when they are submitted)
             self.stats.increment("dropped.backlog")
             return
         if self._naming or self._name is None:
@@ -280,7 +283,6 @@ class FileOutput(OutputBase):
         self._fileBytes += size
         self._fileRecords += 1
         self._total += size
-        self.flow.add(size)
         if buffered >= WRITE_THRESHOLD:
             self._submitBuffer()
 
@@ -317,6 +319,7 @@ class FileOutput(OutputBase):
         if not self._buffer or self._worker is None:
             return
         records = self._buffer
+        self.flow.add(self._buffered, len(records))
         self._buffer = []
         self._buffered = 0
         self._worker.submit(self._writeData, records).addCallbacks(
