@@ -150,3 +150,26 @@ class RelayInputFuzz(SynchronousTestCase):
             self.assertEqual((counted, protocol.malformed), (skipped, skipped))
             self.assertEqual(inp.connections, set())
             self.assertEqual(inp.stats["connections.active"], 0)
+
+
+class RelayRegressions(SynchronousTestCase):
+    """
+    What reading the receiver against the file reader found.
+    """
+
+    def test_unrepresentableTimestampSkipped(self) -> None:
+        """
+        A record whose timestamp does not fit in 64 bits is skipped and
+        counted by the relay receiver as by the file reader (its inlined copy
+        of the meta parsing lacked the range check).
+        """
+        inp = TCPInput("", 0, Clock(), idleTimeout=30.0)
+        inp.running = True
+        receiver = PausingReceiver(inp, [])
+        inp.setReceiver(receiver)
+        protocol, _ = connect(inp)
+        bad = b"1 " + b"a" * 24 + b" " + b"9" * 400 + b" 0\nGET / HTTP/1.1\r\n\r\n\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
+        good = b"1 " + b"b" * 24 + b" 1 0\nGET /ok HTTP/1.1\r\n\r\n\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
+        protocol.dataReceived(bad + good)
+        self.assertEqual([m.id for m in receiver.messages], [b"b" * 24])
+        self.assertEqual(inp.stats.total("skipped"), 1)

@@ -46,7 +46,7 @@ from twisted_gor.base import InputBase, resolveReactor
 from twisted_gor.config import BuildContext
 from twisted_gor.framing import SEPARATOR, MalformedCallback, RecordDecoder
 from twisted_gor.limiter import Limit
-from twisted_gor.message import MESSAGE_TYPES, Message
+from twisted_gor.message import Message
 from twisted_gor.relay import ACK_PREFIX, BANNER_BUSY, BANNER_OK, CLOSING, END_TAG, HELLO_PREFIX, MAX_LINE
 
 DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024
@@ -137,20 +137,6 @@ class AckDecoder(RecordDecoder):
             if len(out) > count:
                 self.marks.append((count, mark))
             return
-        # the well-formed case inline (as RecordDecoder's): one call per record
-        newline = buffer.find(b"\n", start, end)
-        if newline > start and newline + 1 < end:
-            meta = buffer[start:newline]
-            parts = meta.split(b" ", 4)
-            try:
-                kind = int(parts[0])
-                timestamp = int(parts[2])
-                latency = int(parts[3]) if len(parts) > 3 and parts[3] else -1
-                if kind in MESSAGE_TYPES and parts[1] and len(parts) <= 4:
-                    out.append(Message(kind, parts[1], timestamp, latency, buffer[newline + 1 : end], meta))
-                    return
-            except (ValueError, IndexError):
-                pass
         RecordDecoder._decodeOne(self, buffer, start, end, out)
 
 
