@@ -65,6 +65,13 @@ class RecordDecoder:
         """
         return self._held
 
+    @property
+    def discarding(self) -> bool:
+        """
+        Whether an oversize record is being discarded (up to its separator).
+        """
+        return self._discarding
+
     def feed(self, data: bytes) -> list[Message]:
         """
         Add C{data} and return the messages it completes.

@@ -50,6 +50,22 @@ FLAGS: list[Flag] = [
         default=_input.DEFAULT_DEDUP_WINDOW,
         check=nonNegative,
     ),
+    Flag(
+        "input-tcp-buffer-size",
+        SIZE,
+        "Bytes of incomplete --input-tcp records held across all connections (default 64mb); past it the"
+        " connection holding the most is closed, as dropped.buffer_budget (0 = no budget).",
+        default=_input.TCPInputConfig.bufferSize,
+        check=nonNegative,
+    ),
+    Flag(
+        "input-tcp-record-timeout",
+        DURATION,
+        "Close an --input-tcp connection whose record makes no progress to its separator for this long,"
+        " as dropped.record_timeout (default 30s; 0 = never).",
+        default=_input.TCPInputConfig.recordTimeout,
+        check=nonNegative,
+    ),
     Flag("output-tcp", STRING, "Forward requests and responses to another gor's --input-tcp at HOST:PORT.", repeat=True),
     Flag(
         "output-tcp-workers",
@@ -138,6 +154,8 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 certificate=certificate if secure else None,
                 certificateKey=key if secure else None,
                 dedupWindow=values["input-tcp-dedup-window"],
+                bufferSize=values["input-tcp-buffer-size"],
+                recordTimeout=values["input-tcp-record-timeout"],
             )
         )
 

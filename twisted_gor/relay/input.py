@@ -6,7 +6,11 @@ Each connection carries gor records framed as in a C{.gor} file (meta line,
 payload, separator); every connection has its own L{RecordDecoder}. Bad input
 never takes the server down: malformed records are skipped, counted and logged,
 oversized records are discarded without being buffered, and idle connections
-are closed. Pausing the input pauses every connection's transport, so a slow
+are closed. Incomplete records are bounded across connections too: past
+the listener's byte budget the connection holding the most is closed
+(C{dropped.buffer_budget}), and a record that makes no progress to its
+separator for the record timeout closes its connection
+(C{dropped.record_timeout}). Pausing the input pauses every connection's transport, so a slow
 replay slows the senders through TCP flow control.
 
 A twisted-gor sender opens with a hello record (which GoReplay drops, as it
@@ -56,6 +60,10 @@ DEFAULT_DEDUP_WINDOW = 20_000
 MAX_SESSIONS = 256
 """Sender sessions whose connections are remembered for recognising resends."""
 DEFAULT_DRAIN_TIMEOUT = 5.0
+DEFAULT_BUFFER_SIZE = 64 * 1024 * 1024
+"""Bytes of incomplete records held across all connections of one listener."""
+DEFAULT_RECORD_TIMEOUT = 30.0
+"""Seconds a connection's incomplete record may go without reaching its separator."""
 ACK_EVERY = 500
 """Acknowledge as soon as a connection has this many records not yet acknowledged."""
 ACK_DELAY = 0.01
@@ -64,7 +72,6 @@ PLAIN_DRAIN_IDLE = 0.2
 """At stop, a plain connection is closed once quiet this long."""
 BUSY_LINGER = 2.0
 """A refused connection is aborted after this long if the peer keeps it open."""
-"""At stop, a plain connection is closed once quiet this long."""
 _LOGGED_PER_CONNECTION = 3
 WARNINGS_PER_WINDOW = 10
 WARNING_WINDOW = 10.0
@@ -167,6 +174,10 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
     @ivar fresh: ack mode: how many of them were sent for the first time
         (record C{k} of those is C{<conn>:<k>} if it is ever resent).
     @ivar ackSent: the last count acknowledged.
+    @ivar pendingBytes: bytes of an incomplete record held, as last counted
+        in the input's total (L{TCPInput.pendingTotal}).
+    @ivar dropped: closed by the input for its budget or record timeout:
+        whatever still arrives is ignored.
     """
 
     log = Logger()
@@ -190,6 +201,9 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         self.closing = False
         self.finished = False
         self.gone = False
+        self.pendingBytes = 0
+        self.dropped = False
+        self._recordTimer: Any = None
 
     def logPrefix(self) -> str:
         """
@@ -213,6 +227,8 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         """
         Decode and emit the complete records.
         """
+        if self.dropped:
+            return
         self.resetTimeout()
         input = self.input
         stats = input.stats
@@ -224,7 +240,10 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         if self.tagged is not None:
             self._ackData(data)
             return
-        messages = self.decoder.feed(data)
+        decoder = self.decoder
+        before = self.pendingBytes
+        messages = decoder.feed(data)
+        self._fed(decoder, before + len(data))
         stats.increment("read", len(messages))
         if self.held:
             self.held.extend(messages)
@@ -271,7 +290,9 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
     def _ackData(self, data: bytes) -> None:
         tagged = self.tagged
         assert tagged is not None
+        before = self.pendingBytes
         messages = tagged.feed(data)
+        self._fed(tagged, before + len(data))
         input = self.input
         input.stats.increment("read", len(messages))
         marks = tagged.marks
@@ -295,6 +316,76 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
             self.done += len(messages)
             self.fresh += len(messages)
         input.wantAck(self)
+
+    def _fed(self, decoder: RecordDecoder, unconsumed: int) -> None:
+        """
+        Account for a read the decoder took: update the input's total of
+        incomplete-record bytes (which may close the connection holding the
+        most, see L{TCPInput.pendingChanged}) and the record timer.
+
+        @param unconsumed: what would be pending had the read completed no
+            record (held before plus the read).
+        """
+        pending = decoder.pending
+        discarding = decoder.discarding
+        previous, self.pendingBytes = self.pendingBytes, pending
+        timeout = self.input.recordTimeout
+        if timeout:
+            timer = self._recordTimer
+            if not pending and not discarding:
+                if timer is not None:
+                    timer.cancel()
+                    self._recordTimer = None
+            elif timer is None:
+                self._recordTimer = self.input.reactor.callLater(timeout, self._recordTimedOut)
+            elif pending < unconsumed and not discarding:
+                timer.reset(timeout)  # a record reached its separator: progress
+        if pending != previous:
+            self.input.pendingChanged(self, pending - previous)
+
+    def _stopRecordTimer(self) -> None:
+        if self._recordTimer is not None:
+            if self._recordTimer.active():
+                self._recordTimer.cancel()
+            self._recordTimer = None
+
+    def _recordTimedOut(self) -> None:
+        """
+        The incomplete record made no progress for the record timeout: close.
+        """
+        self._recordTimer = None
+        if self.dropped or self.gone:
+            return
+        input = self.input
+        input.stats.increment("dropped.record_timeout")
+        input.stats.increment("dropped.record_timeout_bytes", self.pendingBytes)
+        input.warnLimited(
+            "input_tcp: closing {peer}: its record made no progress for {t}s ({n} bytes held)",
+            peer=self.peer,
+            t=input.recordTimeout,
+            n=self.pendingBytes,
+        )
+        self.drop()
+
+    def drop(self) -> None:
+        """
+        Close the connection at once, giving up its incomplete record
+        (released from the input's total now, not when the close completes).
+        """
+        if self.dropped:
+            return
+        self.dropped = True
+        self._stopRecordTimer()
+        self.setTimeout(None)
+        if self.pendingBytes:
+            self.input.pendingChanged(self, -self.pendingBytes)
+            self.pendingBytes = 0
+        # free the incomplete record now; counted here, not as truncated
+        if self.tagged is not None:
+            self.tagged = AckDecoder(self._malformed, self.input.maxRecordSize)
+        else:
+            self.decoder = RecordDecoder(self._malformed, self.input.maxRecordSize)
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
     def _take(self, entries: list[Entry]) -> None:
         """
@@ -394,9 +485,11 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
 
     def pause(self) -> None:
         """
-        Stop reading (and stop the idle timer: a paused connection is not idle).
+        Stop reading (and stop the idle and record timers: a paused
+        connection is not idle, nor is its record stuck).
         """
         self.setTimeout(None)
+        self._stopRecordTimer()
         self.transport.pauseProducing()  # type: ignore[union-attr]
 
     def resume(self) -> None:
@@ -404,9 +497,11 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         Emit what was held back, then read again (unless paused again meanwhile).
         """
         self._emitHeld()
-        if self.input.paused:
+        if self.input.paused or self.dropped:
             return
         self.transport.resumeProducing()  # type: ignore[union-attr]
+        if self.pendingBytes and self.input.recordTimeout and self._recordTimer is None:
+            self._recordTimer = self.input.reactor.callLater(self.input.recordTimeout, self._recordTimedOut)
         if self.input.draining:
             if self.mode != "ack":
                 self.setTimeout(PLAIN_DRAIN_IDLE)
@@ -418,7 +513,11 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         Count what was left unfinished and unregister.
         """
         self.setTimeout(None)
+        self._stopRecordTimer()
         self.gone = True
+        if self.pendingBytes:
+            self.input.pendingChanged(self, -self.pendingBytes)
+            self.pendingBytes = 0
         (self.tagged or self.decoder).finish()
         if self.tagged is not None:
             held: list[Message] = []
@@ -534,6 +633,8 @@ class TCPInput(InputBase):
         tlsOptions: Any = None,
         dedupWindow: int = DEFAULT_DEDUP_WINDOW,
         drainTimeout: float = DEFAULT_DRAIN_TIMEOUT,
+        bufferSize: int = DEFAULT_BUFFER_SIZE,
+        recordTimeout: float = DEFAULT_RECORD_TIMEOUT,
     ) -> None:
         """
         @param dedupWindow: per sender session, how many connections and
@@ -541,6 +642,11 @@ class TCPInput(InputBase):
             (0: none).
         @param drainTimeout: at stop, how long connections may take to
             deliver what they hold before they are aborted.
+        @param bufferSize: bytes of incomplete records held across all
+            connections; past it the connection holding the most is closed
+            (0: no budget).
+        @param recordTimeout: seconds an incomplete record may go without
+            reaching its separator before its connection is closed (0: none).
         """
         InputBase.__init__(self, f"input_tcp({host}:{port})")
         self.host = host
@@ -563,6 +669,37 @@ class TCPInput(InputBase):
         self._ackTimer: Any = None
         self._ackInFlight = False
         self._drainTimer: Any = None
+        self.bufferSize = bufferSize
+        self.recordTimeout = recordTimeout
+        self.pendingTotal = 0
+
+    # -- the budget of incomplete records ----------------------------------
+
+    def pendingChanged(self, protocol: RelayServerProtocol, delta: int) -> None:
+        """
+        C{protocol} holds C{delta} more bytes of an incomplete record. Past
+        the budget, close the connections holding the most (usually the
+        offender; counted C{dropped.buffer_budget}, and the bytes given up
+        C{dropped.buffer_budget_bytes}) until back within it.
+        """
+        self.pendingTotal += delta
+        if not self.bufferSize or delta <= 0:
+            return
+        while self.pendingTotal > self.bufferSize:
+            victim = max(self.connections, key=lambda p: p.pendingBytes, default=None)
+            if victim is None or not victim.pendingBytes:
+                break
+            self.stats.increment("dropped.buffer_budget")
+            self.stats.increment("dropped.buffer_budget_bytes", victim.pendingBytes)
+            self.warnLimited(
+                "input_tcp: closing {peer}: {n} bytes of an incomplete record,"
+                " {total} held in all, over the {budget}-byte budget",
+                peer=victim.peer,
+                n=victim.pendingBytes,
+                total=self.pendingTotal,
+                budget=self.bufferSize,
+            )
+            victim.drop()
 
     # -- acknowledgements ------------------------------------------------
 
@@ -820,6 +957,8 @@ class TCPInputConfig:
     certificate: str | None = None
     certificateKey: str | None = None
     dedupWindow: int = DEFAULT_DEDUP_WINDOW
+    bufferSize: int = DEFAULT_BUFFER_SIZE
+    recordTimeout: float = DEFAULT_RECORD_TIMEOUT
 
     def build(self, context: BuildContext) -> TCPInput:
         """
@@ -837,4 +976,6 @@ class TCPInputConfig:
             maxConnections=self.maxConnections,
             tlsOptions=tls,
             dedupWindow=self.dedupWindow,
+            bufferSize=self.bufferSize,
+            recordTimeout=self.recordTimeout,
         )
