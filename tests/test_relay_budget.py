@@ -257,3 +257,64 @@ class BudgetEndToEndTests(TestCase):
         self.assertGreater(gor.counters("input_tcp").get("dropped.buffer_budget", 0), 0)
         gor.signal("TERM")
         yield gor.wait(30)
+
+
+class SilentConnectionsTests(TestCase):
+    """
+    Sockets that connect and never send cannot lock a sender out.
+    """
+
+    timeout = 90
+
+    @inlineCallbacks
+    def test_silentEvictedAtLimit(self) -> Any:
+        """
+        Three silent connections fill C{--input-tcp-max-connections 3}; a
+        sender that keeps trying gets in once they have been silent for
+        L{twisted_gor.relay.input.SILENT_EVICT_AFTER} seconds, its record is
+        written, and the eviction is counted.
+        """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        out = os.path.join(directory, "out.gor")
+        port = freePort()
+        gor = GorProcess(
+            reactor,
+            [
+                *GOR,
+                "--input-tcp", f"127.0.0.1:{port}",
+                "--input-tcp-max-connections", "3",
+                "--output-file", out,
+                "--output-file-flush-interval", "100ms",
+                "--stats", "--stats-interval", "200ms",
+            ],
+        ).start()
+        self.addCleanup(gor.killIfRunning)
+        yield gor.waitForLog("listening on")
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+        for _ in range(3):
+            silent = yield connectProtocol(endpoint, _Sender())
+            self.addCleanup(silent.transport.abortConnection)
+        yield waitUntil(lambda: gor.counters("input_tcp").get("connections.active", 0) == 3, timeout=20)
+        attempts = [0]
+
+        def trySend() -> Any:
+            # a plain sender refused at the limit loses its record: try again
+            attempts[0] += 1
+            if fileRecords(out):
+                return True
+            d = connectProtocol(endpoint, _Sender())
+
+            def send(sender: _Sender) -> None:
+                transport: Any = sender.transport
+                transport.write(encodeMessage(request(attempts[0])))
+                transport.loseConnection()
+
+            d.addCallback(send)
+            d.addErrback(lambda _: None)
+            return False
+
+        yield waitUntil(trySend, timeout=30, interval=0.5, describe=lambda: gor.logText[-2000:])
+        self.assertGreaterEqual(gor.counters("input_tcp").get("dropped.silent_connections", 0), 1)
+        gor.signal("TERM")
+        yield gor.wait(30)

@@ -72,6 +72,11 @@ PLAIN_DRAIN_IDLE = 0.2
 """At stop, a plain connection is closed once quiet this long."""
 BUSY_LINGER = 2.0
 """A refused connection is aborted after this long if the peer keeps it open."""
+
+SILENT_EVICT_AFTER = 5.0
+"""At the connection limit, a connection that has sent nothing for this long
+since it opened is closed to make room for a new one (counted
+C{dropped.silent_connections}): idle sockets cannot lock a sender out."""
 _LOGGED_PER_CONNECTION = 3
 WARNINGS_PER_WINDOW = 10
 WARNING_WINDOW = 10.0
@@ -185,6 +190,8 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
     def __init__(self, input: "TCPInput") -> None:
         self.input = input
         self.peer = "?"
+        self.heard = False
+        self.openedAt = input.reactor.seconds()
         self.malformed = 0
         self.held: list[Message] = []
         self.heldEntries: list[Entry] = []
@@ -227,6 +234,7 @@ class RelayServerProtocol(Protocol, TimeoutMixin):
         """
         Decode and emit the complete records.
         """
+        self.heard = True
         if self.dropped:
             return
         self.resetTimeout()
@@ -598,13 +606,26 @@ class _RelayFactory(Factory):
     def buildProtocol(self, addr: Any) -> Protocol | None:
         input = self.input
         if input.maxConnections and len(input.connections) >= input.maxConnections:
+            deadline = input.reactor.seconds() - SILENT_EVICT_AFTER
+            silent = [p for p in input.connections if not p.heard and p.openedAt <= deadline]
+            if silent:
+                victim = min(silent, key=lambda p: p.openedAt)
+                input.stats.increment("dropped.silent_connections")
+                input.connections.discard(victim)
+                transport: Any = victim.transport
+                if transport is not None:
+                    transport.abortConnection()
+                return self._relayProtocol()
             input.stats.increment("refused.max_connections")
             busy = BusyProtocol(input.reactor)
             busy.factory = self
             return busy
-        protocol = RelayServerProtocol(input)
+        return self._relayProtocol()
+
+    def _relayProtocol(self) -> RelayServerProtocol:
+        protocol = RelayServerProtocol(self.input)
         protocol.factory = self
-        protocol.callLater = input.reactor.callLater  # type: ignore[method-assign]
+        protocol.callLater = self.input.reactor.callLater  # type: ignore[method-assign]
         return protocol
 
 
