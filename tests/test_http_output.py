@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from twisted_gor._interfaces import IOutput, IResponseSource
-from twisted_gor.http.client import BadResponse, ResponseParser
-from twisted_gor.http.output import HttpOutput, HttpOutputConfig, parseTarget
+from twisted_gor._interfaces import IMessageReceiver, IOutput, IResponseSource
+from twisted_gor.http.client import BadResponse, HttpClientProtocol, ResponseParser
+from twisted_gor.http.output import HttpOutput, HttpOutputConfig, _ClientFactory, parseTarget
 from twisted_gor.queuestats import QueueStats
 from twisted_gor.testing import RecordingBackpressure
 from twisted_gor.message import Message
@@ -287,3 +291,160 @@ class StatsTests(SynchronousTestCase):
         for _ in range(3):
             s.sample(1)
         self.assertEqual(s.line(), "output_http:1,1,1,3,15")
+
+
+class LocalConnecting(HttpOutput):
+    """
+    An output whose connections complete at once, over in-memory transports
+    the test answers on.
+    """
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        HttpOutput.__init__(self, *args, **kw)
+        self.clients: list[HttpClientProtocol] = []
+
+    def connect(self, worker: Any) -> Deferred[Any]:
+        self.stats.increment("connections")
+        client = _ClientFactory(worker).buildProtocol(None)
+        client.makeConnection(StringTransport())
+        self.clients.append(client)
+        return succeed(client)
+
+
+@implementer(IMessageReceiver)
+class RecordingReceiver:
+    """
+    An L{IMessageReceiver} appending to a list.
+    """
+
+    def __init__(self, received: list[Message]) -> None:
+        self.received = received
+
+    def messageReceived(self, message: Message) -> None:
+        self.received.append(message)
+
+
+class ResponseBudgetTests(SynchronousTestCase):
+    """
+    C{responseBudget}: one budget of kept response bytes for all the workers.
+    """
+
+    BUFFER = 100
+    BUDGET = 250
+
+    def makeOutput(self) -> tuple[LocalConnecting, Clock, list[Message]]:
+        """
+        A started, tracking output of 4 workers on a Clock: each reserves up
+        to 100 bytes of a 250 byte budget.
+        """
+        clock = Clock()
+        config = HttpOutputConfig(
+            parseTarget("127.0.0.1:1"),
+            workers=4,
+            timeout=1.0,
+            trackResponse=True,
+            responseBuffer=self.BUFFER,
+            responseBudget=self.BUDGET,
+        )
+        output = LocalConnecting(config, clock)
+        received: list[Message] = []
+        output.setResponseReceiver(RecordingReceiver(received))
+        output.startService()
+        for i in range(4):
+            output.write(request(i))
+        return output, clock, received
+
+    def reservations(self, output: HttpOutput) -> list[int]:
+        return sorted(w.reserved for w in output.workers)
+
+    def assertAllFree(self, output: HttpOutput) -> None:
+        self.assertEqual(output.budgetFree, self.BUDGET)
+        self.assertEqual(self.reservations(output), [0, 0, 0, 0])
+
+    def test_reserveShares(self) -> None:
+        """
+        The 4 requests in flight reserve 100, 100, 50 and nothing (the
+        last keeps only the floor outside the budget, never 0); the 2 short ones are counted as
+        C{responses.budget_limited}; the budget is never exceeded.
+        """
+        output, _, _ = self.makeOutput()
+        self.assertEqual(self.reservations(output), [0, 50, 100, 100])
+        self.assertEqual(output.budgetFree, 0)
+        self.assertEqual(output.stats["responses.budget_limited"], 2)
+        keeps = sorted(c._parser.keepTotal for c in output.clients if c._parser is not None)
+        # the floor (64 KiB, capped at the buffer) keeps 100 of each here
+        self.assertEqual(keeps, [100, 100, 100, 100])
+
+    def test_success(self) -> None:
+        """
+        Answered responses release their reservations; those cut by the
+        budget are still emitted (truncated); the next request reserves what
+        was released.
+        """
+        output, _, received = self.makeOutput()
+        body = b"x" * 200
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + body
+        for client in list(output.clients):
+            client.dataReceived(answer)
+        self.assertAllFree(output)
+        self.assertEqual(sorted(len(m.payload) for m in received), [100, 100, 100, 100])
+        self.assertEqual(output.stats["succeeded"], 4)
+        output.write(request(9))
+        self.assertEqual(self.reservations(output), [0, 0, 0, 100])
+        [busy] = [c for c in output.clients if c._parser is not None]
+        busy.dataReceived(answer)
+        self.assertAllFree(output)
+
+    def test_failure(self) -> None:
+        """
+        Bad responses and lost connections release their reservations.
+        """
+        output, _, _ = self.makeOutput()
+        output.clients[0].dataReceived(b"garbage\r\n\r\n")
+        for client in output.clients[1:]:
+            client.connectionLost(Failure(ConnectionDone()))
+        self.assertAllFree(output)
+        self.assertEqual(output.stats["sent"], 4)
+
+    def test_timeout(self) -> None:
+        """
+        Timed-out requests release their reservations (also when their
+        connection closes later).
+        """
+        output, clock, _ = self.makeOutput()
+        clock.advance(1.5)
+        self.assertEqual(output.stats["failed.timeout"], 4)
+        self.assertAllFree(output)
+        for client in output.clients:
+            client.connectionLost(Failure(ConnectionDone()))
+        self.assertAllFree(output)
+
+    def test_stop(self) -> None:
+        """
+        Shutdown (requests abandoned after the grace period) releases every
+        reservation.
+        """
+        output, clock, _ = self.makeOutput()
+        d = output.stopService()
+        clock.advance(1.6)
+        self.successResultOf(d)
+        self.assertAllFree(output)
+        self.assertEqual(output.stats["failed.timeout"] + output.stats["dropped.shutdown"], 4)
+
+    def test_redirect(self) -> None:
+        """
+        A followed redirect reserves afresh for the next response, without
+        holding two reservations.
+        """
+        clock = Clock()
+        config = HttpOutputConfig(
+            parseTarget("127.0.0.1:1"), workers=1, redirects=2, responseBuffer=self.BUFFER, responseBudget=self.BUDGET
+        )
+        output = LocalConnecting(config, clock)
+        output.startService()
+        output.write(request(0))
+        client = output.clients[0]
+        client.dataReceived(b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n")
+        self.assertEqual((output.stats["redirects"], output.budgetFree), (1, self.BUDGET - self.BUFFER))
+        client.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        self.assertEqual(output.budgetFree, self.BUDGET)

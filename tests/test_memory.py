@@ -13,6 +13,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.resource import Resource
 
 from twisted_gor._blockingio import SynchronousWorker
 from twisted_gor.files.input import CHUNK_SIZE, FileInput, FileInputConfig
@@ -320,3 +321,105 @@ class InputHttpBodyBoundTests(TestCase):
         self.assertTrue(message.payload.startswith(b"POST /upload HTTP/1.1\r\n"))
         self.assertRegex(result.errText, r"summary: pipeline:.*truncated=1")
         self.assertLess(peak, 60 * 1024, f"peak RSS {peak} kB")
+
+
+class _BigResource(Resource):
+    """
+    Answers every request with the same big body.
+    """
+
+    isLeaf = True
+
+    def __init__(self, body: bytes) -> None:
+        Resource.__init__(self)
+        self.body = body
+        self.requests = 0
+
+    def render(self, request: Any) -> bytes:
+        self.requests += 1
+        return self.body
+
+
+def peakRss(pid: int) -> int | None:
+    """
+    The peak RSS (VmHWM) of process C{pid} in kB, L{None} once it is gone.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class ResponseBudgetTests(TestCase):
+    """
+    C{--output-http-response-budget}: the responses kept by
+    C{--output-http-track-response} share one budget across the workers.
+    """
+
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_bigResponsesBounded(self) -> Any:
+        """
+        20 workers replaying to a target answering 2 MiB bodies, with an 8 MiB
+        budget: the cuts are counted as C{responses.budget_limited}, every
+        request is accounted for, and gor's peak RSS stays far below the
+        40 MiB the workers would keep without the budget (plus their copies).
+        """
+        from twisted.internet import reactor
+        from twisted.internet.task import LoopingCall
+        from twisted.web.server import Site
+
+        from tests.support import listenLocal, startGor
+        from tests.test_http_e2e import counters as summary
+
+        count = 80
+        resource = _BigResource(b"x" * (2 * MiB))
+        site = Site(resource)
+        site.displayTracebacks = False
+        listening, port = listenLocal(site)
+        self.addCleanup(listening.stopListening)
+        source = os.path.abspath(self.mktemp())
+        with open(source, "wb") as f:
+            for i in range(count):
+                f.write(encodeMessage(Message(1, b"%024x" % i, 1_000_000_000, -1, b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)))
+        out = os.path.abspath(self.mktemp())
+        gor = startGor(
+            "--input-file", source + "|max", "--output-http", f"http://127.0.0.1:{port}",
+            "--output-http-workers", "20", "--output-http-track-response",
+            "--output-http-response-budget", "8mb", "--output-file", out,
+        )  # fmt: skip
+        self.addCleanup(gor.killIfRunning)
+        assert gor.pid is not None
+        pid = gor.pid
+        peaks: list[int] = []
+
+        def sample() -> None:
+            peak = peakRss(pid)
+            if peak is not None:
+                peaks.append(peak)
+
+        sampler = LoopingCall(sample)
+        sampler.clock = reactor
+        sampler.start(0.02)
+
+        def stopSampling() -> None:
+            if sampler.running:
+                sampler.stop()
+
+        self.addCleanup(stopSampling)
+        result = yield gor.wait(90)
+        stopSampling()
+        self.assertEqual(result.rc, 0, result.errText)
+        stats = summary(result.errText, "output_http")
+        self.assertTrue(stats.get("responses.budget_limited", 0) > 0, stats)
+        self.assertEqual(stats.get("sent"), count, stats)
+        self.assertEqual(stats.get("succeeded"), count, stats)
+        self.assertEqual(resource.requests, count)
+        self.assertTrue(peaks, "no RSS sample")
+        peak = max(peaks)
+        self.assertLess(peak, 80 * 1024, f"peak RSS {peak} kB; {stats}")

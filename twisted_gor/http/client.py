@@ -227,12 +227,15 @@ class HttpClientProtocol(Protocol):
             self._local = None
         self.listener.clientConnected(self)
 
-    def sendRequest(self, payload: bytes, isHead: bool = False) -> None:
+    def sendRequest(self, payload: bytes, isHead: bool = False, keep: int | None = None) -> None:
         """
         Write C{payload} exactly as given and start waiting for its response.
+
+        @param keep: bytes of the response to keep (> 0), none (-1); the
+            protocol's C{keep} when L{None}.
         """
         self.busy = True
-        self._parser = ResponseParser(isHead, self.keep)
+        self._parser = ResponseParser(isHead, self.keep if keep is None else keep)
         assert self.transport is not None
         self.transport.write(payload)
 

@@ -69,6 +69,13 @@ FLAGS: list[Flag] = [
         check=nonNegative,
     ),
     Flag(
+        "output-http-response-budget",
+        SIZE,
+        "Keep at most this many bytes of tracked responses at once, all workers together (default 64mb).",
+        default=_Defaults.responseBudget,
+        check=positive,
+    ),
+    Flag(
         "output-http-stats",
         BOOL,
         "Log 'output_http:latest,mean,max,count,count/second' queue stats (needs --stats).",
@@ -237,6 +244,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 trackResponse=values["output-http-track-response"],
                 skipVerify=values["output-http-skip-verify"],
                 responseBuffer=values["output-http-response-buffer"] or _Defaults.responseBuffer,
+                responseBudget=values["output-http-response-budget"],
                 originalHost=originalHost,
                 showStats=values["output-http-stats"],
                 statsInterval=statsMs / 1000.0,

@@ -161,6 +161,10 @@ class HttpOutputConfig(Capabilities):
     @ivar trackResponse: emit replayed responses as type-3 messages.
     @ivar queueLen: requests waiting for a worker, at most.
     @ivar queueBytes: bytes of requests waiting for a worker, at most.
+    @ivar responseBuffer: bytes kept of each response, at most.
+    @ivar responseBudget: bytes of responses kept at once by all the workers
+        together, at most (each request in flight reserves up to
+        C{responseBuffer} of it).
     """
 
     target: Target
@@ -176,6 +180,7 @@ class HttpOutputConfig(Capabilities):
     trackResponse: bool = False
     skipVerify: bool = False
     responseBuffer: int = 5 * 1024 * 1024
+    responseBudget: int = 64 * 1024 * 1024
     originalHost: bool = False
     showStats: bool = False
     statsInterval: float = 5.0
@@ -202,6 +207,14 @@ class HttpOutputConfig(Capabilities):
             config = replace(self, trackResponse=True)
         showStats = self.showStats and context.config.stats
         return HttpOutput(config, context.reactor, showStats=showStats, selfPorts=context.selfPorts)
+
+
+KEEP_FLOOR = 64 * 1024
+"""
+Bytes of a response kept even when the response budget is spent (not
+counted in it): the budget bounds big bodies, not the heads and small
+bodies of many workers.
+"""
 
 
 class _ClientFactory(Factory):
@@ -233,6 +246,7 @@ class _Worker:
         self.redirectsLeft = 0
         self.stopped = False
         self.closing: HttpClientProtocol | None = None
+        self.reserved = 0
 
     @property
     def busy(self) -> bool:
@@ -247,10 +261,22 @@ class _Worker:
         self.redirectsLeft = self.output.config.redirects
         self._send()
 
+    def _sendOn(self, client: HttpClientProtocol) -> None:
+        """
+        Send the current request on C{client}, with its share of the
+        output's response budget as the response's C{keep}.
+        """
+        output = self.output
+        if output.keep > 0:
+            output.release(self)
+            client.sendRequest(self.payload, self.isHead, output.reserve(self))
+        else:
+            client.sendRequest(self.payload, self.isHead)
+
     def _send(self) -> None:
         client = self.client
         if client is not None and client.connected:
-            client.sendRequest(self.payload, self.isHead)
+            self._sendOn(client)
             return
         self.client = None
         if self.closing is not None:
@@ -268,7 +294,7 @@ class _Worker:
         self.connecting = None
         self.client = client
         if self.message is not None and client.connected:
-            client.sendRequest(self.payload, self.isHead)
+            self._sendOn(client)
         elif self.stopped:
             client.abort()
 
@@ -376,12 +402,19 @@ class _Worker:
         if self.client is not None:
             self.client.cancel()
             self.client = None
+        self.output.release(self)
 
     def _finish(self, status: int, parser: ResponseParser | None, error: str | None) -> None:
         message = self.message
         assert message is not None
         self.message = None
-        self.output.completed(self, message, status, parser, error)
+        # The reservation is held while the kept bytes are turned into the
+        # result (a new request taken meanwhile reserves afresh).
+        held, self.reserved = self.reserved, 0
+        try:
+            self.output.completed(self, message, status, parser, error)
+        finally:
+            self.output.budgetFree += held
 
     def stop(self) -> None:
         self.stopped = True
@@ -391,6 +424,7 @@ class _Worker:
         if self.client is not None:
             self.client.abort()
             self.client = None
+        self.output.release(self)
 
 
 _DOWN_WORDS = {
@@ -434,6 +468,7 @@ class HttpOutput(OutputBase):
         self.queueStats = QueueStats("output_http", self.reactor, self.config.statsInterval)
         self.showStats = showStats
         self.keep = config.responseBuffer if (config.trackResponse or config.redirects) else 0
+        self.budgetFree = config.responseBudget
         self._sweeper: LoopingCall | None = None
         self._drained: list[Deferred[None]] = []
         self._lastScaleDown = 0.0
@@ -458,6 +493,35 @@ class HttpOutput(OutputBase):
         self.observers.append(observer)
         if not self.keep:
             self.keep = self.config.responseBuffer
+
+    def reserve(self, worker: _Worker) -> int:
+        """
+        Reserve the C{keep} of C{worker}'s next response from the budget
+        shared by all the workers: C{responseBuffer} bytes, or what is left
+        (counted as C{responses.budget_limited}; the response is cut there,
+        as by C{responseBuffer}).
+
+        @return: the keep for L{HttpClientProtocol.sendRequest}: > 0 bytes,
+            or -1 (keep none) when the budget is spent; never 0 (keep all).
+        """
+        want = self.keep
+        granted = min(want, self.budgetFree)
+        if granted < want:
+            self.stats.increment("responses.budget_limited")
+        if granted <= 0:
+            # Spent: still keep a small floor (outside the budget), so that
+            # many small responses in flight at once are not lost whole.
+            return min(want, KEEP_FLOOR) if KEEP_FLOOR > 0 else -1
+        self.budgetFree -= granted
+        worker.reserved = granted
+        return max(granted, min(want, KEEP_FLOOR))
+
+    def release(self, worker: _Worker) -> None:
+        """
+        Give C{worker}'s reservation back to the budget (idempotent).
+        """
+        held, worker.reserved = worker.reserved, 0
+        self.budgetFree += held
 
     def _makeEndpoint(self) -> Callable[[], Any]:
         target = self.config.target
