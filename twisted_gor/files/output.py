@@ -193,7 +193,7 @@ class FileOutput(OutputBase):
     log = Logger()
     workerFactory: Any = SerialWorker
     pauseBacklog = 32 * 1024 * 1024
-    dropBacklog = 256 * 1024 * 1024
+    dropBacklog = 64 * 1024 * 1024
 
     def __init__(self, config: "FileOutputConfig", reactor: Any = None) -> None:
         OutputBase.__init__(self, f"output_file({config.pathTemplate})")
