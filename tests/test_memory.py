@@ -423,6 +423,6 @@ class ResponseBudgetTests(TestCase):
         self.assertTrue(peaks, "no RSS sample")
         peak = max(peaks)
         # About 62 MB on a quiet machine (106 MB without a budget); under a
-        # loaded -j4 run up to 220 MB was seen, so the bound asserted here is
-        # the overall aim, and the counter above proves the budget.
+        # loaded -j4 run up to 220 MB was seen (cause not found), so the bound here is
+        # a loose one; the counter above is what proves the budget works.
         self.assertLess(peak, 230 * 1024, f"peak RSS {peak} kB; {stats}")
