@@ -202,6 +202,34 @@ def vmHWM(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
+
+@inlineCallbacks
+def startReceiver(case: TestCase, *flags: str) -> Any:
+    """
+    Start C{gor --input-tcp} on a free port with C{flags}, writing to a file
+    and logging stats every 200 ms; fire with C{(gor, path, endpoint)} once
+    it listens.
+    """
+    directory = os.path.abspath(case.mktemp())
+    os.makedirs(directory)
+    out = os.path.join(directory, "out.gor")
+    port = freePort()
+    gor = GorProcess(
+        reactor,
+        [
+            *GOR,
+            "--input-tcp", f"127.0.0.1:{port}",
+            *flags,
+            "--output-file", out,
+            "--output-file-flush-interval", "100ms",
+            "--stats", "--stats-interval", "200ms",
+        ],
+    ).start()
+    case.addCleanup(gor.killIfRunning)
+    yield gor.waitForLog("listening on")
+    return gor, out, TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+
+
 class BudgetEndToEndTests(TestCase):
     """
     The budget through the real C{gor} command.
@@ -217,24 +245,7 @@ class BudgetEndToEndTests(TestCase):
         legitimate sender's 10 records all reach the file, and gor's peak
         memory stays moderate.
         """
-        directory = os.path.abspath(self.mktemp())
-        os.makedirs(directory)
-        out = os.path.join(directory, "out.gor")
-        port = freePort()
-        gor = GorProcess(
-            reactor,
-            [
-                *GOR,
-                "--input-tcp", f"127.0.0.1:{port}",
-                "--input-tcp-buffer-size", "8mb",
-                "--output-file", out,
-                "--output-file-flush-interval", "100ms",
-                "--stats", "--stats-interval", "200ms",
-            ],
-        ).start()
-        self.addCleanup(gor.killIfRunning)
-        yield gor.waitForLog("listening on")
-        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+        gor, out, endpoint = yield startReceiver(self, "--input-tcp-buffer-size", "8mb")
         senders: list[_Sender] = []
         for _ in range(20):
             sender = yield connectProtocol(endpoint, _Sender())
@@ -274,24 +285,7 @@ class SilentConnectionsTests(TestCase):
         L{twisted_gor.relay.input.SILENT_EVICT_AFTER} seconds, its record is
         written, and the eviction is counted.
         """
-        directory = os.path.abspath(self.mktemp())
-        os.makedirs(directory)
-        out = os.path.join(directory, "out.gor")
-        port = freePort()
-        gor = GorProcess(
-            reactor,
-            [
-                *GOR,
-                "--input-tcp", f"127.0.0.1:{port}",
-                "--input-tcp-max-connections", "3",
-                "--output-file", out,
-                "--output-file-flush-interval", "100ms",
-                "--stats", "--stats-interval", "200ms",
-            ],
-        ).start()
-        self.addCleanup(gor.killIfRunning)
-        yield gor.waitForLog("listening on")
-        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+        gor, out, endpoint = yield startReceiver(self, "--input-tcp-max-connections", "3")
         for _ in range(3):
             silent = yield connectProtocol(endpoint, _Sender())
             self.addCleanup(silent.transport.abortConnection)
