@@ -342,9 +342,14 @@ class _BigResource(Resource):
 
 def peakRss(pid: int) -> int | None:
     """
-    The peak RSS (VmHWM) of process C{pid} in kB, L{None} once it is gone.
+    The peak RSS (VmHWM) of process C{pid} in kB, L{None} once it is gone
+    or before it has become gor: between fork and exec a child still shares
+    the test runner's memory, and its VmHWM is the runner's.
     """
     try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"twisted_gor" not in f.read():
+                return None
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
@@ -422,7 +427,7 @@ class ResponseBudgetTests(TestCase):
         self.assertEqual(resource.requests, count)
         self.assertTrue(peaks, "no RSS sample")
         peak = max(peaks)
-        # About 62 MB on a quiet machine (106 MB without a budget); under a
-        # loaded -j4 run up to 220 MB was seen (cause not found), so the bound here is
-        # a loose one; the counter above is what proves the budget works.
-        self.assertLess(peak, 230 * 1024, f"peak RSS {peak} kB; {stats}")
+        # About 62 MB (106 MB without a budget). Samples taken before the
+        # child's exec read the test runner's peak (up to 250 MB late in a
+        # run); peakRss skips those.
+        self.assertLess(peak, 100 * 1024, f"peak RSS {peak} kB; {stats}")
