@@ -100,11 +100,20 @@ class Gor:
         """
         Read the child's VmHWM every 20 ms until it exits. Not C{ru_maxrss}:
         Linux folds the parent's high-water mark into a child's at exec, so
-        that would report this script's own peak for any lighter case.
+        that would report this script's own peak for any lighter case. A
+        sample taken between fork and exec is also this script's, so samples
+        count only once the child runs gor.
         """
         path = f"/proc/{self.proc.pid}/status"
+        execed = False
         while True:
             try:
+                if not execed:
+                    with open(f"/proc/{self.proc.pid}/cmdline", "rb") as f:
+                        execed = b"twisted_gor" in f.read()
+                    if not execed:
+                        threading.Event().wait(0.002)
+                        continue
                 with open(path) as f:
                     text = f.read()
             except OSError:
