@@ -221,7 +221,8 @@ class Pipeline:
             stats.increment("truncated")
         if message.type == REQUEST:
             filters = self._filters
-            if filters:
+            if filters and message.payload:
+                # (a session's close record has no payload: nothing to filter)
                 for f in filters:
                     try:
                         filtered = f.filterMessage(message)
