@@ -63,7 +63,7 @@ class SessionFieldTests(SynchronousTestCase):
         self.assertEqual(back, m)
         self.assertEqual(back.session, b"c0ffee:2")
         self.assertEqual(back.meta(), b"1 ab 10 5 s=c0ffee:2")
-        self.assertEqual(parseSession(back.session), (b"c0ffee", 2, False))
+        self.assertEqual(parseSession(back.session or b""), (b"c0ffee", 2, False))
 
     def test_replaceKeepsSession(self) -> None:
         """
