@@ -88,7 +88,7 @@ class SchedulerTests(SynchronousTestCase):
         self.assertEqual(len(self.log), 2)
         self.clock.advance(0.39)
         self.assertEqual(len(self.log), 2)
-        self.clock.advance(0.02)
+        self.clock.advance(0.01)
         self.assertEqual(len(self.log), 3)
         # sent 0.9 s after /2 was: the recorded gap, kept from the late start
         self.assertAlmostEqual(self.log[2][2] - self.log[1][2], 0.9, places=6)
