@@ -350,7 +350,7 @@ class RawInput(InputBase):
             self.emitted += 1
         else:
             self.stats.increment("sessions.closed")
-        receiver.messageReceived(Message(kind, rid, ts, latency, payload, session=session))
+        receiver.messageReceived(Message(kind, rid, ts, latency, payload, None, session))
 
     def _tick(self) -> None:
         try:

@@ -189,8 +189,16 @@ class Connection:
             queue.append((ack, rid, info, lastTs))
             if len(queue) > MAX_QUEUED_REQUESTS:
                 queue.popleft()
-        if complete and self.selfChecked and not self.selfCapture and tracker.realIPHeader is None and not tracker.sessions:
-            tracker.emit(REQUEST, rid, firstTs, lastTs - firstTs, payload)
+        if complete and self.selfChecked and not self.selfCapture and tracker.realIPHeader is None:
+            emitSession = tracker.emitSession
+            if emitSession is None:
+                tracker.emit(REQUEST, rid, firstTs, lastTs - firstTs, payload)
+            else:
+                sid = self.sid
+                if sid is None:
+                    sid = tracker.newSession(self)
+                self.requests = n = self.requests + 1
+                emitSession(REQUEST, rid, firstTs, lastTs - firstTs, payload, b"%s:%d" % (sid, n))
         else:
             tracker.emitRequest(self, rid, firstTs, lastTs, payload, complete)
 
@@ -640,13 +648,20 @@ class Tracker:
             return
         sid = conn.sid
         if sid is None:
-            # The client connection's id: its id prefix (ports, client IP)
-            # and a serial from a random start, so a reused 4-tuple, or two
-            # captures merged into one file, give distinct sessions.
-            self._sessionSerial = serial = (self._sessionSerial + 1) & MASK
-            sid = conn.sid = conn.idPrefix + b"%08x" % (serial,)
+            sid = self.newSession(conn)
         conn.requests += 1
         emitSession(REQUEST, rid, firstTs, lastTs - firstTs, payload, b"%s:%d" % (sid, conn.requests))
+
+    def newSession(self, conn: Connection) -> bytes:
+        """
+        Give C{conn} a session id: its id prefix (ports, client IP) and a
+        serial from a random start, so that a reused 4-tuple, or two
+        captures merged into one file, give distinct sessions.
+        """
+        self._sessionSerial = serial = (self._sessionSerial + 1) & MASK
+        sid = conn.sid = conn.idPrefix + b"%08x" % (serial,)
+        conn.requests = 0
+        return sid
 
     def endSession(self, conn: Connection, ts: int) -> None:
         """
