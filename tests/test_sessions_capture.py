@@ -110,6 +110,12 @@ class SessionFieldTests(SynchronousTestCase):
         expected = [(b"1", m.id, m.timestamp, m.payload) for m in plain]
         self.assertEqual(goreplayRead(data), expected)
         self.assertEqual(goreplayRead(b"".join(encodeMessage(m) for m in plain)), expected)
+        # this project's reader: the same requests (and latency), plus the
+        # close record, which GoReplay skipped
+        ours = RecordDecoder().feed(data)
+        self.assertEqual([(b"%d" % m.type, m.id, m.timestamp, m.payload) for m in ours if m.payload], expected)
+        self.assertEqual([m.latency for m in ours if m.payload], [7, 7, 7])
+        self.assertEqual([m.isSessionEnd for m in ours], [False, False, False, True])
 
 
 class CaptureSessionTests(SynchronousTestCase):

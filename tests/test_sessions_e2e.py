@@ -376,6 +376,50 @@ class LiveCaptureTests(TestCase):
         self.assertEqual(summary(replay).get("sessions.completed"), 2, replay.errText)
 
 
+class LiveReplayTests(TestCase):
+    """
+    (root) C{gor --input-raw PROD --recognize-tcp-sessions --output-http
+    STAGING}: capture and session replay in one process.
+    """
+
+    timeout = 120
+
+    async def test_liveSessions(self) -> None:
+        """
+        Two interleaving keep-alive clients of production reach staging each
+        on one connection, in order, closed once the clients closed theirs.
+        """
+        if os.geteuid() != 0:
+            raise SkipTest("needs root (CAP_NET_RAW) to capture on loopback; CI runs as root")
+        from twisted.internet.utils import getProcessOutputAndValue
+
+        production, staging = Seen(), Seen()
+        port, target = serve(self, production), serve(self, staging)
+        gor = startGor(
+            "--input-raw", f"127.0.0.1:{port}", "--recognize-tcp-sessions",
+            "--output-http", f"http://127.0.0.1:{target}", "--stats", "--stats-interval", "100ms",
+        )  # fmt: skip
+        self.addCleanup(gor.killIfRunning)
+        ended = gor.wait(80)
+        try:
+            await gor.waitForLog("BPF Filter", timeout=30)
+            prefix = os.path.abspath(self.mktemp())
+            _, err, code = await getProcessOutputAndValue(
+                sys.executable, ["-c", CLIENTS, "127.0.0.1", str(port), prefix], env=os.environ
+            )
+            self.assertEqual(code, 0, err.decode())
+            await waitUntil(lambda: len(staging.closed) >= 2, 30, describe=lambda: gor.logText)
+        finally:
+            gor.signal("INT")
+        result = await ended
+        a, b = staging.on(b"/a/0"), staging.on(b"/b/0")
+        self.assertNotEqual(a, b)
+        self.assertEqual(staging.paths(a), [b"/a/%d" % i for i in range(4)], result.errText)
+        self.assertEqual(staging.paths(b), [b"/b/%d" % i for i in range(4)], result.errText)
+        self.assertEqual(sorted(c for c, clean, _ in staging.closed if clean), sorted([a, b]))
+        self.assertEqual(summary(result).get("sessions.completed"), 2, result.errText)
+
+
 class TransitTests(TestCase):
     """
     Session data travels unchanged: file to file, and through the relay

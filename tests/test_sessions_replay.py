@@ -173,3 +173,52 @@ class SchedulerTests(SynchronousTestCase):
         s = self.scheduler()
         self.assertFalse(s.write(get(b"/a", b"zz"), b"zz"))
         self.assertEqual(self.stats["sessions.malformed"], 1)
+
+
+class StickySplitTests(SynchronousTestCase):
+    """
+    C{--split-output --recognize-tcp-sessions}: FNV-1a-32 of the session
+    (or id) picks the output.
+    """
+
+    def test_goreplayE4(self) -> None:
+        """
+        GoReplay PRO's E4: 200 requests with 20-byte ids C{a}+19 NULs and
+        C{b}+19 NULs alternating go 100/100, all C{a...} to output 0 and all
+        C{b...} to output 1.
+        """
+        from twisted_gor.pipeline import Pipeline
+        from twisted_gor.testing import MemoryOutput
+
+        a, b = MemoryOutput(), MemoryOutput()
+        pipeline = Pipeline([(a, None), (b, None)], splitOutput=True, clock=Clock(), stickySessions=True)
+        for i in range(200):
+            rid = (b"a" if i % 2 == 0 else b"b") + b"\0" * 19
+            pipeline.messageReceived(Message(1, rid, i, -1, b"GET / HTTP/1.1\r\n\r\n"))
+        self.assertEqual({m.id[:1] for m in a.messages}, {b"a"})
+        self.assertEqual({m.id[:1] for m in b.messages}, {b"b"})
+        self.assertEqual((len(a.messages), len(b.messages)), (100, 100))
+
+    def test_sessionSticks(self) -> None:
+        """
+        The requests and the close record of one session, with distinct
+        ids, all go to the same output.
+        """
+        from twisted_gor.pipeline import Pipeline
+        from twisted_gor.testing import MemoryOutput
+
+        outputs = [MemoryOutput() for _ in range(3)]
+        pipeline = Pipeline([(o, None) for o in outputs], splitOutput=True, clock=Clock(), stickySessions=True)
+        for s in range(20):
+            sid = b"%024x" % (s * 7919,)
+            for n in range(1, 5):
+                pipeline.messageReceived(get(b"/%d" % n, sid + b":%d" % n).replace(id=b"%d-%d" % (s, n)))
+            pipeline.messageReceived(sessionEnd(sid, 4, 9))
+        for output in outputs:
+            sids: dict[bytes, int] = {}
+            for m in output.messages:
+                sid = (m.session or b"").split(b":")[0]
+                sids[sid] = sids.get(sid, 0) + 1
+            self.assertTrue(all(count == 5 for count in sids.values()), sids)
+        self.assertEqual(sum(len(o.messages) for o in outputs), 100)
+        self.assertTrue(all(o.messages for o in outputs))

@@ -60,6 +60,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     exitAfter = values["exit-after"]
     config.exitAfter = exitAfter if exitAfter else None
     config.splitOutput = values["split-output"]
+    config.recognizeTcpSessions = values["recognize-tcp-sessions"]
     if values["copy-buffer-size"] < 1:
         raise ValueError("--copy-buffer-size: must be at least 1 byte")
     config.copyBufferSize = values["copy-buffer-size"]
