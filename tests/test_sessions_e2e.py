@@ -31,9 +31,10 @@ class Seen:
     and C{(connection, clean, time)} per closed connection.
     """
 
-    def __init__(self, delay: float = 0.0, close: bool = False) -> None:
+    def __init__(self, delay: float = 0.0, close: bool = False, silent: frozenset[bytes] = frozenset()) -> None:
         self.delay = delay
         self.close = close
+        self.silent = silent
         self.requests: list[tuple[int, bytes, float]] = []
         self.closed: list[tuple[int, bool, float]] = []
         self.connections = 0
@@ -74,7 +75,8 @@ class RecordingTarget(Protocol):
         path = head.split(b" ")[1]
         self.seen.requests.append((self.number, path, globalReactor.seconds()))
         self.busy = True
-        globalReactor.callLater(self.seen.delay, self._answer)
+        if path not in self.seen.silent:
+            globalReactor.callLater(self.seen.delay, self._answer)
 
     def _answer(self) -> None:
         self.busy = False
@@ -248,6 +250,22 @@ class FileReplayTests(TestCase):
         self.assertEqual([p for p in order if p.startswith(b"/a/")], [b"/a/1", b"/a/2", b"/a/3"])
         stats = summary(result)
         self.assertEqual(stats.get("sessions.reconnected"), 5, result.errText)
+        self.assertEqual(stats.get("sessions.completed"), 2, result.errText)
+
+    async def test_noAnswer(self) -> None:
+        """
+        An answer that never comes: that request times out, and the session
+        goes on with its next request on a new connection.
+        """
+        seen = Seen(silent=frozenset({b"/a/2"}))
+        result = await self._replay(seen, interleaved(), "--recognize-tcp-sessions", "--output-http-timeout", "300ms")
+        self.assertEqual(len(seen.requests), 7, result.errText)
+        a1, a3 = seen.on(b"/a/1"), seen.on(b"/a/3")
+        self.assertEqual(seen.paths(a1), [b"/a/1", b"/a/2"])
+        self.assertEqual(seen.paths(a3), [b"/a/3"])
+        stats = summary(result)
+        self.assertEqual(stats.get("failed.timeout"), 1, result.errText)
+        self.assertEqual(stats.get("sessions.reconnected"), 1, result.errText)
         self.assertEqual(stats.get("sessions.completed"), 2, result.errText)
 
     async def test_oneWorker(self) -> None:
@@ -465,3 +483,30 @@ class TransitTests(TestCase):
         await ended
         with open(source, "rb") as f, open(out, "rb") as g:
             self.assertEqual(g.read(), f.read())
+
+
+class DeadTargetTests(TestCase):
+    """
+    Sessions replayed to a port that refuses connections.
+    """
+
+    timeout = 60
+
+    async def test_refused(self) -> None:
+        """
+        Every request is accounted for (refused, or counted at once once
+        the circuit opened), the sessions still end, gor exits 0.
+        """
+        from tests.support import freePort
+
+        path = writeFile(self, interleaved())
+        result = await runGor(
+            "--input-file", path, "--output-http", f"http://127.0.0.1:{freePort()}", "--recognize-tcp-sessions",
+            timeout=50,
+        )  # fmt: skip
+        self.assertEqual(result.rc, 0, result.errText)
+        stats = summary(result)
+        self.assertEqual(stats.get("sent"), 7, result.errText)
+        self.assertEqual(stats.get("failed.refused", 0) + stats.get("failed.target_down", 0), 7, result.errText)
+        self.assertGreater(stats.get("failed.target_down", 0), 0, result.errText)
+        self.assertEqual(stats.get("sessions.completed"), 2, result.errText)

@@ -519,6 +519,7 @@ class HttpOutput(OutputBase):
                 maxWaitingBytes=config.queueBytes,
                 idleTimeout=config.sessionTimeout,
                 requestTimeout=config.timeout,
+                allow=self.circuit.allow,
             )
 
     def _sessionWorker(self, session: ReplaySession) -> _Worker:

@@ -41,6 +41,9 @@ Decisions where the issue left a choice:
  - A target that closes the connection (C{Connection: close}, an idle
    timeout, a reset): the session's next request opens a new connection,
    counted C{sessions.reconnected}.
+ - A target that is down: the output's circuit (L{twisted_gor.http.circuit})
+   applies as without sessions; requests refused by it are counted
+   C{failed.target_down} and their sessions go on.
  - A response that never comes: the request fails after
    C{--output-http-timeout} (C{failed.timeout}), its connection is dropped,
    and the session continues with its next request on a new connection
@@ -142,7 +145,15 @@ class SessionScheduler:
         maxWaitingBytes: int,
         idleTimeout: float = DEFAULT_IDLE_TIMEOUT,
         requestTimeout: float = 5.0,
+        allow: Callable[[], bool] = lambda: True,
     ) -> None:
+        """
+        @param allow: whether a request may be sent now (the output's
+            circuit: a target known to be down gets no socket per request;
+            such a request is counted C{failed.target_down} and the session
+            goes on).
+        """
+        self.allow = allow
         self.reactor = reactor
         self.stats = stats
         self.flow = flow
@@ -275,6 +286,10 @@ class SessionScheduler:
                 return
             payload = self.prepare(message.payload)
             if payload is None:
+                continue
+            if not self.allow():
+                self.stats.increment("sent")
+                self.stats.increment("failed.target_down")
                 continue
             worker = session.worker
             assert worker is not None
