@@ -113,7 +113,7 @@ class SchedulerTests(SynchronousTestCase):
         Waiting sessions beyond the byte bound are dropped, with their later
         requests, and counted.
         """
-        s = self.scheduler(maxActive=1, maxWaitingBytes=400)
+        s = self.scheduler(maxActive=1, maxWaitingBytes=1500)
         s.write(get(b"/a", b"a:1"), b"a:1")
         s.write(get(b"/b", b"b:1"), b"b:1")
         s.write(get(b"/c", b"c:1"), b"c:1")
@@ -222,3 +222,21 @@ class StickySplitTests(SynchronousTestCase):
             self.assertTrue(all(count == 5 for count in sids.values()), sids)
         self.assertEqual(sum(len(o.messages) for o in outputs), 100)
         self.assertTrue(all(o.messages for o in outputs))
+
+
+class ObserverTests(SynchronousTestCase):
+    def test_closeRecordNotObserved(self) -> None:
+        """
+        A close record goes to outputs, not to observers (comparisons,
+        exports), which would take it for an unanswered request.
+        """
+        from twisted_gor.pipeline import Pipeline
+        from twisted_gor.testing import MemoryOutput
+
+        out, watcher = MemoryOutput(), MemoryOutput()
+        watcher.observesAll = True
+        pipeline = Pipeline([(out, None), (watcher, None)], clock=Clock())
+        pipeline.messageReceived(get(b"/a", b"s:1"))
+        pipeline.messageReceived(sessionEnd(b"s", 1, 5))
+        self.assertEqual(len(out.messages), 2)
+        self.assertEqual(len(watcher.messages), 1)

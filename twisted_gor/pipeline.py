@@ -267,6 +267,9 @@ class Pipeline:
         elif self._filters and self._filteredIds.pop(message.id):
             stats.increment("dropped.filtered_response")
             return
+        if not message.payload and message.type == REQUEST and message.isSessionEnd:
+            self._routeSessionEnd(message)
+            return
         direct = self._direct.get(message.type)
         if direct is not None:
             for write in direct[0]:
@@ -284,6 +287,24 @@ class Pipeline:
         if not routes:
             stats.increment("dropped.no_output")
             return
+        for route in routes:
+            limiter = route.limiter
+            if limiter is not None and not limiter.allow():
+                route.stats.increment("dropped.limit")
+                continue
+            try:
+                route.output.write(message)
+            except Exception:
+                self.errors.report(route.output, route.stats, "write")
+
+    def _routeSessionEnd(self, message: Message) -> None:
+        """
+        A captured connection's close record (no HTTP in it) goes to the
+        outputs, not to observers (comparisons, exports: it is no request).
+        """
+        routes = self._routes.get(REQUEST) or []
+        if self._split and routes:
+            routes = [routes[self._turn(message, len(routes))]]
         for route in routes:
             limiter = route.limiter
             if limiter is not None and not limiter.allow():

@@ -24,7 +24,7 @@ Sessions run concurrently, each on its own connection, up to the output's
 maximum workers (C{--output-http-workers}, or C{--output-http-workers-max}
 when dynamic). A session beyond that waits, with its requests, in a queue
 bounded in bytes (C{--output-http-queue-size}, each waiting session counted
-as 256 bytes plus its requests); what does not fit is dropped and counted
+as 1 KiB plus its requests); what does not fit is dropped and counted
 C{dropped.session_queue_full}, and so are the later requests of a session
 that lost its first one (remembered for the last 10,000 such sessions).
 Requests of a running session count in the output's flow control (they
@@ -80,7 +80,7 @@ if TYPE_CHECKING:
     from twisted_gor.flow import FlowControl
     from twisted_gor.http.output import _Worker
 
-SESSION_OVERHEAD = 256
+SESSION_OVERHEAD = 1024
 """Bytes a waiting session is counted as, besides its requests."""
 
 MAX_DROPPED_SESSIONS = 10_000
