@@ -91,7 +91,7 @@ def main() -> None:
                 wall, text, _rss = runGor(
                     [
                         "--input-file", path + "|10000%", "--output-http", f"http://127.0.0.1:{port}",
-                        "--output-http-workers", str(options.workers), "--output-http-queue-len", "20000",
+                        "--output-http-workers", str(options.workers),
                         *extra,
                     ]
                 )  # fmt: skip

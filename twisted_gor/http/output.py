@@ -76,6 +76,11 @@ opened: a target that refuses or does not accept sees a handful of attempts,
 not one per queued request, before its circuit opens."""
 
 
+SESSION_WINDOW = 8
+"""With sessions, the queue holds at least this many requests per session
+that may run at once (C{--output-http-queue-len} if larger)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """
@@ -487,9 +492,15 @@ class HttpOutput(OutputBase):
         self.workers: list[_Worker] = []
         self.idle: list[_Worker] = []
         self.minWorkers, self.maxWorkers = config.workerRange()
-        self.flow.highMessages = max(1, (config.queueLen * 3) // 4)
-        self.flow.lowMessages = config.queueLen // 4
-        self.flow.maxMessages = config.queueLen
+        queueLen = config.queueLen
+        if config.sessions:
+            # every session that may run at once gets its next requests at
+            # hand (bytes still bound them): a 100-request window shared by
+            # 50 sessions replayed 1,000 x 10 requests 3.8x slower
+            queueLen = max(queueLen, SESSION_WINDOW * self.maxWorkers)
+        self.flow.highMessages = max(1, (queueLen * 3) // 4)
+        self.flow.lowMessages = queueLen // 4
+        self.flow.maxMessages = queueLen
         self.flow.highBytes = max(1, (config.queueBytes * 3) // 4)
         self.flow.lowBytes = config.queueBytes // 4
         self.flow.maxBytes = config.queueBytes
