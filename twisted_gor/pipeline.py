@@ -4,8 +4,15 @@ The emitter: routes messages from inputs through limits and filters to outputs.
 
 Per message: the input's limit, payload truncation to C{--copy-buffer-size},
 the filters (requests only; the first response of a filtered request is
-dropped too), then every accepting output (or one, round-robin, with
-C{--split-output}) behind its own limit. Every drop is counted with a reason.
+dropped too), C{--prettify-http}, then every accepting output (or one,
+round-robin, with C{--split-output}) behind its own limit. Every drop is
+counted with a reason.
+
+With a middleware stage (L{Pipeline.setStage}) the inputs push into the
+stage, and what the middleware emits takes the steps above (GoReplay's
+order: filters and prettify apply to what the middleware emits). The stage
+pauses the inputs when the middleware falls behind; saturated outputs pause
+the inputs and the stage.
 
 Outputs are isolated: an exception raised by one output's C{write} (or by a
 filter) is counted as C{errors} on that component, logged (at most once per
@@ -23,7 +30,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_gor._interfaces import IBackpressure, IInput, IMessageFilter, IMessageReceiver, IOutput, ITakenReporter
+from twisted_gor._interfaces import (
+    IBackpressure,
+    IInput,
+    IMessageFilter,
+    IMessageReceiver,
+    IMiddlewareStage,
+    IOutput,
+    ITakenReporter,
+)
 from twisted_gor.limiter import Limit, Limiter, makeLimiter
 from twisted_gor.message import MESSAGE_TYPES, REQUEST, Message
 from twisted_gor.stats import Counters
@@ -115,6 +130,7 @@ class _InputPort:
 
     def __init__(self, pipeline: "Pipeline", input: IInput, limiter: Limiter) -> None:
         self._pipeline = pipeline
+        self._entry: IMessageReceiver = pipeline.entry
         self._limiter = limiter
         self._stats: Counters = input.stats
 
@@ -122,7 +138,7 @@ class _InputPort:
         if not self._limiter.allow():
             self._stats.increment("dropped.limit")
             return
-        self._pipeline.messageReceived(message)
+        self._entry.messageReceived(message)
 
     def whenTaken(self) -> Deferred[None]:
         return self._pipeline.whenTaken()
@@ -134,6 +150,8 @@ class Pipeline:
     Fan-out from inputs to outputs.
 
     @ivar stats: counters of the routing itself (filtered, truncated, unrouted).
+    @ivar entry: what inputs push into: this pipeline, or its middleware
+        stage (L{setStage}).
     """
 
     name = "pipeline"
@@ -145,6 +163,7 @@ class Pipeline:
         splitOutput: bool = False,
         copyBufferSize: int = 5 * 1024 * 1024,
         clock: IReactorTime | None = None,
+        prettifier: Callable[[Message], Message] | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
@@ -157,6 +176,10 @@ class Pipeline:
         self._copyBufferSize = copyBufferSize
         self._inputs: list[IInput] = []
         self._paused: set[int] = set()
+        self._prettify = prettifier
+        self.entry: IMessageReceiver = self
+        self._stage: IMiddlewareStage | None = None
+        self._stagePausedBy: set[int] = set()
         self.errors = ErrorReporter(clock)
         allRoutes = [
             _Route(output, makeLimiter(limit, clock) if limit is not None else None, output.stats)
@@ -199,13 +222,26 @@ class Pipeline:
         DeferredList(waits, consumeErrors=True).addCallback(lambda _: done.callback(None))
         return done
 
+    def setStage(self, stage: IMiddlewareStage) -> None:
+        """
+        Put a middleware stage between the inputs and the routing: inputs
+        connected from now on push into C{stage}, which pushes into this
+        pipeline; the stage pauses the inputs (not itself) when its
+        middleware falls behind, and saturated outputs pause the stage too.
+        """
+        self._stage = stage
+        self.entry = stage
+        stage.setReceiver(self)
+        stage.setBackpressure(self)
+
     def connectInput(self, input: IInput, limit: Limit | None = None) -> None:
         """
-        Make C{input} push into this pipeline, behind its own C{limit}.
+        Make C{input} push into this pipeline (or its stage), behind its own
+        C{limit}.
         """
         self._inputs.append(input)
         if limit is None:
-            input.setReceiver(self)
+            input.setReceiver(self.entry)
         else:
             input.setReceiver(_InputPort(self, input, makeLimiter(limit, self._clock)))
         if self._paused:
@@ -238,6 +274,8 @@ class Pipeline:
         elif self._filters and self._filteredIds.pop(message.id):
             stats.increment("dropped.filtered_response")
             return
+        if self._prettify is not None:
+            message = self._prettify(message)
         direct = self._direct.get(message.type)
         if direct is not None:
             for write in direct[0]:
@@ -275,9 +313,10 @@ class Pipeline:
             chosen = [chosen[index]]
         return chosen + self._observers[kind]
 
-    def pause(self, output: IOutput) -> None:
+    def pause(self, output: object) -> None:
         """
-        An output is saturated: pause every input that can pause.
+        An output (or the middleware stage) is saturated: pause every input
+        that can pause; an output pauses the stage as well.
         """
         first = not self._paused
         self._paused.add(id(output))
@@ -285,13 +324,23 @@ class Pipeline:
             self.stats.increment("paused")
             for input in self._inputs:
                 input.pauseProducing()
+        stage = self._stage
+        if stage is not None and output is not stage:
+            if not self._stagePausedBy:
+                stage.pauseProducing()
+            self._stagePausedBy.add(id(output))
 
-    def resume(self, output: IOutput) -> None:
+    def resume(self, output: object) -> None:
         """
-        An output has room again: resume inputs once no output is saturated.
+        An output (or the stage) has room again: resume inputs once nothing
+        is saturated, and the stage once no output is.
         """
         self._paused.discard(id(output))
         if not self._paused:
             for input in self._inputs:
                 input.resumeProducing()
+        if self._stage is not None and id(output) in self._stagePausedBy:
+            self._stagePausedBy.discard(id(output))
+            if not self._stagePausedBy:
+                self._stage.resumeProducing()
 

@@ -1,0 +1,477 @@
+# -*- test-case-name: tests.test_middleware,tests.test_middleware_e2e -*-
+"""
+C{--middleware "CMD ARGS"}: GoReplay's middleware protocol with a child
+process started by C{reactor.spawnProcess}.
+
+Each message is one line on the child's stdin: the lowercase hex of the
+meta line, C{\\n} and the payload, then C{\\n}. Each hex line the child
+writes on its stdout is decoded the same way and goes on to the filters and
+outputs. The child's stderr is logged line by line.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import ProcessProtocol
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from twisted_gor.base import resolveReactor
+from twisted_gor.config import BuildContext, Capabilities
+from twisted_gor.message import MalformedMeta, Message, parseMeta
+from twisted_gor.middleware.stage import StageBase
+
+DEFAULT_BUFFER_SIZE = 16 * 1024 * 1024
+"""Bytes of hex lines queued toward the middleware (C{--middleware-buffer-size})."""
+
+DEFAULT_STOP_TIMEOUT = 5.0
+"""Seconds the middleware has, once its stdin is closed at exit, to finish (C{--middleware-timeout})."""
+
+STDERR_LINE = 4096
+"""Longest stderr line logged whole; longer ones are logged in pieces."""
+
+STDERR_LINES_PER_SECOND = 50
+"""Stderr lines logged per second at most; the rest are counted (C{stderr_lines_not_logged})."""
+
+
+def splitCommand(value: str) -> list[str]:
+    """
+    The argv of a C{--middleware} value: split on spaces, no shell, no
+    quoting (GoReplay splits on single spaces; empty pieces are dropped).
+
+    @raise ValueError: empty, or the program is not found or not executable.
+    """
+    argv = [part for part in value.split(" ") if part]
+    if not argv:
+        raise ValueError("empty command")
+    program = argv[0]
+    if os.sep in program:
+        if not (os.path.isfile(program) and os.access(program, os.X_OK)):
+            raise ValueError(f"not an executable file: {program!r}")
+    elif shutil.which(program) is None:
+        raise ValueError(f"command not found: {program!r}")
+    return argv
+
+
+def maxLineFor(maxMessageSize: int, copyBufferSize: int) -> int:
+    """
+    The longest hex line read back, in bytes: twice the largest message
+    (C{maxMessageSize}, or when 0 twice C{copyBufferSize} and at least
+    1 MiB) plus its newline.
+    """
+    size = maxMessageSize or max(2 * copyBufferSize, 1024 * 1024)
+    return 2 * size + 1
+
+
+@dataclass
+class ExternalMiddlewareConfig(Capabilities):
+    """
+    Configuration of C{--middleware}: an external program speaking
+    GoReplay's hex line protocol.
+
+    @ivar argv: the program and its arguments (see L{splitCommand}).
+    @ivar bufferSize: bytes of hex lines queued toward it; over half of it
+        pausable inputs pause, over all of it live inputs' messages are
+        dropped (C{dropped.queue_full}); a single bigger message is still
+        taken when nothing is queued.
+    @ivar maxMessageSize: largest message accepted back (decoded bytes);
+        0 = twice C{--copy-buffer-size}, at least 1 MiB. Longer lines are
+        skipped as malformed.
+    @ivar stopTimeout: at exit, seconds the program has to answer and exit
+        once its stdin is closed, before it is killed.
+    """
+
+    argv: list[str] = field(default_factory=list)
+    bufferSize: int = DEFAULT_BUFFER_SIZE
+    maxMessageSize: int = 0
+    stopTimeout: float = DEFAULT_STOP_TIMEOUT
+    label: ClassVar[str] = "--middleware"
+
+    def build(self, context: BuildContext) -> "ExternalMiddleware":
+        """
+        Build the stage.
+        """
+        return ExternalMiddleware(self, context.reactor, context.config.copyBufferSize, context.prettifier)
+
+
+class _ChildProtocol(ProcessProtocol):
+    def __init__(self, stage: "ExternalMiddleware") -> None:
+        self.stage = stage
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        if childFD == 1:
+            self.stage.linesReceived(data)
+        elif childFD == 2:
+            self.stage.stderrReceived(data)
+
+    def childConnectionLost(self, childFD: int) -> None:
+        self.stage.pipeClosed(childFD)
+
+    def processEnded(self, reason: Failure) -> None:
+        self.stage.childEnded(reason)
+
+
+class ExternalMiddleware(StageBase):
+    """
+    The C{--middleware} stage: a child process, its stdin fed as a producer
+    (the process transport pauses it when the pipe is full), its stdout read
+    as hex lines with no limit but L{maxLineFor}.
+
+    Memory: at most C{bufferSize} bytes queued here (or one message bigger
+    than that), plus the process transport's own buffer (64 KiB, or the one
+    line being written), plus one partial line read back (at most
+    L{maxLineFor} bytes) and one partial stderr line (L{STDERR_LINE}).
+    """
+
+    def __init__(self, config: ExternalMiddlewareConfig, reactor: Any = None, copyBufferSize: int = 5 * 1024 * 1024, prettifier: Any = None) -> None:
+        reactor = resolveReactor(reactor)
+        StageBase.__init__(self, " ".join(config.argv), reactor, config.bufferSize, copyBufferSize, prettifier)
+        self.config = config
+        self.argv = list(config.argv)
+        self.maxLine = maxLineFor(config.maxMessageSize, copyBufferSize)
+        self.transport: Any = None
+        self.protocol = _ChildProtocol(self)
+        self.queue: list[list[bytes]] = []
+        self._queueHead = 0
+        self.writerPaused = False
+        self.readerPaused = False
+        self.stdinOpen = False
+        self.ended = False
+        self.stopping = False
+        self.exitDescription = ""
+        self._partial: list[bytes] = []
+        self._partialSize = 0
+        self._skipping = False
+        self._errPartial = b""
+        self._errWindow = 0.0
+        self._errLogged = 0
+        self._ended: list[Deferred[None]] = []
+        self._killCall: Any = None
+
+    # --- lifecycle ------------------------------------------------------
+    def startService(self) -> None:
+        """
+        Start the child.
+        """
+        StageBase.startService(self)
+        try:
+            self.transport = self.reactor.spawnProcess(
+                self.protocol, self.argv[0], self.argv, env=dict(os.environ), path=None
+            )
+        except Exception as e:
+            self.ended = True
+            self.exitDescription = f"could not be started: {e}"
+            self.log.error("middleware {label}: {what}", label=self.label, what=self.exitDescription)
+            self.reportFailure(f"middleware {self.label!r} {self.exitDescription}")
+            return
+        self.stdinOpen = True
+        self.accepting = True
+        self.transport.registerProducer(_StdinProducer(self), True)
+        self.log.info("middleware {label}: started (pid {pid})", label=self.label, pid=self.transport.pid)
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Write what is queued, close the child's stdin, read what it still
+        writes until it exits (killed after C{stopTimeout} seconds).
+        """
+        StageBase.stopService(self)
+        self.accepting = False
+        self.stopping = True
+        self.flow.stop()
+        if self.readerPaused and self.transport is not None and not self.ended:
+            self.readerPaused = False
+            self.transport.resumeProducing()
+        if self.ended:
+            self.settle()
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._ended.append(d)
+        self._killCall = self.reactor.callLater(self.config.stopTimeout, self._kill)
+        self.flush()
+        return d
+
+    def _kill(self) -> None:
+        self._killCall = None
+        if self.ended:
+            return
+        dropped = self._dropQueue()
+        self.log.warn(
+            "middleware {label}: still running {timeout}s after its stdin was closed; killing it"
+            "{queued}",
+            label=self.label,
+            timeout=self.config.stopTimeout,
+            queued=f" ({dropped} messages not yet written, counted as dropped.stopped)" if dropped else "",
+        )
+        try:
+            self.transport.signalProcess("KILL")
+        except Exception:
+            pass
+
+    # --- toward the child -----------------------------------------------
+    def submit(self, message: Message) -> None:
+        """
+        Queue one hex line for the child (or write it at once when the pipe
+        has room); a line that does not fit the budget is dropped.
+        """
+        if not self.stdinOpen:
+            self.stats.increment("dropped.stopped")
+            return
+        head = binascii.hexlify(message.meta() + b"\n")
+        body = binascii.hexlify(message.payload)
+        size = len(head) + len(body) + 1
+        self.ledger.sent(message.type, message.id)
+        self.stats.increment("sent")
+        if not self.writerPaused and self._queueHead >= len(self.queue):
+            self.transport.writeSequence((head, body, b"\n"))
+            return
+        flow = self.flow
+        if flow.messages and not flow.fits(size):
+            self.ledger.returned(message.type, message.id)
+            self.stats.increment("sent", -1)
+            self.stats.increment("dropped.queue_full")
+            return
+        self.queue.append([head, body])
+        flow.add(size)
+
+    def flush(self) -> None:
+        """
+        Write queued lines while the pipe has room; once stopping and empty,
+        close the child's stdin.
+        """
+        queue = self.queue
+        flow = self.flow
+        while not self.writerPaused and self._queueHead < len(queue) and self.stdinOpen:
+            head, body = queue[self._queueHead]
+            queue[self._queueHead] = []
+            self._queueHead += 1
+            flow.remove(len(head) + len(body) + 1)
+            self.transport.writeSequence((head, body, b"\n"))
+        if self._queueHead >= len(queue):
+            queue.clear()
+            self._queueHead = 0
+            if self.stopping and self.stdinOpen:
+                self.stdinOpen = False
+                self.transport.unregisterProducer()
+                self.transport.closeStdin()
+        elif self._queueHead > 1024 and self._queueHead * 2 > len(queue):
+            del queue[: self._queueHead]
+            self._queueHead = 0
+
+    def _dropQueue(self) -> int:
+        left = len(self.queue) - self._queueHead
+        for head, body in self.queue[self._queueHead :]:
+            meta = binascii.unhexlify(head)[:-1]
+            try:
+                kind, id_, _, _ = parseMeta(meta)
+            except MalformedMeta:
+                continue
+            self.ledger.returned(kind, id_)
+        if left:
+            self.stats.increment("sent", -left)
+            self.stats.increment("dropped.stopped", left)
+        self.queue.clear()
+        self._queueHead = 0
+        self.flow.release()
+        return left
+
+    # IMiddlewareStage: the outputs are saturated
+    def pauseProducing(self) -> None:
+        """
+        The pipeline's outputs are saturated: stop reading the child's
+        stdout (and stderr) until they have room.
+        """
+        if not self.readerPaused and self.transport is not None and not self.ended:
+            self.readerPaused = True
+            self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        """
+        See L{pauseProducing}.
+        """
+        if self.readerPaused and self.transport is not None and not self.ended:
+            self.readerPaused = False
+            self.transport.resumeProducing()
+
+    # --- from the child -------------------------------------------------
+    def linesReceived(self, data: bytes) -> None:
+        """
+        Bytes from the child's stdout: complete lines are decoded and
+        emitted; a partial line is kept, up to L{maxLine} bytes.
+        """
+        start = 0
+        find = data.find
+        while True:
+            nl = find(b"\n", start)
+            if nl < 0:
+                break
+            if self._partial:
+                self._partial.append(data[start:nl])
+                line = b"".join(self._partial)
+                self._partial = []
+                self._partialSize = 0
+            else:
+                line = data[start:nl]
+            start = nl + 1
+            if self._skipping:
+                self._skipping = False
+                continue
+            self.lineReceived(line)
+        if start < len(data) and not self._skipping:
+            rest = data[start:]
+            self._partialSize += len(rest)
+            if self._partialSize > self.maxLine:
+                self._partial = []
+                self._partialSize = 0
+                self._skipping = True
+                self.malformed(f"line longer than {self.maxLine} bytes", rest[:60])
+            else:
+                self._partial.append(rest)
+
+    def lineReceived(self, line: bytes) -> None:
+        """
+        One hex line from the child.
+        """
+        if len(line) > self.maxLine:
+            self.malformed(f"line longer than {self.maxLine} bytes", line[:60])
+            return
+        try:
+            data = binascii.unhexlify(line)
+        except (binascii.Error, ValueError):
+            self.malformed("odd length" if len(line) % 2 else "not hex", line)
+            return
+        nl = data.find(b"\n")
+        if nl < 0:
+            self.malformed("no meta line", data)
+            return
+        meta = data[:nl]
+        try:
+            kind, id_, timestamp, latency = parseMeta(meta)
+        except MalformedMeta as e:
+            self.malformed(f"bad meta line: {e}", data)
+            return
+        if nl + 1 >= len(data):
+            self.malformed("no payload", data)
+            return
+        self.emitted(Message(kind, id_, timestamp, latency, data[nl + 1 :], rawMeta=meta))
+
+    def stderrReceived(self, data: bytes) -> None:
+        """
+        Log the child's stderr line by line (bounded, rate-limited).
+        """
+        data = self._errPartial + data
+        lines = data.split(b"\n")
+        self._errPartial = lines.pop()
+        while len(self._errPartial) > STDERR_LINE:
+            lines.append(self._errPartial[:STDERR_LINE])
+            self._errPartial = self._errPartial[STDERR_LINE:]
+        for line in lines:
+            self._logStderr(line)
+
+    def _logStderr(self, line: bytes) -> None:
+        now = self.reactor.seconds()
+        if now - self._errWindow >= 1.0:
+            if self._errLogged > STDERR_LINES_PER_SECOND:
+                self.log.warn(
+                    "middleware {label}: {n} stderr lines not logged",
+                    label=self.label,
+                    n=self._errLogged - STDERR_LINES_PER_SECOND,
+                )
+            self._errWindow = now
+            self._errLogged = 0
+        self._errLogged += 1
+        if self._errLogged > STDERR_LINES_PER_SECOND:
+            self.stats.increment("stderr_lines_not_logged")
+            return
+        self.log.info(
+            "middleware {label} stderr: {line}",
+            label=self.label,
+            line=line.rstrip(b"\r").decode("utf-8", "replace"),
+        )
+
+    def pipeClosed(self, childFD: int) -> None:
+        """
+        One of the child's pipes closed.
+        """
+        if childFD == 0:
+            self.stdinOpen = False
+        elif childFD == 1 and self._partial:
+            self.malformed("unterminated last line", self._partial[0][:60])
+            self._partial = []
+            self._partialSize = 0
+        elif childFD == 2 and self._errPartial:
+            self._logStderr(self._errPartial)
+            self._errPartial = b""
+
+    def childEnded(self, reason: Failure) -> None:
+        """
+        The child exited (all its pipes are closed by now).
+        """
+        self.ended = True
+        self.stdinOpen = False
+        self.accepting = False
+        if self._killCall is not None and self._killCall.active():
+            self._killCall.cancel()
+        value = reason.value
+        if isinstance(value, ProcessDone):
+            self.exitDescription = "exited with status 0"
+        elif isinstance(value, ProcessTerminated) and value.signal is not None:
+            self.exitDescription = f"was killed by signal {value.signal}"
+        else:
+            self.exitDescription = f"exited with status {getattr(value, 'exitCode', '?')}"
+        dropped = self._dropQueue()
+        self.settle()
+        if self.stopping:
+            self.log.info("middleware {label}: {what}", label=self.label, what=self.exitDescription)
+        else:
+            self.log.error(
+                "middleware {label}: {what} while gor was running; stopping (exit 1){lost}",
+                label=self.label,
+                what=self.exitDescription,
+                lost=f"; {dropped} queued messages counted as dropped.stopped" if dropped else "",
+            )
+            self.reportFailure(f"middleware {self.label!r} {self.exitDescription}")
+        ended, self._ended = self._ended, []
+        for d in ended:
+            d.callback(None)
+
+
+@implementer(IPushProducer)
+class _StdinProducer:
+    """
+    The producer registered on the child's stdin: it tells the stage the
+    pipe is full or has room (the stage's own C{pauseProducing} means the
+    outputs are saturated).
+    """
+
+    def __init__(self, stage: ExternalMiddleware) -> None:
+        self.stage = stage
+
+    def pauseProducing(self) -> None:
+        """
+        The pipe is full: queue from now on.
+        """
+        self.stage.writerPaused = True
+
+    def resumeProducing(self) -> None:
+        """
+        The pipe drained: write what is queued.
+        """
+        self.stage.writerPaused = False
+        self.stage.flush()
+
+    def stopProducing(self) -> None:
+        """
+        The child's stdin is gone.
+        """
+        self.stage.stdinOpen = False
+
+
+__all__ = ["ExternalMiddlewareConfig", "ExternalMiddleware", "splitCommand", "maxLineFor"]

@@ -1,0 +1,240 @@
+# -*- test-case-name: tests.test_middleware -*-
+"""
+What both kinds of middleware stage share: the ledger that tells echoed
+messages from injected and dropped ones, the byte budget toward the
+middleware, truncation and prettifying on the way in, and the counters.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from twisted_gor._interfaces import IBackpressure, IMessageReceiver, IMiddlewareStage, ITakenReporter
+from twisted_gor.base import Failing
+from twisted_gor.flow import FlowControl
+from twisted_gor.message import Message
+from twisted_gor.prettify import Prettifier
+from twisted_gor.stats import Counters
+
+LEDGER_ENTRIES = 50_000
+"""Messages the ledger remembers at most (about 150 bytes each: ~7.5 MB)."""
+
+LEDGER_TTL = 60.0
+"""Seconds after which a message not seen back is counted as dropped by the middleware."""
+
+
+class Ledger:
+    """
+    The C{(type, id)} of every message given to the middleware and not seen
+    back yet, so that what comes back is told apart: a known C{(type, id)} is
+    I{received} (echoed or changed), any other is I{injected}; what never
+    comes back (within C{ttl} seconds, before C{maxEntries} newer ones, or by
+    the end) is I{dropped by the middleware}.
+
+    Bounded: at most C{maxEntries} distinct keys.
+
+    @ivar pending: messages given and not seen back (nor expired).
+    @ivar expired: messages given up on (counted as dropped).
+    """
+
+    def __init__(self, clock: IReactorTime, maxEntries: int = LEDGER_ENTRIES, ttl: float = LEDGER_TTL) -> None:
+        self._clock = clock
+        self._entries: OrderedDict[tuple[int, bytes], list[float]] = OrderedDict()
+        self._maxEntries = maxEntries
+        self._ttl = ttl
+        self.pending = 0
+        self.expired = 0
+
+    def sent(self, kind: int, id_: bytes) -> None:
+        """
+        A message of this type and id was given to the middleware.
+        """
+        entries = self._entries
+        key = (kind, id_)
+        now = self._clock.seconds()
+        entry = entries.get(key)
+        if entry is None:
+            entries[key] = [1, now + self._ttl]
+        else:
+            entry[0] += 1
+            entry[1] = now + self._ttl
+            entries.move_to_end(key)
+        self.pending += 1
+        while entries:
+            first = next(iter(entries.values()))
+            if len(entries) <= self._maxEntries and first[1] >= now:
+                break
+            _, (count, _) = entries.popitem(last=False)
+            self.pending -= int(count)
+            self.expired += int(count)
+
+    def returned(self, kind: int, id_: bytes) -> bool:
+        """
+        A message came back from the middleware: whether one of this type
+        and id was pending (then it is no longer).
+        """
+        key = (kind, id_)
+        entry = self._entries.get(key)
+        if entry is None:
+            return False
+        entry[0] -= 1
+        if entry[0] <= 0:
+            del self._entries[key]
+        self.pending -= 1
+        return True
+
+    def close(self) -> int:
+        """
+        Forget everything; return how many messages were still pending.
+        """
+        left = self.pending
+        self._entries.clear()
+        self.pending = 0
+        return left
+
+
+@implementer(IMiddlewareStage, ITakenReporter)
+class StageBase(Service, Failing):
+    """
+    A middleware stage: subclasses implement L{submit} (give one message to
+    the middleware) and call L{emitted} with each message the middleware
+    gives back.
+
+    Counters: C{sent} (given to the middleware), C{received} (came back with
+    the type and id of a message given), C{injected} (came back with any
+    other), C{dropped_by_middleware} (given and never seen back: counted at
+    the end, or after L{LEDGER_TTL} seconds), C{malformed} (lines that are
+    no message), C{truncated}, C{dropped.queue_full} (a live input's message
+    that did not fit the budget), C{dropped.stopped} (arrived after the stage
+    stopped or failed), C{errors}.
+
+    @ivar flow: the byte budget toward the middleware (C{bufferSize} bytes;
+        pausing pausable inputs at half of it, resuming at a quarter).
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        label: str,
+        reactor: Any,
+        bufferSize: int,
+        copyBufferSize: int,
+        prettifier: Prettifier | None = None,
+    ) -> None:
+        self.name = "middleware"
+        self.label = label
+        self.reactor = reactor
+        self.stats = Counters()
+        self.receiver: IMessageReceiver | None = None
+        self.ledger = Ledger(reactor)
+        self.stats.track("dropped_by_middleware", lambda: self.ledger.expired)
+        self.stats.track("pending", lambda: self.ledger.pending)
+        self.flow = FlowControl(
+            self, self.stats, highBytes=max(1, bufferSize // 2), lowBytes=bufferSize // 4, maxBytes=bufferSize  # type: ignore[arg-type]
+        )
+        self.copyBufferSize = copyBufferSize
+        self.prettifier = prettifier
+        self.accepting = False
+        self._lastMalformedLog = -1e9
+        self._quietMalformed = 0
+
+    # IMiddlewareStage
+    def setReceiver(self, receiver: IMessageReceiver) -> None:
+        """
+        See L{IMiddlewareStage.setReceiver}.
+        """
+        self.receiver = receiver
+
+    def setBackpressure(self, backpressure: IBackpressure) -> None:
+        """
+        See L{IMiddlewareStage.setBackpressure}.
+        """
+        self.flow.setBackpressure(backpressure)
+
+    def pauseProducing(self) -> None:
+        """
+        See L{IMiddlewareStage.pauseProducing}; nothing to pause by default.
+        """
+
+    def resumeProducing(self) -> None:
+        """
+        See L{IMiddlewareStage.resumeProducing}.
+        """
+
+    def whenTaken(self) -> Deferred[None]:
+        """
+        A message is taken once the stage has queued it for the middleware
+        (or counted it as dropped).
+        """
+        return succeed(None)
+
+    def messageReceived(self, message: Message) -> None:
+        """
+        A message from an input (or a replayed response): truncate,
+        prettify, give it to the middleware.
+        """
+        if not self.accepting:
+            self.stats.increment("dropped.stopped")
+            return
+        if len(message.payload) > self.copyBufferSize:
+            message = message.replace(payload=message.payload[: self.copyBufferSize])
+            self.stats.increment("truncated")
+        if self.prettifier is not None:
+            message = self.prettifier(message)
+        self.submit(message)
+
+    def submit(self, message: Message) -> None:
+        """
+        Give C{message} to the middleware (override); count it C{sent} and
+        tell the ledger, or count why not.
+        """
+        raise NotImplementedError()
+
+    def emitted(self, message: Message) -> None:
+        """
+        The middleware gave back C{message}: count it and pass it on.
+        """
+        if self.ledger.returned(message.type, message.id):
+            self.stats.increment("received")
+        else:
+            self.stats.increment("injected")
+        assert self.receiver is not None
+        self.receiver.messageReceived(message)
+
+    def malformed(self, reason: str, sample: bytes) -> None:
+        """
+        Count a line from the middleware that is no message; log it at most
+        once a second.
+        """
+        self.stats.increment("malformed")
+        now = self.reactor.seconds()
+        if now - self._lastMalformedLog < 1.0:
+            self._quietMalformed += 1
+            return
+        self._lastMalformedLog = now
+        quiet, self._quietMalformed = self._quietMalformed, 0
+        self.log.warn(
+            "middleware {label}: skipped a malformed line ({reason}): {sample}{more}",
+            label=self.label,
+            reason=reason,
+            sample=repr(sample[:60]) + ("..." if len(sample) > 60 else ""),
+            more=f" ({quiet} more not logged)" if quiet else "",
+        )
+
+    def settle(self) -> None:
+        """
+        The middleware is done: what it was given and never gave back is
+        dropped by it.
+        """
+        self.ledger.expired += self.ledger.close()
+
+
+__all__ = ["Ledger", "StageBase", "LEDGER_ENTRIES", "LEDGER_TTL"]
