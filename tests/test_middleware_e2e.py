@@ -268,9 +268,14 @@ class BackpressureTests(_Base):
         sampler = LoopingCall(sample)
         sampler.clock = reactor
         sampler.start(0.05)
-        self.addCleanup(lambda: sampler.running and sampler.stop())
+
+        def stopSampling() -> None:
+            if sampler.running:
+                sampler.stop()
+
+        self.addCleanup(stopSampling)
         result = yield gor.wait(100)
-        sampler.stop()
+        stopSampling()
         self.assertEqual(result.rc, 0, result.errText)
         stats = counters(result.errText, "middleware")
         self.assertEqual((stats.get("sent"), stats.get("received")), (count, count), stats)

@@ -155,6 +155,7 @@ class ExternalMiddleware(StageBase):
         self._errLogged = 0
         self._ended: list[Deferred[None]] = []
         self._killCall: Any = None
+        self.killedByUs = False
 
     # --- lifecycle ------------------------------------------------------
     def startService(self) -> None:
@@ -210,6 +211,7 @@ class ExternalMiddleware(StageBase):
             timeout=self.config.stopTimeout,
             queued=f" ({dropped} messages not yet written, counted as dropped.stopped)" if dropped else "",
         )
+        self.killedByUs = True
         try:
             self.transport.signalProcess("KILL")
         except Exception:
@@ -420,7 +422,8 @@ class ExternalMiddleware(StageBase):
         if self._killCall is not None and self._killCall.active():
             self._killCall.cancel()
         value = reason.value
-        if isinstance(value, ProcessDone):
+        clean = isinstance(value, ProcessDone)
+        if clean:
             self.exitDescription = "exited with status 0"
         elif isinstance(value, ProcessTerminated) and value.signal is not None:
             self.exitDescription = f"was killed by signal {value.signal}"
@@ -428,8 +431,12 @@ class ExternalMiddleware(StageBase):
             self.exitDescription = f"exited with status {getattr(value, 'exitCode', '?')}"
         dropped = self._dropQueue()
         self.settle()
-        if self.stopping:
+        if self.stopping and (clean or self.killedByUs):
             self.log.info("middleware {label}: {what}", label=self.label, what=self.exitDescription)
+        elif self.stopping:
+            # It got its end of input and crashed: gor exits 1 for it.
+            self.log.error("middleware {label}: {what} at exit (exit 1)", label=self.label, what=self.exitDescription)
+            self.reportFailure(f"middleware {self.label!r} {self.exitDescription}")
         else:
             self.log.error(
                 "middleware {label}: {what} while gor was running; stopping (exit 1){lost}",
