@@ -81,7 +81,7 @@ class LedgerTests(SynchronousTestCase):
 
 class FakeProcess:
     """
-    The parts of a process transport the stage uses.
+    The parts of a process transport and of the child's pipes the stage uses.
     """
 
     pid = 4242
@@ -92,7 +92,9 @@ class FakeProcess:
         self.stdinClosed = False
         self.readingPaused = False
         self.signals: list[str] = []
+        self.connected = True
 
+    # the stdin pipe
     def writeSequence(self, data: Any) -> None:
         self.written.append(b"".join(data))
 
@@ -102,22 +104,25 @@ class FakeProcess:
     def unregisterProducer(self) -> None:
         self.producer = None
 
-    def closeStdin(self) -> None:
+    def loseConnection(self) -> None:
         self.stdinClosed = True
+        self.connected = False
 
-    def pauseProducing(self) -> None:
+    # the stdout pipe
+    def stopReading(self) -> None:
         self.readingPaused = True
 
-    def resumeProducing(self) -> None:
+    def startReading(self) -> None:
         self.readingPaused = False
 
+    # the process
     def signalProcess(self, name: str) -> None:
         self.signals.append(name)
 
 
 class FakeReactor(Clock):
     """
-    A clock whose spawnProcess returns a L{FakeProcess}.
+    A clock, and the fake process of the stages started with it.
     """
 
     def __init__(self) -> None:
@@ -125,16 +130,22 @@ class FakeReactor(Clock):
         self.process = FakeProcess()
         self.spawned: list[Any] = []
 
-    def spawnProcess(self, protocol: Any, executable: str, args: list[str], env: Any = None, path: Any = None) -> FakeProcess:
-        self.spawned.append((executable, args))
-        protocol.makeConnection(self.process)
-        return self.process
+
+class FakeChildStage(ExternalMiddleware):
+    """
+    The stage with a fake child (no process, no pipes).
+    """
+
+    def startChild(self) -> None:
+        reactor = self.reactor
+        reactor.spawned.append((self.argv[0], self.argv))
+        self.transport = self.stdin = self.stdout = reactor.process
 
 
 def stage(bufferSize: int = 1000, maxMessageSize: int = 0) -> tuple[ExternalMiddleware, FakeReactor, MessageCollector]:
     reactor = FakeReactor()
     config = ExternalMiddlewareConfig(argv=["mw", "--x"], bufferSize=bufferSize, maxMessageSize=maxMessageSize)
-    s = ExternalMiddleware(config, reactor, copyBufferSize=1024)
+    s = FakeChildStage(config, reactor, copyBufferSize=1024)
     out = MessageCollector()
     s.setReceiver(out)
     s.startService()
@@ -252,32 +263,45 @@ class BudgetTests(SynchronousTestCase):
         bp = RecordingBackpressure()
         s.setBackpressure(bp)
         process = reactor.process
+
+        def lines() -> int:
+            return b"".join(process.written).count(b"\n")
+
         s.messageReceived(REQ)
-        self.assertEqual(process.written, [line(REQ) + b"\n"])
+        s.messageReceived(REQ)
+        self.assertEqual(lines(), 0)
+        reactor.advance(0)
+        self.assertEqual(process.written, [(line(REQ) + b"\n") * 2])
         process.producer.pauseProducing()
         size = len(line(REQ)) + 1
         for _ in range(20):
             s.messageReceived(REQ)
-        fit = 1000 // size
+        reactor.advance(0)
+        fit = -(-1000 // size)  # taken while under the budget
         self.assertEqual(bp.calls, ["pause"])
         self.assertEqual(s.stats["dropped.queue_full"], 20 - fit)
-        self.assertEqual(s.stats["sent"], 1 + fit)
-        self.assertEqual(len(process.written), 1)
+        self.assertEqual(s.stats["sent"], 2 + fit)
+        self.assertEqual(lines(), 2)
         process.producer.resumeProducing()
-        self.assertEqual(len(process.written), 1 + fit)
+        self.assertEqual(lines(), 2 + fit)
         self.assertEqual(bp.calls, ["pause", "resume"])
-        self.assertEqual(s.ledger.pending, 1 + fit)
+        self.assertEqual(s.ledger.pending, 2 + fit)
 
     def test_bigMessageWhenEmpty(self) -> None:
         """
-        A message bigger than the budget is still taken when nothing is
-        queued.
+        A message bigger than the budget is still taken while the budget
+        is not used up.
         """
         s, reactor, _ = stage(bufferSize=10)
         reactor.process.producer.pauseProducing()
         s.messageReceived(REQ)
         s.messageReceived(REQ)
         self.assertEqual((s.stats["sent"], s.stats["dropped.queue_full"]), (1, 1))
+        s2, reactor2, _ = stage(bufferSize=200)
+        reactor2.process.producer.pauseProducing()
+        s2.messageReceived(REQ)
+        s2.messageReceived(REQ.replace(payload=b"x" * 1000))
+        self.assertEqual((s2.stats["sent"], s2.stats["dropped.queue_full"]), (2, 0))
 
     def test_truncated(self) -> None:
         """
@@ -285,6 +309,7 @@ class BudgetTests(SynchronousTestCase):
         """
         s, reactor, _ = stage()
         s.messageReceived(REQ.replace(payload=b"x" * 5000))
+        reactor.advance(0)
         self.assertEqual(s.stats["truncated"], 1)
         self.assertEqual(len(reactor.process.written[0]), 2 * (len(REQ.meta()) + 1 + 1024) + 1)
 
@@ -307,6 +332,8 @@ class BudgetTests(SynchronousTestCase):
         self.assertTrue(reactor.process.stdinClosed)
         self.assertNoResult(d)
         s.protocol.processEnded(Failure(ProcessDone(0)))
+        self.assertNoResult(d)
+        s.stdoutClosed()
         self.successResultOf(d)
         self.assertEqual(s.stats["dropped_by_middleware"], 1)
         self.assertIsNone(s.failure)
@@ -323,6 +350,7 @@ class BudgetTests(SynchronousTestCase):
         reactor.advance(5)
         self.assertEqual(reactor.process.signals, ["KILL"])
         s.protocol.processEnded(Failure(ProcessTerminated(signal=9)))
+        s.stdoutClosed()
         self.successResultOf(d)
         self.assertIsNone(s.failure)
 
@@ -335,6 +363,8 @@ class BudgetTests(SynchronousTestCase):
 
         s, reactor, _ = stage()
         s.protocol.processEnded(Failure(ProcessTerminated(exitCode=3)))
+        self.assertIsNone(s.failure)
+        s.stdoutClosed()
         self.assertEqual(s.failure, "middleware 'mw --x' exited with status 3")
         s.messageReceived(REQ)
         self.assertEqual(s.stats["dropped.stopped"], 1)
@@ -365,12 +395,13 @@ class PipelineStageTests(SynchronousTestCase):
         reactor = FakeReactor()
         out = MemoryOutput()
         pipeline = Pipeline([(out, None)], clock=reactor)
-        s = ExternalMiddleware(ExternalMiddlewareConfig(argv=["mw"]), reactor)
+        s = FakeChildStage(ExternalMiddlewareConfig(argv=["mw"]), reactor)
         pipeline.setStage(s)
         source = MemoryInput()
         pipeline.connectInput(source)
         s.startService()
         source.push(REQ)
+        reactor.advance(0)
         self.assertEqual(reactor.process.written, [line(REQ) + b"\n"])
         s.linesReceived(line(REQ) + b"\n")
         self.assertEqual(out.messages, [REQ])
@@ -442,9 +473,9 @@ class InProcessTests(SynchronousTestCase):
         s, mw, out, clock = self.make()
         bp = RecordingBackpressure()
         s.setBackpressure(bp)
-        waiting: list[Deferred[Any]] = [Deferred() for _ in range(3)]
+        waiting: list[Deferred[Any]] = [Deferred() for _ in range(4)]
         mw.results = [*waiting, fail(RuntimeError("no"))]
-        for _ in range(4):
+        for _ in range(5):
             s.messageReceived(REQ)
         self.assertEqual(s.stats["dropped.queue_full"], 1)
         self.assertEqual(bp.calls, ["pause"])
@@ -456,7 +487,7 @@ class InProcessTests(SynchronousTestCase):
         self.assertNoResult(d)
         clock.advance(5)
         self.successResultOf(d)
-        self.assertEqual(s.stats["errors"], 3)
+        self.assertEqual(s.stats["errors"], 4)
         self.flushLoggedErrors()
 
 

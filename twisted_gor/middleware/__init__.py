@@ -30,10 +30,11 @@ Decisions:
     is skipped as C{malformed}. 10 MB messages pass byte-exact with
     C{--copy-buffer-size 16mb}.
   - Toward the middleware: at most C{--middleware-buffer-size} (16 MiB) of
-    hex lines queued in gor, plus the process transport's 64 KiB, plus one
-    line bigger than the budget when nothing else is queued. Over half of
-    it pausable inputs (files, acknowledging relays) pause; past it, live
-    inputs' messages are dropped as C{dropped.queue_full}. Back from the
+    hex lines queued in gor plus one line (a message is taken while less
+    than the budget is queued), plus the stdin pipe's write buffer
+    (256 KiB plus one batch) and its 1 MiB kernel buffer. Over half of it
+    pausable inputs (files, acknowledging relays) pause; once it is full,
+    live inputs' messages are dropped as C{dropped.queue_full}. Back from the
     middleware: the child's stdout (and stderr) are not read while the
     outputs are saturated, so the child blocks on its own writes.
   - Counting. The child is asynchronous, so per message gor cannot know

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import binascii
 import os
+from collections import deque
 import shutil
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.error import ConnectionDone, ProcessDone, ProcessTerminated
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
@@ -27,6 +28,7 @@ from zope.interface import implementer
 from twisted_gor.base import resolveReactor
 from twisted_gor.config import BuildContext, Capabilities
 from twisted_gor.message import MalformedMeta, Message, parseMeta
+from twisted_gor.middleware.pipes import PipeReader, PipeWriter, makePipe
 from twisted_gor.middleware.stage import StageBase
 
 DEFAULT_BUFFER_SIZE = 16 * 1024 * 1024
@@ -34,6 +36,9 @@ DEFAULT_BUFFER_SIZE = 16 * 1024 * 1024
 
 DEFAULT_STOP_TIMEOUT = 5.0
 """Seconds the middleware has, once its stdin is closed at exit, to finish (C{--middleware-timeout})."""
+
+WRITE_BATCH = 256 * 1024
+"""Bytes of hex lines handed to the stdin pipe's buffer at a time."""
 
 STDERR_LINE = 4096
 """Longest stderr line logged whole; longer ones are logged in pieces."""
@@ -79,9 +84,10 @@ class ExternalMiddlewareConfig(Capabilities):
 
     @ivar argv: the program and its arguments (see L{splitCommand}).
     @ivar bufferSize: bytes of hex lines queued toward it; over half of it
-        pausable inputs pause, over all of it live inputs' messages are
-        dropped (C{dropped.queue_full}); a single bigger message is still
-        taken when nothing is queued.
+        pausable inputs pause; once all of it is queued, live inputs'
+        messages are dropped (C{dropped.queue_full}). A message is taken
+        while less than all of it is queued, so at most C{bufferSize} plus
+        one message is queued.
     @ivar maxMessageSize: largest message accepted back (decoded bytes);
         0 = twice C{--copy-buffer-size}, at least 1 MiB. Longer lines are
         skipped as malformed.
@@ -113,7 +119,8 @@ class _ChildProtocol(ProcessProtocol):
             self.stage.stderrReceived(data)
 
     def childConnectionLost(self, childFD: int) -> None:
-        self.stage.pipeClosed(childFD)
+        if childFD == 2:
+            self.stage.stderrClosed()
 
     def processEnded(self, reason: Failure) -> None:
         self.stage.childEnded(reason)
@@ -125,8 +132,7 @@ class ExternalMiddleware(StageBase):
     (the process transport pauses it when the pipe is full), its stdout read
     as hex lines with no limit but L{maxLineFor}.
 
-    Memory: at most C{bufferSize} bytes queued here (or one message bigger
-    than that), plus the process transport's own buffer (64 KiB, or the one
+    Memory: at most C{bufferSize} bytes queued here plus one message, plus the process transport's own buffer (64 KiB, or the one
     line being written), plus one partial line read back (at most
     L{maxLineFor} bytes) and one partial stderr line (L{STDERR_LINE}).
     """
@@ -138,9 +144,13 @@ class ExternalMiddleware(StageBase):
         self.argv = list(config.argv)
         self.maxLine = maxLineFor(config.maxMessageSize, copyBufferSize)
         self.transport: Any = None
+        self.stdin: Any = None
+        self.stdout: Any = None
+        self.stdoutDone = False
+        self._endReason: Failure | None = None
         self.protocol = _ChildProtocol(self)
-        self.queue: list[list[bytes]] = []
-        self._queueHead = 0
+        self.queue: deque[tuple[bytes, bytes]] = deque()
+        self._flushCall: Any = None
         self.writerPaused = False
         self.readerPaused = False
         self.stdinOpen = False
@@ -164,19 +174,41 @@ class ExternalMiddleware(StageBase):
         """
         StageBase.startService(self)
         try:
-            self.transport = self.reactor.spawnProcess(
-                self.protocol, self.argv[0], self.argv, env=dict(os.environ), path=None
-            )
+            self.startChild()
         except Exception as e:
-            self.ended = True
+            self.ended = self.stdoutDone = True
             self.exitDescription = f"could not be started: {e}"
             self.log.error("middleware {label}: {what}", label=self.label, what=self.exitDescription)
             self.reportFailure(f"middleware {self.label!r} {self.exitDescription}")
             return
         self.stdinOpen = True
         self.accepting = True
-        self.transport.registerProducer(_StdinProducer(self), True)
+        self.stdin.registerProducer(_StdinProducer(self), True)
         self.log.info("middleware {label}: started (pid {pid})", label=self.label, pid=self.transport.pid)
+
+    def startChild(self) -> None:
+        """
+        Spawn the program with our own pipes as its stdin and stdout (see
+        L{twisted_gor.middleware.pipes}); Twisted's for its stderr. Sets
+        C{transport}, C{stdin} and C{stdout}.
+        """
+        inR, inW = makePipe()
+        outR, outW = makePipe()
+        try:
+            self.transport = self.reactor.spawnProcess(
+                self.protocol, self.argv[0], self.argv, env=dict(os.environ), path=None,
+                childFDs={0: inR, 1: outW, 2: "r"},
+            )  # fmt: skip
+        except BaseException:
+            os.close(inW)
+            os.close(outR)
+            raise
+        finally:
+            os.close(inR)
+            os.close(outW)
+        self.stdin = PipeWriter(self.reactor, inW, self.stdinClosed)
+        self.stdout = PipeReader(self.reactor, outR, self.linesReceived, self.stdoutClosed)
+        self.stdout.startReading()
 
     def stopService(self) -> Deferred[None]:
         """
@@ -187,11 +219,8 @@ class ExternalMiddleware(StageBase):
         self.accepting = False
         self.stopping = True
         self.flow.stop()
-        if self.readerPaused and self.transport is not None and not self.ended:
-            self.readerPaused = False
-            self.transport.resumeProducing()
-        if self.ended:
-            self.settle()
+        self.resumeProducing()
+        if self.ended and self.stdoutDone:
             return succeed(None)
         d: Deferred[None] = Deferred()
         self._ended.append(d)
@@ -202,6 +231,10 @@ class ExternalMiddleware(StageBase):
     def _kill(self) -> None:
         self._killCall = None
         if self.ended:
+            # It exited, but something (a process it started?) holds its
+            # stdout open: stop waiting for the end of it.
+            if not self.stdoutDone and self.stdout is not None:
+                self.stdout.connectionLost(Failure(ConnectionDone()))
             return
         dropped = self._dropQueue()
         self.log.warn(
@@ -220,8 +253,9 @@ class ExternalMiddleware(StageBase):
     # --- toward the child -----------------------------------------------
     def submit(self, message: Message) -> None:
         """
-        Queue one hex line for the child (or write it at once when the pipe
-        has room); a line that does not fit the budget is dropped.
+        Queue one hex line for the child, written at the end of this reactor
+        turn (with the others queued in it) while the pipe has room; a line
+        that does not fit the budget is dropped.
         """
         if not self.stdinOpen:
             self.stats.increment("dropped.stopped")
@@ -229,47 +263,52 @@ class ExternalMiddleware(StageBase):
         head = binascii.hexlify(message.meta() + b"\n")
         body = binascii.hexlify(message.payload)
         size = len(head) + len(body) + 1
-        self.ledger.sent(message.type, message.id)
-        self.stats.increment("sent")
-        if not self.writerPaused and self._queueHead >= len(self.queue):
-            self.transport.writeSequence((head, body, b"\n"))
-            return
         flow = self.flow
-        if flow.messages and not flow.fits(size):
-            self.ledger.returned(message.type, message.id)
-            self.stats.increment("sent", -1)
+        if flow.bytes >= flow.maxBytes:
             self.stats.increment("dropped.queue_full")
             return
-        self.queue.append([head, body])
+        self.ledger.sent(message.type, message.id)
+        self.sent += 1
+        self.queue.append((head, body))
         flow.add(size)
+        if not self.writerPaused:
+            if flow.bytes >= WRITE_BATCH:
+                self.flush()
+            elif self._flushCall is None:
+                self._flushCall = self.reactor.callLater(0, self.flush)
 
     def flush(self) -> None:
         """
-        Write queued lines while the pipe has room; once stopping and empty,
-        close the child's stdin.
+        Write queued lines while the pipe has room, in batches of about
+        L{WRITE_BATCH} bytes; once stopping and empty, close the child's
+        stdin.
         """
+        if self._flushCall is not None:
+            if self._flushCall.active():
+                self._flushCall.cancel()
+            self._flushCall = None
         queue = self.queue
         flow = self.flow
-        while not self.writerPaused and self._queueHead < len(queue) and self.stdinOpen:
-            head, body = queue[self._queueHead]
-            queue[self._queueHead] = []
-            self._queueHead += 1
-            flow.remove(len(head) + len(body) + 1)
-            self.transport.writeSequence((head, body, b"\n"))
-        if self._queueHead >= len(queue):
-            queue.clear()
-            self._queueHead = 0
-            if self.stopping and self.stdinOpen:
-                self.stdinOpen = False
-                self.transport.unregisterProducer()
-                self.transport.closeStdin()
-        elif self._queueHead > 1024 and self._queueHead * 2 > len(queue):
-            del queue[: self._queueHead]
-            self._queueHead = 0
+        popleft = queue.popleft
+        while queue and not self.writerPaused and self.stdinOpen:
+            batch: list[bytes] = []
+            size = 0
+            count = 0
+            while queue and size < WRITE_BATCH:
+                head, body = popleft()
+                batch += (head, body, b"\n")
+                size += len(head) + len(body) + 1
+                count += 1
+            flow.remove(size, count)
+            self.stdin.writeSequence(batch)
+        if not queue and self.stopping and self.stdinOpen:
+            self.stdinOpen = False
+            self.stdin.unregisterProducer()
+            self.stdin.loseConnection()
 
     def _dropQueue(self) -> int:
-        left = len(self.queue) - self._queueHead
-        for head, body in self.queue[self._queueHead :]:
+        left = len(self.queue)
+        for head, body in self.queue:
             meta = binascii.unhexlify(head)[:-1]
             try:
                 kind, id_, _, _ = parseMeta(meta)
@@ -277,10 +316,9 @@ class ExternalMiddleware(StageBase):
                 continue
             self.ledger.returned(kind, id_)
         if left:
-            self.stats.increment("sent", -left)
+            self.sent -= left
             self.stats.increment("dropped.stopped", left)
         self.queue.clear()
-        self._queueHead = 0
         self.flow.release()
         return left
 
@@ -290,17 +328,17 @@ class ExternalMiddleware(StageBase):
         The pipeline's outputs are saturated: stop reading the child's
         stdout (and stderr) until they have room.
         """
-        if not self.readerPaused and self.transport is not None and not self.ended:
+        if not self.readerPaused and self.stdout is not None and not self.stdoutDone:
             self.readerPaused = True
-            self.transport.pauseProducing()
+            self.stdout.stopReading()
 
     def resumeProducing(self) -> None:
         """
         See L{pauseProducing}.
         """
-        if self.readerPaused and self.transport is not None and not self.ended:
+        if self.readerPaused and self.stdout is not None and not self.stdoutDone:
             self.readerPaused = False
-            self.transport.resumeProducing()
+            self.stdout.startReading()
 
     # --- from the child -------------------------------------------------
     def linesReceived(self, data: bytes) -> None:
@@ -398,27 +436,49 @@ class ExternalMiddleware(StageBase):
             line=line.rstrip(b"\r").decode("utf-8", "replace"),
         )
 
-    def pipeClosed(self, childFD: int) -> None:
+    def stdinClosed(self) -> None:
         """
-        One of the child's pipes closed.
+        The child's stdin is closed (by us at exit, or the child went away).
         """
-        if childFD == 0:
-            self.stdinOpen = False
-        elif childFD == 1 and self._partial:
+        self.stdinOpen = False
+
+    def stdoutClosed(self) -> None:
+        """
+        The child's stdout reached its end.
+        """
+        self.stdoutDone = True
+        if self._partial:
             self.malformed("unterminated last line", self._partial[0][:60])
             self._partial = []
             self._partialSize = 0
-        elif childFD == 2 and self._errPartial:
+        self._maybeFinished()
+
+    def stderrClosed(self) -> None:
+        """
+        The child's stderr is closed: log its last partial line.
+        """
+        if self._errPartial:
             self._logStderr(self._errPartial)
             self._errPartial = b""
 
     def childEnded(self, reason: Failure) -> None:
         """
-        The child exited (all its pipes are closed by now).
+        The child exited (and its stderr is closed); done once its stdout
+        is read to the end too.
         """
         self.ended = True
-        self.stdinOpen = False
+        self._endReason = reason
         self.accepting = False
+        self._maybeFinished()
+
+    def _maybeFinished(self) -> None:
+        if not (self.ended and self.stdoutDone) or self._endReason is None:
+            return
+        reason, self._endReason = self._endReason, None
+        self.stdinOpen = False
+        if self.stdin is not None and self.stdin.connected:
+            self.stdin.unregisterProducer()
+            self.stdin.loseConnection()
         if self._killCall is not None and self._killCall.active():
             self._killCall.cancel()
         value = reason.value

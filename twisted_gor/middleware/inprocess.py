@@ -117,10 +117,10 @@ class InProcessMiddleware(StageBase):
         """
         size = len(message.payload)
         flow = self.flow
-        if flow.messages and not flow.fits(size):
+        if flow.bytes >= flow.maxBytes:
             self.stats.increment("dropped.queue_full")
             return
-        self.stats.increment("sent")
+        self.sent += 1
         self.ledger.sent(message.type, message.id)
         try:
             result = self.handle(message)
