@@ -16,7 +16,7 @@ from twisted_gor.limiter import Limit
 from twisted_gor.selfports import SelfPorts
 
 if TYPE_CHECKING:
-    from twisted_gor._interfaces import IInput, IMessageFilter, IMiddlewareStage, IOutput
+    from twisted_gor._interfaces import IInput, IMessageFilter, IMiddleware, IMiddlewareStage, IOutput
     from twisted_gor.prettify import Prettifier
 
 
@@ -172,7 +172,9 @@ class GorConfig:
     @ivar stats: log every component's counters every C{statsInterval} seconds.
     @ivar copyBufferSize: payloads longer than this are truncated (and counted).
     @ivar middleware: the middleware every input's messages go through before
-        the filters and outputs (a L{MiddlewareConfig}), or L{None}.
+        the filters and outputs: a L{MiddlewareConfig}, or an
+        L{twisted_gor.IMiddleware} provider (run in process with the
+        defaults of L{twisted_gor.PythonMiddlewareConfig}), or L{None}.
     @ivar prettifyHttp: de-chunk and decompress HTTP bodies (see
         L{twisted_gor.prettify}) for the middleware and the outputs.
     """
@@ -189,7 +191,7 @@ class GorConfig:
     verbose: int = 0
     cpuProfile: str | None = None
     memProfile: str | None = None
-    middleware: MiddlewareConfig | None = None
+    middleware: "MiddlewareConfig | IMiddleware | None" = None
     prettifyHttp: bool = False
 
     def enabledCapabilities(self) -> frozenset[str]:

@@ -37,6 +37,7 @@ from twisted.python.failure import Failure
 from twisted_gor._interfaces import (
     IInput,
     IMessageFilter,
+    IMiddleware,
     IMiddlewareStage,
     IOutput,
     IReplayObserver,
@@ -95,8 +96,14 @@ class GorService(MultiService):
             prettifier=self.prettifier,
         )
         self.middleware: IMiddlewareStage | None = None
-        if config.middleware is not None:
-            self.middleware = config.middleware.build(context)
+        middleware: Any = config.middleware
+        if IMiddleware.providedBy(middleware):
+            # An IMiddleware given as it is runs in process with the defaults.
+            from twisted_gor.middleware.inprocess import PythonMiddlewareConfig
+
+            middleware = PythonMiddlewareConfig(middleware)
+        if middleware is not None:
+            self.middleware = middleware.build(context)
             self.pipeline.setStage(self.middleware)
         for output in self.outputs:
             if IResponseSource.providedBy(output):

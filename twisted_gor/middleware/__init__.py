@@ -41,8 +41,8 @@ Decisions:
     whether it was dropped or is still being worked on. A ledger of the
     C{(type, id)} of every message sent tells what comes back: a known pair
     is C{received}, any other C{injected}. A message never seen back is
-    C{dropped_by_middleware}: at exit, or after 60 s, or when 50,000 newer
-    pairs are pending (the ledger's bound, about 7.5 MB). A middleware
+    C{dropped_by_middleware}: at exit, or after 30 to 60 s, or when 100,000
+    pairs are pending (the ledger's bound, about 15 MB). A middleware
     that changes ids shows as drops plus injections; C{pending} shows the
     ledger's size. So C{sent = received + dropped_by_middleware + pending}.
   - Malformed lines (not hex, odd length, no meta line, a bad meta line,

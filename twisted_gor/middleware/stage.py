@@ -7,7 +7,6 @@ middleware, truncation and prettifying on the way in, and the counters.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from twisted.application.service import Service
@@ -23,8 +22,8 @@ from twisted_gor.message import Message
 from twisted_gor.prettify import Prettifier
 from twisted_gor.stats import Counters
 
-LEDGER_ENTRIES = 50_000
-"""Messages the ledger remembers at most (about 150 bytes each: ~7.5 MB)."""
+LEDGER_ENTRIES = 100_000
+"""Distinct C{(type, id)} pairs the ledger remembers at most (about 150 bytes each: ~15 MB)."""
 
 LEDGER_TTL = 60.0
 """Seconds after which a message not seen back is counted as dropped by the middleware."""
@@ -35,49 +34,47 @@ class Ledger:
     The C{(type, id)} of every message given to the middleware and not seen
     back yet, so that what comes back is told apart: a known C{(type, id)} is
     I{received} (echoed or changed), any other is I{injected}; what never
-    comes back (within C{ttl} seconds, before C{maxEntries} newer ones, or by
-    the end) is I{dropped by the middleware}.
+    comes back is I{dropped by the middleware}: at the end, or once it is
+    older than C{ttl} seconds (between C{ttl / 2} and C{ttl}) or more than
+    C{maxEntries} newer pairs are pending.
 
-    Bounded: at most C{maxEntries} distinct keys.
+    Two generations of plain dicts (the current one and the one before),
+    rotated every C{ttl / 2} seconds or when the current one holds
+    C{maxEntries / 2} pairs: a rotation gives up on the older generation.
+    Bounded: at most C{maxEntries} distinct pairs.
 
-    @ivar pending: messages given and not seen back (nor expired).
+    @ivar pending: messages given and not seen back (nor given up on).
     @ivar expired: messages given up on (counted as dropped).
     """
 
     def __init__(self, clock: IReactorTime, maxEntries: int = LEDGER_ENTRIES, ttl: float = LEDGER_TTL) -> None:
         self._clock = clock
-        self._entries: OrderedDict[tuple[int, bytes], list[float]] = OrderedDict()
-        self._maxEntries = maxEntries
-        self._ttl = ttl
+        self._current: dict[tuple[int, bytes], int] = {}
+        self._previous: dict[tuple[int, bytes], int] = {}
+        self._half = max(1, maxEntries // 2)
+        self._period = ttl / 2
+        self._rotateAt = clock.seconds() + self._period
         self.pending = 0
         self.expired = 0
-        self._checkAt = 0.0
 
     def sent(self, kind: int, id_: bytes) -> None:
         """
         A message of this type and id was given to the middleware.
         """
-        entries = self._entries
+        if len(self._current) >= self._half or self._clock.seconds() >= self._rotateAt:
+            self._rotate()
+        current = self._current
         key = (kind, id_)
-        now = self._clock.seconds()
-        entry = entries.get(key)
-        if entry is None:
-            entries[key] = [1, now + self._ttl]
-        else:
-            entry[0] += 1
-            entry[1] = now + self._ttl
-            entries.move_to_end(key)
+        current[key] = current.get(key, 0) + 1
         self.pending += 1
-        if len(entries) > self._maxEntries or now >= self._checkAt:
-            while entries:
-                first = next(iter(entries.values()))
-                if len(entries) <= self._maxEntries and first[1] >= now:
-                    break
-                _, (count, _) = entries.popitem(last=False)
-                self.pending -= int(count)
-                self.expired += int(count)
-            # the oldest entry expires first: nothing to look at before then
-            self._checkAt = next(iter(entries.values()))[1] if entries else now + self._ttl
+
+    def _rotate(self) -> None:
+        lost = sum(self._previous.values())
+        self.pending -= lost
+        self.expired += lost
+        self._previous = self._current
+        self._current = {}
+        self._rotateAt = self._clock.seconds() + self._period
 
     def returned(self, kind: int, id_: bytes) -> bool:
         """
@@ -85,21 +82,24 @@ class Ledger:
         and id was pending (then it is no longer).
         """
         key = (kind, id_)
-        entry = self._entries.get(key)
-        if entry is None:
-            return False
-        entry[0] -= 1
-        if entry[0] <= 0:
-            del self._entries[key]
-        self.pending -= 1
-        return True
+        for entries in (self._current, self._previous):
+            count = entries.get(key)
+            if count is not None:
+                if count > 1:
+                    entries[key] = count - 1
+                else:
+                    del entries[key]
+                self.pending -= 1
+                return True
+        return False
 
     def close(self) -> int:
         """
         Forget everything; return how many messages were still pending.
         """
         left = self.pending
-        self._entries.clear()
+        self._current = {}
+        self._previous = {}
         self.pending = 0
         return left
 
