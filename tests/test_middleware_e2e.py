@@ -287,6 +287,39 @@ class BackpressureTests(_Base):
         self.assertLess(max(peaks), 90 * 1024, f"peak RSS {max(peaks)} kB")
 
 
+    @defer.inlineCallbacks
+    def test_liveInputDropsCounted(self) -> Any:
+        """
+        A live input (--input-http cannot pause its clients) faster than the
+        middleware: what does not fit the budget is dropped and counted as
+        dropped.queue_full; everything else comes back; every request is
+        accounted for.
+        """
+        from tests.support import freePort
+        from tests.test_http_e2e import sendRequests
+
+        count = 3000
+        port = freePort()
+        out = self.path("out.gor")
+        gor = startGor(
+            "--input-http", f"127.0.0.1:{port}", "--output-file", out, "--middleware", child("slow 0.01"),
+            "--middleware-buffer-size", "64kb", "--middleware-timeout", "60s",
+        )  # fmt: skip
+        self.addCleanup(gor.killIfRunning)
+        yield gor.waitForLog("input-http listening")
+        body = b"x" * 1024
+        yield sendRequests(port, b"POST /live HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body, count)
+        gor.signal("TERM")
+        result = yield gor.wait(90)
+        self.assertEqual(result.rc, 0, result.errText)
+        stats = counters(result.errText, "middleware")
+        dropped = stats.get("dropped.queue_full", 0)
+        self.assertGreater(dropped, 0, stats)
+        self.assertEqual(stats.get("sent", 0) + dropped, count, stats)
+        self.assertEqual(stats.get("received"), stats.get("sent"), stats)
+        self.assertEqual(len(fileRecords(out)), stats.get("sent"))
+
+
 class ExitTests(_Base):
     """
     A middleware that exits or is killed stops gor with exit code 1 and a
