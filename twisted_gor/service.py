@@ -262,6 +262,11 @@ class GorService(MultiService):
         d.addCallback(lambda _: self._summary())
         return d
 
+    def _droppedByMiddleware(self) -> int:
+        # The middleware's own drops are named dropped_by_middleware (the
+        # issue's name), outside the "dropped." prefix the total sums.
+        return self.middleware.stats["dropped_by_middleware"] if self.middleware is not None else 0
+
     def _summary(self) -> None:
         elapsed = self.reactor.seconds() - self._startedAt
         components = self.components()
@@ -275,7 +280,7 @@ class GorService(MultiService):
             read=sum(_readCount(i) for i in self.inputs),
             emitted=sum(i.stats["emitted"] for i in self.inputs),
             skipped=sum(c.stats.total("skipped") for c in components),
-            dropped=sum(c.stats.total("dropped") for c in components),
+            dropped=sum(c.stats.total("dropped") for c in components) + self._droppedByMiddleware(),
             truncated=f" truncated={truncated}" if truncated else "",
             errors=f" errors={errors}" if errors else "",
             elapsed=elapsed,

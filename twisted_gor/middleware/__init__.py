@@ -45,6 +45,11 @@ Decisions:
     pairs are pending (the ledger's bound, about 15 MB). A middleware
     that changes ids shows as drops plus injections; C{pending} shows the
     ledger's size. So C{sent = received + dropped_by_middleware + pending}.
+  - The configs declare no capability: type 3 reaches the middleware only
+    with C{--output-http-track-response} (GoReplay's rule), through the
+    replays' L{twisted_gor.interfaces.IResponseSource} channel; an
+    embedder's config may inherit one and declare C{wants =
+    {REPLAYED_RESPONSES}} to turn tracking on.
   - Malformed lines (not hex, odd length, no meta line, a bad meta line,
     no payload, too long) are counted as C{malformed}, logged at most once
     a second, and skipped; never fatal.
