@@ -8,11 +8,13 @@ The real thing, with child processes, is in L{tests.test_middleware_e2e}.
 from __future__ import annotations
 
 import binascii
+import os
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet.interfaces import IPushProducer
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
@@ -363,6 +365,29 @@ class BudgetTests(SynchronousTestCase):
         self.successResultOf(d)
         self.assertIsNone(s.failure)
 
+    def test_stdoutHeldOpen(self) -> None:
+        """
+        A child that exited while something holds its stdout open: after
+        the timeout gor stops reading it and finishes.
+        """
+        from twisted.internet.error import ProcessDone
+        from twisted.python.failure import Failure
+
+        s, reactor, _ = stage()
+        closed: list[bool] = []
+
+        def connectionLost(reason: object) -> None:
+            closed.append(True)
+            s.stdoutClosed()
+
+        reactor.process.connectionLost = connectionLost  # type: ignore[attr-defined]
+        d = s.stopService()
+        s.protocol.processEnded(Failure(ProcessDone(0)))
+        self.assertNoResult(d)
+        reactor.advance(5)
+        self.successResultOf(d)
+        self.assertEqual(closed, [True])
+
     def test_exitWhileRunning(self) -> None:
         """
         A child exiting while gor runs is a failure naming it.
@@ -586,3 +611,54 @@ class EmbedTests(SynchronousTestCase):
         self.successResultOf(service.stopService())
         assert service.middleware is not None
         self.assertEqual(service.middleware.stats["dropped_by_middleware"], 1)
+
+
+class PipeTests(TestCase):
+    """
+    L{twisted_gor.middleware.pipes} on real pipes in the reactor.
+    """
+
+    def test_roundTrip(self) -> Deferred[None]:
+        """
+        What the writer writes (more than the pipe holds, with a streaming
+        producer paused and resumed) the reader reads, in order; closing the
+        writer ends the reader.
+        """
+        from twisted.internet import reactor
+
+        from twisted_gor.middleware.pipes import PipeReader, PipeWriter, makePipe
+
+        r, w = makePipe()
+        got: list[bytes] = []
+        done: Deferred[None] = Deferred()
+        writerClosed: list[bool] = []
+        reader = PipeReader(reactor, r, got.append, lambda: done.callback(None))
+        writer = PipeWriter(reactor, w, lambda: writerClosed.append(True))
+        events: list[str] = []
+
+        @implementer(IPushProducer)
+        class Producer:
+            def pauseProducing(self) -> None:
+                events.append("pause")
+
+            def resumeProducing(self) -> None:
+                events.append("resume")
+
+            def stopProducing(self) -> None:
+                events.append("stop")
+
+        writer.registerProducer(Producer(), True)
+        data = os.urandom(3 * 1024 * 1024)
+        for i in range(0, len(data), 100_000):
+            writer.write(data[i : i + 100_000])
+        writer.unregisterProducer()
+        writer.loseConnection()
+        reader.startReading()
+
+        def check(_: object) -> None:
+            self.assertEqual(b"".join(got), data)
+            self.assertEqual(writerClosed, [True])
+            self.assertEqual(events[:1], ["pause"])
+            self.assertEqual(reader.fileno(), -1)
+
+        return done.addCallback(check)

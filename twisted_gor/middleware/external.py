@@ -165,6 +165,7 @@ class ExternalMiddleware(StageBase):
         self._errLogged = 0
         self._ended: list[Deferred[None]] = []
         self._killCall: Any = None
+        self._abandonCall: Any = None
         self.killedByUs = False
 
     # --- lifecycle ------------------------------------------------------
@@ -231,10 +232,6 @@ class ExternalMiddleware(StageBase):
     def _kill(self) -> None:
         self._killCall = None
         if self.ended:
-            # It exited, but something (a process it started?) holds its
-            # stdout open: stop waiting for the end of it.
-            if not self.stdoutDone and self.stdout is not None:
-                self.stdout.connectionLost(Failure(ConnectionDone()))
             return
         dropped = self._dropQueue()
         self.log.warn(
@@ -469,7 +466,21 @@ class ExternalMiddleware(StageBase):
         self.ended = True
         self._endReason = reason
         self.accepting = False
+        if not self.stdoutDone:
+            # Its stdout is read to the end (what it wrote is delivered),
+            # unless something else holds it open that long.
+            self._abandonCall = self.reactor.callLater(self.config.stopTimeout, self._abandonStdout)
         self._maybeFinished()
+
+    def _abandonStdout(self) -> None:
+        self._abandonCall = None
+        if not self.stdoutDone and self.stdout is not None:
+            self.log.warn(
+                "middleware {label}: exited {timeout}s ago but its stdout is still open; no longer reading it",
+                label=self.label,
+                timeout=self.config.stopTimeout,
+            )
+            self.stdout.connectionLost(Failure(ConnectionDone()))
 
     def _maybeFinished(self) -> None:
         if not (self.ended and self.stdoutDone) or self._endReason is None:
@@ -479,8 +490,9 @@ class ExternalMiddleware(StageBase):
         if self.stdin is not None and self.stdin.connected:
             self.stdin.unregisterProducer()
             self.stdin.loseConnection()
-        if self._killCall is not None and self._killCall.active():
-            self._killCall.cancel()
+        for call in (self._killCall, self._abandonCall):
+            if call is not None and call.active():
+                call.cancel()
         value = reason.value
         clean = isinstance(value, ProcessDone)
         if clean:
