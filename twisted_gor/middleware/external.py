@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import binascii
 import os
-from collections import deque
 import shutil
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -113,9 +113,9 @@ class _ChildProtocol(ProcessProtocol):
         self.stage = stage
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
-        if childFD == 1:
-            self.stage.linesReceived(data)
-        elif childFD == 2:
+        # stdout is our own pipe (twisted_gor.middleware.pipes); only
+        # stderr comes through the process transport.
+        if childFD == 2:
             self.stage.stderrReceived(data)
 
     def childConnectionLost(self, childFD: int) -> None:
@@ -128,16 +128,24 @@ class _ChildProtocol(ProcessProtocol):
 
 class ExternalMiddleware(StageBase):
     """
-    The C{--middleware} stage: a child process, its stdin fed as a producer
-    (the process transport pauses it when the pipe is full), its stdout read
-    as hex lines with no limit but L{maxLineFor}.
+    The C{--middleware} stage: a child process, its stdin fed in batches
+    (the pipe's writer pauses the stage's producer when its buffer is
+    full), its stdout read as hex lines with no limit but L{maxLineFor}.
 
-    Memory: at most C{bufferSize} bytes queued here plus one message, plus the process transport's own buffer (64 KiB, or the one
-    line being written), plus one partial line read back (at most
-    L{maxLineFor} bytes) and one partial stderr line (L{STDERR_LINE}).
+    Memory: at most C{bufferSize} bytes queued here plus one message, plus
+    the stdin writer's buffer (256 KiB plus one batch of L{WRITE_BATCH}, or
+    the one big line being written) and the pipes' kernel buffers (1 MiB
+    each), plus one partial line read back (at most L{maxLineFor} bytes)
+    and one partial stderr line (L{STDERR_LINE}).
     """
 
-    def __init__(self, config: ExternalMiddlewareConfig, reactor: Any = None, copyBufferSize: int = 5 * 1024 * 1024, prettifier: Any = None) -> None:
+    def __init__(
+        self,
+        config: ExternalMiddlewareConfig,
+        reactor: Any = None,
+        copyBufferSize: int = 5 * 1024 * 1024,
+        prettifier: Any = None,
+    ) -> None:
         reactor = resolveReactor(reactor)
         StageBase.__init__(self, " ".join(config.argv), reactor, config.bufferSize, copyBufferSize, prettifier)
         self.config = config

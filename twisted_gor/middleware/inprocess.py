@@ -94,7 +94,13 @@ class InProcessMiddleware(StageBase):
     by them anyway; what the outputs cannot take they drop and count).
     """
 
-    def __init__(self, config: PythonMiddlewareConfig, reactor: Any = None, copyBufferSize: int = 5 * 1024 * 1024, prettifier: Any = None) -> None:
+    def __init__(
+        self,
+        config: PythonMiddlewareConfig,
+        reactor: Any = None,
+        copyBufferSize: int = 5 * 1024 * 1024,
+        prettifier: Any = None,
+    ) -> None:
         reactor = resolveReactor(reactor)
         label = config.spec or type(config.middleware).__name__
         StageBase.__init__(self, label, reactor, config.bufferSize, copyBufferSize, prettifier)

@@ -147,7 +147,11 @@ class StageBase(Service, Failing):
         self.stats.track("dropped_by_middleware", lambda: self.ledger.expired)
         self.stats.track("pending", lambda: self.ledger.pending)
         self.flow = FlowControl(
-            self, self.stats, highBytes=max(1, bufferSize // 2), lowBytes=bufferSize // 4, maxBytes=bufferSize  # type: ignore[arg-type]
+            self,  # type: ignore[arg-type]
+            self.stats,
+            highBytes=max(1, bufferSize // 2),
+            lowBytes=bufferSize // 4,
+            maxBytes=bufferSize,
         )
         self.copyBufferSize = copyBufferSize
         self.prettifier = prettifier
