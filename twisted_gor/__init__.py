@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "IReplaySource": "twisted_gor._interfaces",
     "IReplayObserver": "twisted_gor._interfaces",
     "IStatsSource": "twisted_gor._interfaces",
+    "IMiddleware": "twisted_gor._interfaces",
     # building your own components
     "InputBase": "twisted_gor.base",
     "OutputBase": "twisted_gor.base",
@@ -83,6 +84,8 @@ _EXPORTS: dict[str, str] = {
     "ElasticsearchOutputConfig": "twisted_gor.export.elasticsearch",
     "parseElasticsearchURL": "twisted_gor.export.elasticsearch",
     "CompareOutputConfig": "twisted_gor.compare.output",
+    "ExternalMiddlewareConfig": "twisted_gor.middleware.external",
+    "PythonMiddlewareConfig": "twisted_gor.middleware.inprocess",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -107,6 +110,7 @@ if TYPE_CHECKING:
         IInput,
         IMessageFilter,
         IMessageReceiver,
+        IMiddleware,
         IOutput,
         IReplayObserver,
         IReplaySource,
@@ -132,6 +136,8 @@ if TYPE_CHECKING:
     from twisted_gor.framing import RecordDecoder, encodeMessage
     from twisted_gor.http.input import HttpInputConfig
     from twisted_gor.http.output import HttpOutputConfig, parseTarget
+    from twisted_gor.middleware.external import ExternalMiddlewareConfig
+    from twisted_gor.middleware.inprocess import PythonMiddlewareConfig
     from twisted_gor.limiter import AbsoluteLimit, PercentageLimit, parseLimit
     from twisted_gor.message import REPLAYED_RESPONSE, REQUEST, RESPONSE, Message, ReplayResult, newRequestId
     from twisted_gor.raw.input import RawInputConfig

@@ -185,3 +185,59 @@ class IReplaySource(Interface):
         Report every replay to the L{IReplayObserver} C{observer} from now on
         (responses are then kept, up to the output's response buffer).
         """
+
+
+class IMiddleware(Interface):
+    """
+    Middleware in process (C{--middleware-python}, or
+    L{twisted_gor.PythonMiddlewareConfig} in a L{twisted_gor.GorConfig}):
+    the semantics of GoReplay's C{--middleware} without a child process or
+    hex encoding.
+
+    It sees every message the inputs produce (requests, original responses
+    and, with C{--output-http-track-response}, replayed responses) before the
+    filters and outputs do. What it returns goes on: the message itself or a
+    changed copy (keep its type and id), nothing to drop it, extra messages
+    to inject them. It may also hold a message and return it from a later
+    call. Correlate requests and responses by L{Message.id}.
+    """
+
+    def handleMessage(message):  # type: ignore[no-untyped-def]
+        """
+        Take one L{twisted_gor.message.Message}.
+
+        @return: an iterable of L{twisted_gor.message.Message}s to pass on
+            (possibly empty), or a L{Deferred} firing with one. Must not
+            block the reactor; an exception or failed Deferred is counted
+            as C{errors} and the message is dropped.
+        """
+
+
+class IMiddlewareStage(IService, IStatsSource, IMessageReceiver):
+    """
+    The stage between the inputs and the pipeline's routing (an external
+    C{--middleware} or an in-process one): the inputs push into it with
+    C{messageReceived}, it pushes what the middleware emits into its
+    receiver (the pipeline). Its C{stopService} fires once it has drained.
+    """
+
+    def setReceiver(receiver):  # type: ignore[no-untyped-def]
+        """
+        Set the L{IMessageReceiver} that what the middleware emits goes to.
+        """
+
+    def setBackpressure(backpressure):  # type: ignore[no-untyped-def]
+        """
+        Set the L{IBackpressure} this stage pauses (and resumes) the inputs
+        feeding it with, when the middleware falls behind.
+        """
+
+    def pauseProducing():  # type: ignore[no-untyped-def]
+        """
+        The outputs are saturated: emit nothing for now, if it can.
+        """
+
+    def resumeProducing():  # type: ignore[no-untyped-def]
+        """
+        Emit again after L{pauseProducing}.
+        """

@@ -16,7 +16,8 @@ from twisted_gor.limiter import Limit
 from twisted_gor.selfports import SelfPorts
 
 if TYPE_CHECKING:
-    from twisted_gor._interfaces import IInput, IMessageFilter, IOutput
+    from twisted_gor._interfaces import IInput, IMessageFilter, IMiddleware, IMiddlewareStage, IOutput
+    from twisted_gor.prettify import Prettifier
 
 
 CAPTURED_RESPONSES = "captured-responses"
@@ -91,12 +92,15 @@ class BuildContext:
     @ivar enabled: the capabilities to turn on (see L{Capabilities}).
     @ivar selfPorts: the local endpoints of this service's own outgoing
         connections, which its captures ignore.
+    @ivar prettifier: the service's C{--prettify-http} step (shared by the
+        middleware stage and the pipeline, one set of counters), or L{None}.
     """
 
     reactor: Any
     config: "GorConfig"
     enabled: frozenset[str] = frozenset()
     selfPorts: SelfPorts = field(default_factory=SelfPorts)
+    prettifier: "Prettifier | None" = None
 
 
 @runtime_checkable
@@ -139,6 +143,21 @@ class FilterConfig(Protocol):
         """
 
 
+@runtime_checkable
+class MiddlewareConfig(Protocol):
+    """
+    Configuration of the middleware stage between inputs and outputs
+    (L{twisted_gor.ExternalMiddlewareConfig} for C{--middleware},
+    L{twisted_gor.PythonMiddlewareConfig} for an L{twisted_gor.IMiddleware}
+    in process). Inherit L{Capabilities} to declare any.
+    """
+
+    def build(self, context: BuildContext) -> "IMiddlewareStage":
+        """
+        Build the stage.
+        """
+
+
 @dataclass
 class GorConfig:
     """
@@ -154,6 +173,12 @@ class GorConfig:
     @ivar copyBufferSize: payloads longer than this are truncated (and counted).
     @ivar recognizeTcpSessions: C{--recognize-tcp-sessions}; with
         C{splitOutput}, each session (else each id) sticks to one output.
+    @ivar middleware: the middleware every input's messages go through before
+        the filters and outputs: a L{MiddlewareConfig}, or an
+        L{twisted_gor.IMiddleware} provider (run in process with the
+        defaults of L{twisted_gor.PythonMiddlewareConfig}), or L{None}.
+    @ivar prettifyHttp: de-chunk and decompress HTTP bodies (see
+        L{twisted_gor.prettify}) for the middleware and the outputs.
     """
 
     inputs: list[InputConfig] = field(default_factory=list)
@@ -169,6 +194,8 @@ class GorConfig:
     verbose: int = 0
     cpuProfile: str | None = None
     memProfile: str | None = None
+    middleware: "MiddlewareConfig | IMiddleware | None" = None
+    prettifyHttp: bool = False
 
     def enabledCapabilities(self) -> frozenset[str]:
         """
@@ -177,7 +204,8 @@ class GorConfig:
 
         @raise ValueError: naming the component whose requirement is unmet.
         """
-        return enabledCapabilities([*self.inputs, *self.outputs, *self.filters])
+        middleware = [self.middleware] if self.middleware is not None else []
+        return enabledCapabilities([*self.inputs, *self.outputs, *self.filters, *middleware])
 
 
 @dataclass

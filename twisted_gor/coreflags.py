@@ -37,6 +37,11 @@ FLAGS: list[Flag] = [
         "Truncate payloads longer than this (default 5mb); truncations are counted.",
         default=_Defaults.copyBufferSize,
     ),
+    Flag(
+        "prettify-http",
+        BOOL,
+        "De-chunk and gunzip/inflate HTTP bodies (fixing Content-Length) for the middleware and the outputs.",
+    ),
     Flag("cpuprofile", STRING, "Write a cProfile (pstats) profile of the whole run to this file at exit.", default=""),
     Flag("memprofile", STRING, "Write a tracemalloc memory profile (snapshot + top list) to this file at exit.", default=""),
 ]
@@ -61,6 +66,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     config.exitAfter = exitAfter if exitAfter else None
     config.splitOutput = values["split-output"]
     config.recognizeTcpSessions = values["recognize-tcp-sessions"]
+    config.prettifyHttp = values["prettify-http"]
     if values["copy-buffer-size"] < 1:
         raise ValueError("--copy-buffer-size: must be at least 1 byte")
     config.copyBufferSize = values["copy-buffer-size"]

@@ -5,11 +5,18 @@ The emitter: routes messages from inputs through limits and filters to outputs.
 Per message: the input's limit, payload truncation to C{--copy-buffer-size},
 the filters (requests only; the first response of a filtered request is
 dropped too), then every accepting output (or one, round-robin, with
-C{--split-output}) behind its own limit. Every drop is counted with a reason.
+C{--split-output}) behind its own limit, after C{--prettify-http}. Every drop
+is counted with a reason.
 With C{--split-output --recognize-tcp-sessions} the output is not the next
 in turn but FNV-1a-32(key) mod the number of outputs, the key being the
 message's session (see L{twisted_gor.message}) or else its id, as GoReplay
 PRO does: a session, or a request and its responses, stay on one output.
+
+With a middleware stage (L{Pipeline.setStage}) the inputs push into the
+stage, and what the middleware emits takes the steps above (GoReplay's
+order: filters and prettify apply to what the middleware emits). The stage
+pauses the inputs when the middleware falls behind; saturated outputs pause
+the inputs and the stage.
 
 Outputs are isolated: an exception raised by one output's C{write} (or by a
 filter) is counted as C{errors} on that component, logged (at most once per
@@ -27,7 +34,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twisted_gor._interfaces import IBackpressure, IInput, IMessageFilter, IMessageReceiver, IOutput, ITakenReporter
+from twisted_gor._interfaces import (
+    IBackpressure,
+    IInput,
+    IMessageFilter,
+    IMessageReceiver,
+    IMiddlewareStage,
+    IOutput,
+    ITakenReporter,
+)
 from twisted_gor.limiter import Limit, Limiter, makeLimiter
 from twisted_gor.message import MESSAGE_TYPES, REQUEST, Message
 from twisted_gor.stats import Counters
@@ -141,6 +156,7 @@ class _InputPort:
 
     def __init__(self, pipeline: "Pipeline", input: IInput, limiter: Limiter) -> None:
         self._pipeline = pipeline
+        self._entry: IMessageReceiver = pipeline.entry
         self._limiter = limiter
         self._stats: Counters = input.stats
 
@@ -148,7 +164,7 @@ class _InputPort:
         if not self._limiter.allow():
             self._stats.increment("dropped.limit")
             return
-        self._pipeline.messageReceived(message)
+        self._entry.messageReceived(message)
 
     def whenTaken(self) -> Deferred[None]:
         return self._pipeline.whenTaken()
@@ -160,6 +176,8 @@ class Pipeline:
     Fan-out from inputs to outputs.
 
     @ivar stats: counters of the routing itself (filtered, truncated, unrouted).
+    @ivar entry: what inputs push into: this pipeline, or its middleware
+        stage (L{setStage}).
     """
 
     name = "pipeline"
@@ -172,6 +190,7 @@ class Pipeline:
         copyBufferSize: int = 5 * 1024 * 1024,
         clock: IReactorTime | None = None,
         stickySessions: bool = False,
+        prettifier: Callable[[Message], Message] | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
@@ -185,6 +204,10 @@ class Pipeline:
         self._copyBufferSize = copyBufferSize
         self._inputs: list[IInput] = []
         self._paused: set[int] = set()
+        self._prettify = prettifier
+        self.entry: IMessageReceiver = self
+        self._stage: IMiddlewareStage | None = None
+        self._stagePausedBy: set[int] = set()
         self.errors = ErrorReporter(clock)
         allRoutes = [
             _Route(output, makeLimiter(limit, clock) if limit is not None else None, output.stats)
@@ -227,13 +250,26 @@ class Pipeline:
         DeferredList(waits, consumeErrors=True).addCallback(lambda _: done.callback(None))
         return done
 
+    def setStage(self, stage: IMiddlewareStage) -> None:
+        """
+        Put a middleware stage between the inputs and the routing: inputs
+        connected from now on push into C{stage}, which pushes into this
+        pipeline; the stage pauses the inputs (not itself) when its
+        middleware falls behind, and saturated outputs pause the stage too.
+        """
+        self._stage = stage
+        self.entry = stage
+        stage.setReceiver(self)
+        stage.setBackpressure(self)
+
     def connectInput(self, input: IInput, limit: Limit | None = None) -> None:
         """
-        Make C{input} push into this pipeline, behind its own C{limit}.
+        Make C{input} push into this pipeline (or its stage), behind its own
+        C{limit}.
         """
         self._inputs.append(input)
         if limit is None:
-            input.setReceiver(self)
+            input.setReceiver(self.entry)
         else:
             input.setReceiver(_InputPort(self, input, makeLimiter(limit, self._clock)))
         if self._paused:
@@ -270,6 +306,8 @@ class Pipeline:
         if not message.payload and message.type == REQUEST and message.isSessionEnd:
             self._routeSessionEnd(message)
             return
+        if self._prettify is not None:
+            message = self._prettify(message)
         direct = self._direct.get(message.type)
         if direct is not None:
             for write in direct[0]:
@@ -334,9 +372,10 @@ class Pipeline:
         self._next[kind] = (index + 1) % count
         return index
 
-    def pause(self, output: IOutput) -> None:
+    def pause(self, output: object) -> None:
         """
-        An output is saturated: pause every input that can pause.
+        An output (or the middleware stage) is saturated: pause every input
+        that can pause; an output pauses the stage as well.
         """
         first = not self._paused
         self._paused.add(id(output))
@@ -344,13 +383,23 @@ class Pipeline:
             self.stats.increment("paused")
             for input in self._inputs:
                 input.pauseProducing()
+        stage = self._stage
+        if stage is not None and output is not stage:
+            if not self._stagePausedBy:
+                stage.pauseProducing()
+            self._stagePausedBy.add(id(output))
 
-    def resume(self, output: IOutput) -> None:
+    def resume(self, output: object) -> None:
         """
-        An output has room again: resume inputs once no output is saturated.
+        An output (or the stage) has room again: resume inputs once nothing
+        is saturated, and the stage once no output is.
         """
         self._paused.discard(id(output))
         if not self._paused:
             for input in self._inputs:
                 input.resumeProducing()
+        if self._stage is not None and id(output) in self._stagePausedBy:
+            self._stagePausedBy.discard(id(output))
+            if not self._stagePausedBy:
+                self._stage.resumeProducing()
 

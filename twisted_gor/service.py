@@ -13,6 +13,13 @@ provides, wants or requires (L{twisted_gor.config.Capabilities}); the service
 computes what to turn on before building anything, hands it out in the
 L{BuildContext}, and connects every L{IReplayObserver} output to every
 L{IReplaySource} output. The order of the configs does not matter.
+
+With a middleware (L{GorConfig.middleware}) its stage sits between the inputs
+and the pipeline: inputs and the replayed responses of L{IResponseSource}
+outputs (the one channel type-3 messages take) go into the stage, what the
+middleware emits goes into the pipeline. Stopping: inputs, then the stage
+(it drains its middleware), then the outputs. A stage that fails (its
+middleware exited) stops the service, which then exits 1.
 """
 
 from __future__ import annotations
@@ -27,10 +34,20 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twisted_gor._interfaces import IInput, IMessageFilter, IOutput, IReplayObserver, IReplaySource, IResponseSource
+from twisted_gor._interfaces import (
+    IInput,
+    IMessageFilter,
+    IMiddleware,
+    IMiddlewareStage,
+    IOutput,
+    IReplayObserver,
+    IReplaySource,
+    IResponseSource,
+)
 from twisted_gor.base import Failing, resolveReactor
 from twisted_gor.config import BuildContext, GorConfig
 from twisted_gor.pipeline import Pipeline
+from twisted_gor.prettify import Prettifier
 from twisted_gor.selfports import SelfPorts
 from twisted_gor.stats import formatStats
 
@@ -45,6 +62,8 @@ class GorService(MultiService):
     @ivar inputs: the input services.
     @ivar outputs: the output services.
     @ivar pipeline: the router between them.
+    @ivar middleware: the middleware stage, or L{None}.
+    @ivar prettifier: the C{--prettify-http} step, or L{None}.
     @ivar selfPorts: local endpoints of this service's own outgoing
         connections (its captures ignore them; another service's do not).
     @ivar stopReactorWhenDone: stop the reactor once L{whenDone} fires (the
@@ -59,7 +78,8 @@ class GorService(MultiService):
         self.config = config
         self.reactor = resolveReactor(reactor)
         self.selfPorts = SelfPorts()
-        context = BuildContext(self.reactor, config, config.enabledCapabilities(), self.selfPorts)
+        self.prettifier = Prettifier(config.copyBufferSize) if config.prettifyHttp else None
+        context = BuildContext(self.reactor, config, config.enabledCapabilities(), self.selfPorts, self.prettifier)
         self.outputs: list[IOutput] = [o.build(context) for o in config.outputs]
         for observer in self.outputs:
             if IReplayObserver.providedBy(observer):
@@ -74,10 +94,21 @@ class GorService(MultiService):
             stickySessions=config.recognizeTcpSessions,
             copyBufferSize=config.copyBufferSize,
             clock=self.reactor,
+            prettifier=self.prettifier,
         )
+        self.middleware: IMiddlewareStage | None = None
+        middleware: Any = config.middleware
+        if IMiddleware.providedBy(middleware):
+            # An IMiddleware given as it is runs in process with the defaults.
+            from twisted_gor.middleware.inprocess import PythonMiddlewareConfig
+
+            middleware = PythonMiddlewareConfig(middleware)
+        if middleware is not None:
+            self.middleware = middleware.build(context)
+            self.pipeline.setStage(self.middleware)
         for output in self.outputs:
             if IResponseSource.providedBy(output):
-                output.setResponseReceiver(self.pipeline)
+                output.setResponseReceiver(self.pipeline.entry)
         self.inputs: list[IInput] = [i.build(context) for i in config.inputs]
         for input, cfg in zip(self.inputs, config.inputs):
             self.pipeline.connectInput(input, cfg.limit)
@@ -87,7 +118,8 @@ class GorService(MultiService):
 
             self.extraServices.append(ProfilingService(config.cpuProfile, config.memProfile))
         seen: dict[str, int] = {}
-        for service in (*self.extraServices, *self.outputs, *self.inputs):
+        stages = [self.middleware] if self.middleware is not None else []
+        for service in (*self.extraServices, *self.outputs, *stages, *self.inputs):
             name = service.name
             if name is not None:
                 # Service names must be unique within a MultiService; the same
@@ -96,7 +128,7 @@ class GorService(MultiService):
                 if seen[name] > 1:
                     service.name = f"{name}#{seen[name]}"
             service.setServiceParent(self)
-        for component in (*self.inputs, *self.outputs):
+        for component in (*self.inputs, *stages, *self.outputs):
             if isinstance(component, Failing):
                 component.failureObserver = self._componentFailed
         self._isDone = False
@@ -109,7 +141,9 @@ class GorService(MultiService):
         """
         Every component with counters, inputs first.
         """
-        return [*self.inputs, *self.filters, self.pipeline, *self.outputs]
+        stages = [self.middleware] if self.middleware is not None else []
+        steps = [self.prettifier] if self.prettifier is not None else []
+        return [*self.inputs, *stages, *self.filters, *steps, self.pipeline, *self.outputs]
 
     def failures(self) -> list[tuple[str, str]]:
         """
@@ -117,7 +151,8 @@ class GorService(MultiService):
         L{twisted_gor.base.Failing}).
         """
         found = []
-        for component in (*self.inputs, *self.outputs):
+        stages = [self.middleware] if self.middleware is not None else []
+        for component in (*self.inputs, *stages, *self.outputs):
             reason = getattr(component, "failure", None)
             if reason is not None:
                 found.append((str(component.name), str(reason)))
@@ -132,6 +167,9 @@ class GorService(MultiService):
         return 1 if self.failures() else 0
 
     def _componentFailed(self, component: Any) -> None:
+        if component is self.middleware:
+            self._finished("the middleware failed")
+            return
         if self.outputs and all(getattr(o, "failure", None) is not None for o in self.outputs):
             self._finished("every output failed")
 
@@ -214,12 +252,21 @@ class GorService(MultiService):
         # first, so the outputs recording those messages are still open.
         producers = [o for o in self.outputs if IResponseSource.providedBy(o)]
         consumers = [o for o in self.outputs if not IResponseSource.providedBy(o)]
+        # The stage drains into the outputs, so it stops before them; replayed
+        # responses arriving after it stopped are counted by it as dropped.
+        stages = [self.middleware] if self.middleware is not None else []
         d = stopAll(self.inputs)
+        d.addCallback(lambda _: stopAll(stages))
         d.addCallback(lambda _: stopAll(producers))
         d.addCallback(lambda _: stopAll(consumers))
         d.addCallback(lambda _: stopAll(self.extraServices))
         d.addCallback(lambda _: self._summary())
         return d
+
+    def _droppedByMiddleware(self) -> int:
+        # The middleware's own drops are named dropped_by_middleware (the
+        # issue's name), outside the "dropped." prefix the total sums.
+        return self.middleware.stats["dropped_by_middleware"] if self.middleware is not None else 0
 
     def _summary(self) -> None:
         elapsed = self.reactor.seconds() - self._startedAt
@@ -234,7 +281,7 @@ class GorService(MultiService):
             read=sum(_readCount(i) for i in self.inputs),
             emitted=sum(i.stats["emitted"] for i in self.inputs),
             skipped=sum(c.stats.total("skipped") for c in components),
-            dropped=sum(c.stats.total("dropped") for c in components),
+            dropped=sum(c.stats.total("dropped") for c in components) + self._droppedByMiddleware(),
             truncated=f" truncated={truncated}" if truncated else "",
             errors=f" errors={errors}" if errors else "",
             elapsed=elapsed,
