@@ -17,7 +17,9 @@ from twisted.logger import (
     textFileLogObserver,
 )
 
-from twisted_gor.cli.signals import installQuietSignals
+from twisted_gor.cli.signals import honourSigint, installQuietSignals
+from twisted_gor.cli.subcommands import SUBCOMMANDS
+from twisted_gor.cli.subcommands import run as runSubcommand
 from twisted_gor.cli.tap import Options
 from twisted_gor.redact import RedactingFile
 
@@ -55,8 +57,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     SIGINT/SIGTERM; exit 0, or 1 when an input or output failed for good
     (L{twisted_gor.service.GorService.exitCode}).
     """
+    args = list(sys.argv[1:] if argv is None else argv)
+    honourSigint()
+    if args and args[0] in SUBCOMMANDS:
+        runSubcommand(args)
     options = Options()
-    options.parseOptions(list(sys.argv[1:] if argv is None else argv))
+    options.parseOptions(args)
     assert options.config is not None
     startLogging(options.config.verbose)
     from twisted.internet import task

@@ -32,6 +32,17 @@ def stopQuietly(reactor: Any, why: str = "") -> bool:
     return True
 
 
+def honourSigint() -> None:
+    """
+    Undo an inherited "ignore SIGINT" (a background job of a
+    non-interactive shell starts with it ignored, so C{kill -INT} did
+    nothing): restore Python's default handler, which Twisted then replaces
+    with its own (it only does so when it finds the default).
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def installQuietSignals(reactor: Any) -> None:
     """
     Once C{reactor} runs, replace its SIGINT and SIGTERM handlers with ones

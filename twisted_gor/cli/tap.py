@@ -179,6 +179,8 @@ class Options(usage.Options):
                         out.append("--" + name)
                     i += 1
                     continue
+                if name != flag.name and flag.optionalValue and i < len(args) and not args[i].startswith("-"):
+                    i += 1  # an old spelling that took a value (--output-dummy X): ignored
                 out.append("--" + name)
                 continue
             if flag.kind == INT and name == "verbose" and not eq:

@@ -94,6 +94,13 @@ FLAGS: list[Flag] = [
 ]
 
 
+S3_REFUSAL = (
+    "--{flag}: s3:// locations (a GoReplay PRO feature) are not supported by twisted-gor;"
+    " use a local path ({hint})"
+)
+"""The refusal of C{s3://} in C{--input-file}/C{--output-file}."""
+
+
 def configure(values: FlagValues, config: GorConfig) -> None:
     """
     Add this area's inputs and outputs to C{config}.
@@ -107,6 +114,8 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     for raw in values["input-file"]:
         fastest = raw.endswith("|max")
         pattern, limit = (raw[: -len("|max")], None) if fastest else splitFlagLimit("input-file", raw)
+        if pattern.lower().startswith("s3://"):
+            raise ValueError(S3_REFUSAL.format(flag="input-file", hint="download it first: aws s3 cp s3://BUCKET/KEY ."))
         paths = expandInputFiles(pattern)
         if not paths:
             raise ValueError(f"--input-file: no such file: {pattern!r}")
@@ -133,6 +142,8 @@ def configure(values: FlagValues, config: GorConfig) -> None:
         path, limit = splitFlagLimit("output-file", raw)
         if not path:
             raise ValueError("--output-file: empty path")
+        if path.lower().startswith("s3://"):
+            raise ValueError(S3_REFUSAL.format(flag="output-file", hint="then upload: aws s3 cp FILE s3://BUCKET/"))
         directory = os.path.dirname(os.path.abspath(path.split("%", 1)[0] + "x"))
         if not os.path.isdir(directory):
             raise ValueError(f"--output-file: directory does not exist: {directory!r}")

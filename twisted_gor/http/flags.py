@@ -12,6 +12,16 @@ from twisted_gor.http.output import HttpOutputConfig as _Defaults
 from twisted_gor.limiter import splitLimit
 
 
+
+def _goTimeout(value: float) -> float:
+    """
+    GoReplay's rule for C{--output-http-timeout}: a positive value below
+    100 ms becomes 1 s (kept so that a GoReplay command line behaves the same).
+    """
+    positive(value)
+    return 1.0 if value < 0.1 else value
+
+
 FLAGS: list[Flag] = [
     Flag(
         "output-http",
@@ -50,9 +60,9 @@ FLAGS: list[Flag] = [
     Flag(
         "output-http-timeout",
         DURATION,
-        "Whole request+response timeout per replayed request (default 5s).",
+        "Whole request+response timeout per replayed request (default 5s; below 100ms means 1s, as in GoReplay).",
         default=_Defaults.timeout,
-        check=positive,
+        check=_goTimeout,
     ),
     Flag(
         "output-http-session-timeout",
@@ -148,7 +158,8 @@ FLAGS: list[Flag] = [
     Flag(
         "output-http-header-hash-filter",
         STRING,
-        "Old Gor 'Name:a/b' (b a power of two): keep a/b of the values by FNV-1a hash (no header: dropped).",
+        "Old Gor 'Name:a/b' (b a power of two): keep a/b of the values by FNV-1a hash (no header: dropped);"
+        " the 1.x 'Name:N%' form is --http-header-limiter.",
         repeat=True,
     ),
     Flag(
@@ -184,6 +195,12 @@ FLAGS: list[Flag] = [
         "Listen for HTTP requests on [host]:port, answer 200 at once and emit each as a request.",
         repeat=True,
     ),
+    Flag(
+        "output-http-compatibility-mode",
+        BOOL,
+        "Gor 1.0-1.2 (removed in 1.3): accepted and ignored; there is one HTTP client.",
+    ),
+    Flag("output-http-debug", BOOL, "Gor 0.11-1.2 (removed in 1.3): the same as --verbose 1."),
 ]
 
 
@@ -196,6 +213,8 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     from twisted_gor.http.modifiers import buildModifierConfig
     from twisted_gor.http.output import HttpOutputConfig, parseTarget
 
+    if values["output-http-debug"]:
+        config.verbose = max(config.verbose, 1)
     modifiers = buildModifierConfig(
         allowMethods=values["http-allow-method"],
         setHeaders=values["http-set-header"],
@@ -207,8 +226,9 @@ def configure(values: FlagValues, config: GorConfig) -> None:
         oldHeaderFilters=values["output-http-header-filter"],
         disallowHeaders=values["http-disallow-header"],
         basicAuthFilters=values["http-basic-auth-filter"],
-        headerLimiters=values["http-header-limiter"],
-        oldHashFilters=values["output-http-header-hash-filter"],
+        # 1.x wrote the new limiter's 'Name:N%' under the old name: it is that limiter
+        headerLimiters=[*values["http-header-limiter"], *(v for v in values["output-http-header-hash-filter"] if v.endswith("%"))],
+        oldHashFilters=[v for v in values["output-http-header-hash-filter"] if not v.endswith("%")],
         paramLimiters=values["http-param-limiter"],
         rewriteUrls=values["http-rewrite-url"],
         rewriteHeaders=values["http-rewrite-header"],

@@ -95,6 +95,11 @@ def parseAddress(
     @param forceFile: the engine is C{pcap_file}: the host is a path.
     @raise ValueError: the address cannot be used; the message says why.
     """
+    if text.strip().lower().startswith("k8s://"):
+        raise ValueError(
+            "k8s:// capture addresses (Kubernetes pod discovery) are not supported by twisted-gor;"
+            " run gor on the node (e.g. a hostNetwork DaemonSet) and capture the pod's port: --input-raw :PORT"
+        )
     host, portText = splitHostPort(text.strip())
     if forceFile or host.endswith("pcap") or (not portText and text.endswith("pcap")):
         path = host if host.endswith("pcap") or portText else text

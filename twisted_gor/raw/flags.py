@@ -22,7 +22,10 @@ OVERRIDE_SNAPLEN = 65536 + 200
 
 def _engine(value: str) -> str:
     if value == "vxlan":
-        raise ValueError("the vxlan engine is not supported by twisted-gor (use libpcap on the VXLAN interface)")
+        raise ValueError(
+            "the vxlan engine (decapsulating VXLAN-mirrored traffic) is not supported by twisted-gor;"
+            " capture with libpcap on the VXLAN interface (ip link add ... type vxlan) instead"
+        )
     if value not in ENGINES:
         raise ValueError(f"invalid engine {value!r} (libpcap, raw_socket, af_packet, pcap_file)")
     return ENGINES[value]
@@ -30,6 +33,11 @@ def _engine(value: str) -> str:
 
 def _protocol(value: str) -> None:
     if value != "http":
+        if value == "binary":
+            raise ValueError(
+                "binary protocol capture (GoReplay PRO, for --output-binary) is not supported by twisted-gor;"
+                " only http: record other TCP traffic with tcpdump -w instead"
+            )
         raise ValueError(f"unsupported protocol {value!r}: only http is supported")
 
 
