@@ -30,6 +30,7 @@ AREAS = (
     "twisted_gor.compare.flags",
     "twisted_gor.middleware.flags",
     "twisted_gor.ws.flags",
+    "twisted_gor.cli.refused",
 )
 """Modules that declare C{FLAGS} and C{configure(values, config)}, in order."""
 
