@@ -19,7 +19,7 @@ from tests.certs import makeCertificates
 from tests.support import fileRecords, freePort, runGor, startGor, waitUntil
 from twisted_gor.framing import encodeMessage
 from twisted_gor.message import Message
-from twisted_gor.ws.output import fnv1a32, parseTarget
+from twisted_gor.ws.output import fnv1a32, parseWebSocketURL
 
 reactor: Any = _reactor
 
@@ -259,12 +259,12 @@ class TargetTests(SynchronousTestCase):
     """
 
     def test_parse(self) -> None:
-        t = parseTarget("wss://u:p%40ss@example.com/a?b=1")
+        t = parseWebSocketURL("wss://u:p%40ss@example.com/a?b=1")
         self.assertEqual((t.url, t.host, t.port, t.secure), ("wss://example.com/a?b=1", "example.com", 443, True))
         self.assertEqual(t.authorization, "Basic dTpwQHNz")
         self.assertEqual(t.shown, "wss://u:***@example.com/a?b=1")
-        self.assertEqual(parseTarget("ws://h").port, 80)
-        self.assertIsNone(parseTarget("ws://h:81/").authorization)
+        self.assertEqual(parseWebSocketURL("ws://h").port, 80)
+        self.assertIsNone(parseWebSocketURL("ws://h:81/").authorization)
 
     def test_fnv(self) -> None:
         self.assertEqual(fnv1a32(b""), 0x811C9DC5)

@@ -81,6 +81,8 @@ _EXPORTS: dict[str, str] = {
     "RawInputConfig": "twisted_gor.raw.input",
     "TCPInputConfig": "twisted_gor.relay.input",
     "TCPOutputConfig": "twisted_gor.relay.output",
+    "WSOutputConfig": "twisted_gor.ws.output",
+    "parseWebSocketURL": "twisted_gor.ws.output",
     "ElasticsearchOutputConfig": "twisted_gor.export.elasticsearch",
     "parseElasticsearchURL": "twisted_gor.export.elasticsearch",
     "CompareOutputConfig": "twisted_gor.compare.output",
@@ -143,4 +145,5 @@ if TYPE_CHECKING:
     from twisted_gor.raw.input import RawInputConfig
     from twisted_gor.relay.input import TCPInputConfig
     from twisted_gor.relay.output import TCPOutputConfig
+    from twisted_gor.ws.output import WSOutputConfig, parseWebSocketURL
     from twisted_gor.service import GorService, makeGorService

@@ -51,7 +51,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     for raw in values["output-ws"]:
         address, limit = splitFlagLimit("output-ws", raw)
         try:
-            target = _output.parseTarget(address)
+            target = _output.parseWebSocketURL(address)
         except ValueError as e:
             raise ValueError(f"--output-ws: {e}") from None
         config.outputs.append(

@@ -63,7 +63,7 @@ class WebSocketTarget:
     shown: str
 
 
-def parseTarget(raw: str) -> WebSocketTarget:
+def parseWebSocketURL(raw: str) -> WebSocketTarget:
     """
     Parse a C{ws://} or C{wss://} URL.
 
