@@ -46,6 +46,15 @@ class RedactTests(TestCase):
         self.assertEqual(redactText(f"no host in 'a:{SECRET}@'"), "no host in 'a:***@'")
         self.assertEqual(redactText("nothing here: 10:20 at 5"), "nothing here: 10:20 at 5")
 
+    def test_basicCredential(self) -> None:
+        """
+        A Basic credential (the handshake of C{--output-ws}) is hidden, as a
+        header line or in a logged dict.
+        """
+        self.assertEqual(redactText("Authorization: Basic YWxpY2U6czNjcjN0\r\n"), "Authorization: Basic ***\r\n")
+        self.assertEqual(redactText("{'authorization': 'Basic dXNlcjE='}"), "{'authorization': 'Basic ***'}")
+        self.assertEqual(redactText("a basic test"), "a basic test")
+
 
 class CommandTests(TestCase):
     """

@@ -128,6 +128,7 @@ class WebSocketTests(TestCase):
         for headers in server.handshakes:
             self.assertEqual(headers["authorization"], "Basic YWxpY2U6czNjcjN0")
         self.assertNotIn("s3cr3t", result.errText)
+        self.assertNotIn("YWxpY2U6czNjcjN0", result.errText)
         self.assertIn("alice:***@127.0.0.1", result.errText)
         self.assertIn("sent=100", result.errText)
 

@@ -31,6 +31,11 @@ _IN_TEXT = re.compile(
 )
 
 
+_BASIC = re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?basic\s+)[A-Za-z0-9+/=_-]+")
+"""An C{Authorization: Basic} credential (C{--output-ws} sends one), as a
+header line or in a logged dict."""
+
+
 def redactURL(url: str) -> str:
     """
     C{url} with the password of its userinfo replaced by L{MASK}.
@@ -52,8 +57,11 @@ def _mask(match: re.Match[str]) -> str:
 
 def redactText(text: str) -> str:
     """
-    C{text} with the password of every URL in it replaced by L{MASK}.
+    C{text} with the password of every URL in it, and every Basic
+    credential, replaced by L{MASK}.
     """
+    if "asic" in text:
+        text = _BASIC.sub(lambda m: m.group(1) + MASK, text)
     if "@" not in text:
         return text
     return _IN_TEXT.sub(_mask, text)
