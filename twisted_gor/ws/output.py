@@ -242,19 +242,18 @@ class _Worker:
             self.retryCall.cancel()
         self.retryCall = None
         live = self.protocol or self.connecting
-        if live is None:
-            if self.attempt is not None:
-                d: Deferred[None] = Deferred()
-                self._stopped.append(d)
-                self.attempt.cancel()
-                return d
-            return succeed(None)
-        d = Deferred()
+        d: Deferred[None] = Deferred()
         self._stopped.append(d)
-        if live.opened:
-            live.sendClose(code=1000)
-        elif live.transport is not None:
-            live.transport.loseConnection()
+        if live is not None and live.transport is not None:
+            if live.opened:
+                live.sendClose(code=1000)
+            else:
+                live.transport.loseConnection()
+        elif self.attempt is not None:
+            self.attempt.cancel()
+        else:
+            self._stopped.remove(d)
+            return succeed(None)
         return d
 
     def abort(self) -> None:
@@ -471,8 +470,11 @@ class WSOutput(OutputBase):
 
 
     def _abortAll(self) -> None:
+        # a server that never answers the close: drop the connections, and
+        # stop waiting for them whatever happens next
         for worker in self.workers:
             worker.abort()
+            worker._finishStop()
 
 
 def clientTLSCreator(host: str, skipVerify: bool) -> Any:
