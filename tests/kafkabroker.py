@@ -214,3 +214,23 @@ def consume(
     partition, no group: C{(partition, offset, key, value)} each.
     """
     return deferToThread(_consume, bootstrap, topic, count, timeout, extra)
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(_conf(bootstrap, {"group.id": group, "enable.auto.commit": False}))
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = [TopicPartition(topic, p) for p in sorted(metadata.topics[topic].partitions)]
+        return sum(max(0, p.offset) for p in consumer.committed(partitions, timeout=10))
+    finally:
+        consumer.close()
+
+
+def committed(bootstrap: str, group: str, topic: str) -> Deferred[int]:
+    """
+    The sum of the offsets C{group} committed on C{topic}'s partitions (how
+    many messages it has taken, when it started from the oldest).
+    """
+    return deferToThread(_committed, bootstrap, group, topic)

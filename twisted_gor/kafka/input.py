@@ -21,13 +21,14 @@ from C{offset}: -1 the newest (live), -2 the oldest, N that offset. With
 C{groupId}, the members of the group share the partitions; the committed
 offset of a partition wins, C{offset} applies where none is committed.
 Offsets are stored only once the outputs took the messages
-(L{twisted_gor.interfaces.ITakenReporter}) and committed every second and at
+(L{twisted_gor.interfaces.ITakenReporter}) and committed every 200 ms and at
 a rebalance: at-least-once. When partitions are revoked, what was fetched
 from them and not emitted is given back (counted C{returned.revoked}), the
 emitted messages' offsets are committed once taken, and only then does the
-rebalance go on, so a rebalance neither loses nor repeats messages; a
-replayer that dies before committing makes the next owner repeat at most a
-second's worth.
+rebalance go on, so an orderly rebalance neither loses nor repeats
+messages. A replayer that dies (or whose partitions are I{lost}: the group
+moved on without it and refuses its commit) makes the next owner repeat what
+it had not committed, about the last 200 ms.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import math
 import os
 import queue
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -64,6 +66,9 @@ BATCH = 2000
 
 CONSUME_TIMEOUT = 0.1
 """Seconds one C{consume()} waits: how soon the thread sees a stop."""
+
+COMMIT_INTERVAL = 0.1
+"""Seconds between two asynchronous commits of taken offsets, at least."""
 
 REVOKE_TIMEOUT = 10.0
 """Seconds a rebalance waits for the outputs to take what was emitted."""
@@ -130,13 +135,15 @@ class KafkaInput(InputBase):
         conf.update(
             {
                 "group.id": group,
-                "enable.auto.commit": bool(config.groupId),
+                # Offsets are committed explicitly, once the outputs took
+                # the messages (see _ConsumerLoop._commit).
+                "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
-                "auto.commit.interval.ms": 1000,
                 "auto.offset.reset": "latest" if config.offset == NEWEST else "earliest",
                 "queued.max.messages.kbytes": max(1024, config.bufferSize // 2 // 1024),
                 "fetch.wait.max.ms": 100,
                 "error_cb": self._errorFromThread,
+                "on_commit": self._committedFromThread,
                 "logger": librdkafkaLogger(str(self.name), self.reactor),
                 "log_level": 4,
             }
@@ -235,6 +242,15 @@ class KafkaInput(InputBase):
     def _errorFromThread(self, error: Any) -> None:
         self.reactor.callFromThread(self._clientError, errorReason(error), error.str())
 
+    def _committedFromThread(self, error: Any, partitions: list[Any]) -> None:
+        failed = [p for p in partitions if p.error is not None]
+        if error is not None or failed:
+            detail = error.str() if error is not None else failed[0].error.str()
+            reason = errorReason(error if error is not None else failed[0].error)
+            self.reactor.callFromThread(self._clientError, reason, detail, " (committing offsets)")
+        else:
+            self.reactor.callFromThread(self.stats.increment, "commits")
+
     def _clientError(self, reason: str, detail: str, what: str = "") -> None:
         self.errors.report(reason, detail, what=what or f" ({self.config.connection.describe()})")
 
@@ -328,7 +344,7 @@ class KafkaInput(InputBase):
     def _flushOffsets(self) -> Deferred[None]:
         """
         Once the outputs took everything emitted so far, ask the thread to
-        store those offsets (group mode; they are committed within a second).
+        store those offsets (group mode; they are committed within 200 ms).
         """
         if not self.config.groupId or not self._emitted:
             return succeed(None)
@@ -431,6 +447,8 @@ class _ConsumerLoop:
         self.stopping = False
         self.paused = False
         self.assigned: list[Any] = []
+        self.toCommit: dict[tuple[str, int], int] = {}
+        self.lastCommit = 0.0
 
     def run(self) -> None:
         consumer = self.consumer
@@ -445,6 +463,8 @@ class _ConsumerLoop:
                 self._control()
                 if self.stopping:
                     break
+                if self.toCommit and time.monotonic() - self.lastCommit >= COMMIT_INTERVAL:
+                    self._commit(sync=False)
                 self._flow()
                 messages = consumer.consume(BATCH, CONSUME_TIMEOUT)
                 if messages:
@@ -455,6 +475,7 @@ class _ConsumerLoop:
     def _close(self) -> None:
         consumer = self.consumer
         self._control()
+        self._commit(sync=True)
         try:
             consumer.close()
         except Exception as e:
@@ -537,6 +558,19 @@ class _ConsumerLoop:
         self.call(self.owner._note, f"group {self.config.groupId!r} assigned partitions {sorted(p.partition for p in partitions)}")
 
     def _onRevoke(self, consumer: Any, partitions: list[Any]) -> None:
+        self._giveUp(consumer, partitions, "revoked")
+
+    def _onLost(self, consumer: Any, partitions: list[Any]) -> None:
+        # Lost (the group moved on without us): the commit may be refused,
+        # then the next owner repeats what was not committed (at-least-once).
+        self._giveUp(consumer, partitions, "lost")
+
+    def _giveUp(self, consumer: Any, partitions: list[Any], what: str) -> None:
+        """
+        Partitions go away: give back what was not emitted, wait until the
+        outputs took what was, store and commit its offsets, then let the
+        rebalance go on.
+        """
         keys = {(p.topic, p.partition) for p in partitions}
         reply = _Reply()
         self.call(self.owner._revoking, keys, reply)
@@ -549,19 +583,9 @@ class _ConsumerLoop:
             )
         self._control()
         self._store(reply.value)
-        try:
-            consumer.commit(asynchronous=False)
-        except Exception:
-            # Nothing stored to commit (_NO_OFFSET), or the group is gone.
-            pass
+        self._commit(sync=True)
         self.assigned = [p for p in self.assigned if (p.topic, p.partition) not in keys]
-        self.call(self.owner._note, f"group {self.config.groupId!r} revoked partitions {sorted(k[1] for k in keys)}")
-
-    def _onLost(self, consumer: Any, partitions: list[Any]) -> None:
-        keys = {(p.topic, p.partition) for p in partitions}
-        self.call(self.owner._revoking, keys, _Reply())
-        self.assigned = [p for p in self.assigned if (p.topic, p.partition) not in keys]
-        self.call(self.owner._note, f"group {self.config.groupId!r} lost partitions {sorted(k[1] for k in keys)}")
+        self.call(self.owner._note, f"group {self.config.groupId!r} {what} partitions {sorted(k[1] for k in keys)}")
 
     def _control(self) -> None:
         control = self.owner._control
@@ -576,20 +600,34 @@ class _ConsumerLoop:
                 self.stopping = True
 
     def _store(self, offsets: dict[tuple[str, int], int]) -> None:
-        if not offsets:
+        """
+        Remember taken offsets of assigned partitions, to commit.
+        """
+        current = {(p.topic, p.partition) for p in self.assigned}
+        for key, offset in offsets.items():
+            if key in current and offset > self.toCommit.get(key, -1):
+                self.toCommit[key] = offset
+
+    def _commit(self, sync: bool) -> None:
+        """
+        Commit the taken offsets (at a rebalance and at the end: waiting for
+        the broker's answer).
+        """
+        if not self.toCommit:
             return
         from confluent_kafka import TopicPartition
 
-        current = {(p.topic, p.partition) for p in self.assigned}
-        wanted = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in current]
-        if not wanted:
-            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(self.toCommit.items())]
+        self.toCommit = {}
+        self.lastCommit = time.monotonic()
         try:
-            self.consumer.store_offsets(offsets=wanted)
-        except Exception:
-            # A partition revoked meanwhile: its new owner goes on from its
-            # last commit.
-            pass
+            self.consumer.commit(offsets=offsets, asynchronous=not sync)
+        except Exception as e:
+            # The group moved on (partitions lost): their next owner repeats
+            # what this commit held (at-least-once).
+            error = e.args[0] if e.args else None
+            reason = errorReason(error) if hasattr(error, "name") else "commit"
+            self.call(self.owner._clientError, reason, str(e), " (committing offsets)")
 
     def _flow(self) -> None:
         owner = self.owner
