@@ -71,10 +71,18 @@ class Broker:
         it first).
     """
 
-    def __init__(self, kind: str = "noida", port: int | None = None, tls: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, kind: str = "noida", port: int | None = None, advertisedPort: int | None = None, authentication: bool = False
+    ) -> None:
+        """
+        @param advertisedPort: (tansu) the port the broker tells clients to
+            use (a TLS front's), if not its own.
+        @param authentication: (tansu) require SASL.
+        """
         self.kind = kind
         self.port = freePort() if port is None else port
-        self.tls = tls
+        self.advertisedPort = self.port if advertisedPort is None else advertisedPort
+        self.authentication = authentication
         self.directory = tempfile.mkdtemp(prefix=f"gor-kafka-{kind}-")
         self.process: GorProcess | None = None
 
@@ -95,19 +103,18 @@ class Broker:
             return [exe, "start", "--data-dir", self.directory, "--only", "kafka", "--kafka-port", str(self.port)]
         exe = tansuBinary()
         assert exe is not None
-        scheme = "tcp"
         argv = [
             exe,
             "broker",
             "--listener-url",
-            f"{scheme}://127.0.0.1:{self.port}",
+            f"tcp://127.0.0.1:{self.port}",
             "--advertised-listener-url",
-            f"{scheme}://127.0.0.1:{self.port}",
+            f"tcp://127.0.0.1:{self.advertisedPort}",
             "--storage-engine",
             "memory://tansu/",
         ]
-        if self.tls is not None:
-            argv += ["--cert", self.tls[0], "--key", self.tls[1]]
+        if self.authentication:
+            argv.append("--authentication")
         return argv
 
     async def start(self, reactor: Any) -> "Broker":

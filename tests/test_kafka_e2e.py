@@ -376,27 +376,3 @@ class BrokerLaterTests(KafkaTestCase):
         process.signal("INT")
         await process.wait(30)
         self.assertEqual(fileRecords(out), messages)
-
-
-class SecretsTests(KafkaTestCase):
-    """
-    SASL passwords never reach the log.
-    """
-
-    async def test_passwordNotLogged(self) -> None:
-        """
-        A producer with SASL against a broker without it: the failure is
-        logged and counted, the password never shown.
-        """
-        source = self.writeFile(pairs(1))
-        result = await runGor(
-            "--input-file", source + "|max",
-            *self.kafkaOut("sasl", "--output-kafka-use-sasl", "--output-kafka-username", "alice",
-                           "--output-kafka-password", "pa55-word-xyz", "--output-kafka-timeout", "2s"),
-            "--verbose", "3", timeout=60,
-        )  # fmt: skip
-        self.assertNotIn("pa55-word-xyz", result.errText + result.out.decode("utf-8", "replace"))
-        self.assertIn("alice", result.errText)
-        counters = summary(result.errText, "output_kafka")
-        self.assertEqual(counters.get("delivered", 0), 0, result.errText)
-        self.assertEqual(counters.get("dropped.stop_timeout", 0), 2, result.errText)
