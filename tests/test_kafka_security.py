@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from twisted.internet import reactor, ssl
+from twisted.internet import reactor as _reactor
+from twisted.internet import ssl
 from twisted.protocols.portforward import ProxyFactory
 from twisted.trial.unittest import SkipTest
 
@@ -19,6 +20,8 @@ from tests.certs import makeCertificates
 from tests.kafkabroker import Broker, consume, createTopic, skipReason
 from tests.support import fileRecords, freePort, runGor
 from tests.test_kafka_e2e import KafkaTestCase, pairs, rawValue, summary
+
+reactor: Any = _reactor
 
 
 class SASLPlainTests(KafkaTestCase):

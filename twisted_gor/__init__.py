@@ -83,6 +83,9 @@ _EXPORTS: dict[str, str] = {
     "ElasticsearchOutputConfig": "twisted_gor.export.elasticsearch",
     "parseElasticsearchURL": "twisted_gor.export.elasticsearch",
     "CompareOutputConfig": "twisted_gor.compare.output",
+    "KafkaConnection": "twisted_gor.kafka.client",
+    "KafkaInputConfig": "twisted_gor.kafka.input",
+    "KafkaOutputConfig": "twisted_gor.kafka.output",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -131,6 +134,9 @@ if TYPE_CHECKING:
     from twisted_gor.flow import FlowControl
     from twisted_gor.framing import RecordDecoder, encodeMessage
     from twisted_gor.http.input import HttpInputConfig
+    from twisted_gor.kafka.client import KafkaConnection
+    from twisted_gor.kafka.input import KafkaInputConfig
+    from twisted_gor.kafka.output import KafkaOutputConfig
     from twisted_gor.http.output import HttpOutputConfig, parseTarget
     from twisted_gor.limiter import AbsoluteLimit, PercentageLimit, parseLimit
     from twisted_gor.message import REPLAYED_RESPONSE, REQUEST, RESPONSE, Message, ReplayResult, newRequestId

@@ -168,6 +168,12 @@ class KafkaInput(InputBase):
             + f", offset {config.offset}"
             + (f", paced at {config.speed * 100:g}%" if config.paced and math.isfinite(config.speed) else ""),
         )
+        self._startConsumer()
+
+    def _startConsumer(self) -> None:
+        """
+        Create the consumer and start its thread.
+        """
         consumer = self._consumerFactory(self.librdkafkaConfig())
         self._thread = threading.Thread(target=self._threadMain, args=(consumer,), name="gor-kafka-consumer", daemon=True)
         self._thread.start()

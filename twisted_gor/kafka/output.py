@@ -192,10 +192,13 @@ class KafkaOutput(OutputBase):
         Queue one message for the broker; drop and count it when the byte
         budget is spent.
         """
+        if self.producer is None:
+            self.stats.increment("dropped.not_running")
+            return
         value = self._encode(message)
         size = len(value)
         flow = self.flow
-        if not flow.fits(size) or self.producer is None:
+        if not flow.fits(size):
             self.stats.increment("dropped.queue_full")
             return
         try:
