@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from typing import Any, Sequence
 
@@ -22,9 +23,10 @@ from tests.support import GorProcess, freePort, waitUntil
 
 def noidaBinary() -> str | None:
     """
-    The noida-db command, if installed.
+    The noida-db command, if installed (on the path or next to this Python).
     """
-    return shutil.which("noida-db")
+    beside = os.path.join(os.path.dirname(sys.executable), "noida-db")
+    return shutil.which("noida-db") or (beside if os.access(beside, os.X_OK) else None)
 
 
 def tansuBinary() -> str | None:

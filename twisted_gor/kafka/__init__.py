@@ -24,7 +24,7 @@ Decisions:
   - Memory is bounded in bytes both ways: the producer's budget
     (C{--output-kafka-buffer-size}, default 64 MiB: our account and
     librdkafka's C{queue.buffering.max.kbytes}); the consumer's
-    (C{--input-kafka-buffer-size}, default 32 MiB: half prefetched by
+    (C{--input-kafka-buffer-size}, default 16 MiB: half prefetched by
     librdkafka, half handed to the reactor and not emitted yet, plus one
     batch of at most 2000 messages).
   - A broker that is down at start or goes away is not an error: librdkafka

@@ -100,7 +100,8 @@ FLAGS: list[Flag] = [
     Flag(
         "input-kafka-buffer-size",
         SIZE,
-        "Bytes fetched ahead of the pipeline, about at most (default 32mb).",
+        "Bytes fetched ahead of the pipeline, about at most (default 16mb; peak RSS is about"
+        " 60 MB plus 3.5 times this).",
         default=KafkaInputConfig.bufferSize,
         check=positive,
     ),

@@ -11,8 +11,9 @@ for through a queue: no client call is made from two threads.
 Memory is bounded in bytes: librdkafka prefetches at most
 C{queued.max.messages.kbytes} (half of C{bufferSize}); what was handed to the
 reactor and not emitted yet is at most the other half plus one batch: past it
-the thread pauses its partitions (it keeps polling, so a group does not drop
-it) and resumes them below a quarter. This input is pausable: when an output
+the thread stops consuming until the reactor emitted down to a quarter (and
+after L{LONG_STALL} pauses its partitions and polls on, so that a group keeps
+it). This input is pausable: when an output
 is saturated the pipeline pauses it, nothing is emitted, the hand-off fills
 and the partitions pause, so the topic is read as fast as the outputs take it.
 
@@ -67,6 +68,9 @@ BATCH = 2000
 CONSUME_TIMEOUT = 0.1
 """Seconds one C{consume()} waits: how soon the thread sees a stop."""
 
+LONG_STALL = 5.0
+"""Seconds the consumer thread waits for room before pausing its partitions."""
+
 COMMIT_INTERVAL = 0.1
 """Seconds between two asynchronous commits of taken offsets, at least."""
 
@@ -119,6 +123,7 @@ class KafkaInput(InputBase):
         self._lock = threading.Lock()
         self.handedBytes = 0
         self.handoffBudget = max(1, config.bufferSize // 2)
+        self._room = threading.Event()
         self._control: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped: Deferred[None] = Deferred()
@@ -141,7 +146,14 @@ class KafkaInput(InputBase):
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "latest" if config.offset == NEWEST else "earliest",
                 "queued.max.messages.kbytes": max(1024, config.bufferSize // 2 // 1024),
+                # One fetch response (librdkafka may hold a few) is bounded too.
+                "fetch.max.bytes": max(1 << 20, config.bufferSize // 8),
+                "max.partition.fetch.bytes": 1 << 20,
+                "receive.message.max.bytes": max(1 << 20, config.bufferSize // 8) + (1 << 20),
                 "fetch.wait.max.ms": 100,
+                # Past the prefetch bound librdkafka waits this long before
+                # fetching again (default 1 s: a stall per full queue).
+                "fetch.queue.backoff.ms": 10,
                 "error_cb": self._errorFromThread,
                 "on_commit": self._committedFromThread,
                 "logger": librdkafkaLogger(str(self.name), self.reactor),
@@ -198,6 +210,7 @@ class KafkaInput(InputBase):
 
         def stopThread(_: Any = None) -> None:
             self._control.put(("stop", None))
+            self._room.set()
 
         self._flushOffsets().addCallback(stopThread)
         timer = self.reactor.callLater(STOP_TIMEOUT, self._stopTimedOut)
@@ -235,11 +248,16 @@ class KafkaInput(InputBase):
         if not self._running:
             with self._lock:
                 self.handedBytes -= sum(len(item[3]) for item in batch)
+                self._roomMade()
             self.stats.increment("returned.stop", len(batch))
             return
         self.stats.increment("read", len(batch))
         self._items.extend(batch)
         self._schedule(0)
+
+    def _roomMade(self) -> None:
+        if self.handedBytes <= self.handoffBudget // 2:
+            self._room.set()
 
     def _threadDone(self) -> None:
         if not self._stopped.called:
@@ -334,6 +352,7 @@ class KafkaInput(InputBase):
         if freed:
             with self._lock:
                 self.handedBytes -= freed
+            self._roomMade()
         if self.config.groupId and emitted and self._storing is None:
             self._flushOffsets()
         if budget == 0 and (items or self._head is not None):
@@ -392,6 +411,7 @@ class KafkaInput(InputBase):
             self.stats.increment("returned.revoked", returned)
         with self._lock:
             self.handedBytes -= freed
+        self._roomMade()
 
         def taken(_: Any) -> None:
             offsets = {}
@@ -636,13 +656,33 @@ class _ConsumerLoop:
             self.call(self.owner._clientError, reason, str(e), " (committing offsets)")
 
     def _flow(self) -> None:
+        """
+        Past the hand-off budget, stop consuming until the reactor has
+        emitted down to half of it (it sets C{_room}). A short wait just
+        does not call C{consume} (librdkafka's own prefetch stays bounded);
+        past L{LONG_STALL} the partitions are paused and C{consume} is called
+        again, so the group keeps this member and rebalances are served.
+        """
         owner = self.owner
-        with owner._lock:
-            held = owner.handedBytes
-        if not self.paused and held > owner.handoffBudget:
-            self._pause(True)
-        elif self.paused and held <= owner.handoffBudget // 2:
-            self._pause(False)
+        low = owner.handoffBudget // 2
+        if self.paused:
+            if owner.handedBytes <= low:
+                self._pause(False)
+            return
+        if owner.handedBytes <= owner.handoffBudget:
+            return
+        owner._room.clear()
+        if owner.handedBytes <= low:
+            return
+        self.call(owner.stats.increment, "waited")
+        started = time.monotonic()
+        while not self.stopping:
+            if owner._room.wait(CONSUME_TIMEOUT):
+                return
+            self._control()
+            if time.monotonic() - started > LONG_STALL:
+                self._pause(True)
+                return
 
     def _pause(self, pause: bool) -> None:
         try:
@@ -696,7 +736,7 @@ class KafkaInputConfig:
     offset: int = NEWEST
     speed: float = 1.0
     groupId: str = ""
-    bufferSize: int = 32 * 1024 * 1024
+    bufferSize: int = 16 * 1024 * 1024
 
     @property
     def paced(self) -> bool:
