@@ -332,6 +332,57 @@ class GroupTests(KafkaTestCase):
         self.assertEqual(sorted(fileRecords(out), key=lambda m: (m.id, m.type)), sorted(third, key=lambda m: (m.id, m.type)))
 
 
+class RebalanceTests(KafkaTestCase):
+    """
+    A replayer joining a group while the other is replaying.
+    """
+
+    def assignment(self, process: GorProcess) -> list[int]:
+        return GroupTests.assignment(self, process)  # type: ignore[arg-type]
+
+    async def test_joinMidStream(self) -> None:
+        """
+        The second member takes partitions while the first is replaying a
+        paced backlog: nothing is lost, and nothing is repeated unless the
+        broker declared partitions lost (then at-least-once).
+        """
+        bootstrap = self.broker.bootstrap
+        await createTopic(bootstrap, "busy", 4)
+        backlog = [
+            Message(1, b"%024x" % i, START + i * 2_000_000, -1, b"GET /%d HTTP/1.1\r\n\r\n" % i) for i in range(3000)
+        ]
+        await produce(bootstrap, "busy", [rawValue(m) for m in backlog], [m.id for m in backlog])
+        outA, outB = self.tmp(), self.tmp()
+        # 6 s of recorded traffic at 100%: the first member is busy for a while.
+        args = [*self.kafkaIn("busy", "--input-kafka-group-id", "g", "--input-kafka-offset", "-2"),
+                "--output-file-flush-interval", "20ms"]  # fmt: skip
+        a = self.gor(*args, "--output-file", outA)
+        await waitUntil(lambda: len(fileRecords(outA)) > 100, 60, describe=lambda: a.logText, clock=reactor)
+        b = self.gor(*args, "--output-file", outB)
+        await waitUntil(lambda: self.assignment(b), 60, describe=lambda: b.logText, clock=reactor)
+        # Traffic after the rebalance too: the second member surely gets some.
+        later = [m.replace(id=b"f" + m.id[1:]) for m in backlog[:400]]
+        await produce(bootstrap, "busy", [rawValue(m) for m in later], [m.id for m in later])
+        wanted = {m.id for m in backlog + later}
+
+        def ids() -> list[bytes]:
+            return [m.id for m in fileRecords(outA) + fileRecords(outB)]
+
+        await waitUntil(lambda: set(ids()) >= wanted, 60,
+                        describe=lambda: f"{len(set(ids()))} of {len(wanted)}\n{a.logText}\n{b.logText}",
+                        clock=reactor)  # fmt: skip
+        for process in (a, b):
+            process.signal("INT")
+        for process in (a, b):
+            await process.wait(30)
+        self.assertTrue(fileRecords(outB), "the second member replayed nothing\n" + a.logText + b.logText)
+        self.assertIn("revoked partitions", a.logText)
+        repeated = len(ids()) - len(set(ids()))
+        text = a.logText + b.logText
+        if "lost partitions" not in text and "(committing offsets)" not in text:
+            self.assertEqual(repeated, 0, text)
+
+
 class BrokerLaterTests(KafkaTestCase):
     """
     A broker that is not there when gor starts is waited for.
@@ -346,18 +397,25 @@ class BrokerLaterTests(KafkaTestCase):
 
     async def test_outputWaitsForBroker(self) -> None:
         """
-        The producer logs that no broker answers, keeps the messages and
-        delivers them all once the broker is up.
+        The producer logs that no broker answers and keeps the messages; the
+        file input pauses at the byte budget instead of losing any, and
+        everything is delivered once the broker is up.
         """
-        messages = pairs(50)
+        messages = [m.replace(payload=m.payload + b"x" * 1000) for m in pairs(300)]
         source = self.writeFile(messages)
-        process = self.gor("--input-file", source + "|max", *self.kafkaOut("late", "--output-kafka-timeout", "60s"))
+        process = self.gor(
+            "--input-file", source + "|max",
+            *self.kafkaOut("late", "--output-kafka-timeout", "60s", "--output-kafka-buffer-size", "64kb"),
+        )  # fmt: skip
         await process.waitForLog("retrying with backoff", 30)
         await self.broker.start(reactor)
         result = await process.wait(60)
         self.assertEqual(result.rc, 0, result.errText)
-        self.assertEqual(summary(result.errText, "output_kafka")["delivered"], 100, result.errText)
-        found = await consume(self.broker.bootstrap, "late", 100)
+        counters = summary(result.errText, "output_kafka")
+        self.assertEqual(counters["delivered"], 600, result.errText)
+        self.assertGreaterEqual(counters["paused"], 1, result.errText)
+        self.assertNotIn("dropped.", result.errText)
+        found = await consume(self.broker.bootstrap, "late", 600)
         self.assertEqual([v for _, _, _, v in found], [rawValue(m) for m in messages])
 
     async def test_inputWaitsForBroker(self) -> None:

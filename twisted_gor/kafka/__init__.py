@@ -43,11 +43,11 @@ Decisions:
     output writes); anything else is skipped and counted
     (C{skipped.not_record}, C{skipped.malformed}, C{skipped.bad_json}).
   - Groups (ours, C{--input-kafka-group-id}): offsets are stored only once
-    the outputs took the messages, committed every 200 ms and at every
+    the outputs took the messages, committed every second and at every
     rebalance, after the outputs took what was emitted from the revoked
     partitions; what was fetched from them and not emitted is given back.
     At-least-once: only a replayer that dies (or is thrown out of the
     group) repeats, on the next owner, what it had not committed (about the
-    last 200 ms). Without a group, every partition is
+    last second). Without a group, every partition is
     read from the offset given and nothing is committed (GoReplay's way).
 """

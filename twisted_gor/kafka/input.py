@@ -22,14 +22,14 @@ from C{offset}: -1 the newest (live), -2 the oldest, N that offset. With
 C{groupId}, the members of the group share the partitions; the committed
 offset of a partition wins, C{offset} applies where none is committed.
 Offsets are stored only once the outputs took the messages
-(L{twisted_gor.interfaces.ITakenReporter}) and committed every 200 ms and at
+(L{twisted_gor.interfaces.ITakenReporter}) and committed every second and at
 a rebalance: at-least-once. When partitions are revoked, what was fetched
 from them and not emitted is given back (counted C{returned.revoked}), the
 emitted messages' offsets are committed once taken, and only then does the
 rebalance go on, so an orderly rebalance neither loses nor repeats
 messages. A replayer that dies (or whose partitions are I{lost}: the group
 moved on without it and refuses its commit) makes the next owner repeat what
-it had not committed, about the last 200 ms.
+it had not committed, about the last second.
 """
 
 from __future__ import annotations
@@ -68,11 +68,13 @@ BATCH = 2000
 CONSUME_TIMEOUT = 0.1
 """Seconds one C{consume()} waits: how soon the thread sees a stop."""
 
-LONG_STALL = 5.0
+LONG_STALL = 1.0
 """Seconds the consumer thread waits for room before pausing its partitions."""
 
-COMMIT_INTERVAL = 0.1
-"""Seconds between two asynchronous commits of taken offsets, at least."""
+COMMIT_INTERVAL = 1.0
+"""Seconds between two asynchronous commits of taken offsets, at least (a
+commit that meets a rebalance makes some brokers declare the partitions
+lost, so not more often)."""
 
 REVOKE_TIMEOUT = 10.0
 """Seconds a rebalance waits for the outputs to take what was emitted."""
@@ -144,6 +146,8 @@ class KafkaInput(InputBase):
                 # the messages (see _ConsumerLoop._commit).
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
+                # Learn of a rebalance soon (a joining member waits for us).
+                "heartbeat.interval.ms": 1000,
                 "auto.offset.reset": "latest" if config.offset == NEWEST else "earliest",
                 "queued.max.messages.kbytes": max(1024, config.bufferSize // 2 // 1024),
                 # One fetch response (librdkafka may hold a few) is bounded too.
@@ -369,7 +373,7 @@ class KafkaInput(InputBase):
     def _flushOffsets(self) -> Deferred[None]:
         """
         Once the outputs took everything emitted so far, ask the thread to
-        store those offsets (group mode; they are committed within 200 ms).
+        store those offsets (group mode; they are committed within a second).
         """
         if not self.config.groupId or not self._emitted:
             return succeed(None)
@@ -658,10 +662,12 @@ class _ConsumerLoop:
     def _flow(self) -> None:
         """
         Past the hand-off budget, stop consuming until the reactor has
-        emitted down to half of it (it sets C{_room}). A short wait just
-        does not call C{consume} (librdkafka's own prefetch stays bounded);
-        past L{LONG_STALL} the partitions are paused and C{consume} is called
-        again, so the group keeps this member and rebalances are served.
+        emitted down to half of it (it sets C{_room}). A short wait takes at
+        most one message per L{CONSUME_TIMEOUT} (C{consume(1, 0)} serves
+        the group's callbacks: rebalances never wait for room); past
+        L{LONG_STALL} the partitions are paused (librdkafka then drops its
+        prefetch and refetches on resume, a stall worth it only for long
+        waits).
         """
         owner = self.owner
         low = owner.handoffBudget // 2
@@ -683,6 +689,11 @@ class _ConsumerLoop:
             if time.monotonic() - started > LONG_STALL:
                 self._pause(True)
                 return
+            # Serve the group's callbacks (a rebalance must not wait for
+            # room): at most one message per wait goes over the budget.
+            messages = self.consumer.consume(1, 0)
+            if messages:
+                self._handOff(messages)
 
     def _pause(self, pause: bool) -> None:
         try:
