@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_pacing -*-
+# -*- test-case-name: tests.test_kafka_formats,tests.test_fileinput -*-
 """
 Replay pacing on absolute deadlines, shared by every input that replays
 recorded traffic at its recorded pace (C{--input-file FILE|N%},

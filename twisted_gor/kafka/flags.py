@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_kafka_flags -*-
+# -*- test-case-name: tests.test_kafka_formats -*-
 """
 Flags of the Kafka area: GoReplay's C{--output-kafka-*}, C{--input-kafka-*}
 and C{--kafka-tls-*}, and ours (C{--input-kafka-group-id}, the budgets,
