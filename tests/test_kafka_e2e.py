@@ -171,6 +171,26 @@ class RoundTripTests(KafkaTestCase):
         self.assertEqual(back.payload, b"POST /form?x=1 HTTP/1.1\r\nContent-Length: 5\r\nHost: example.org\r\n\r\nhello")
 
 
+class CompressionTests(KafkaTestCase):
+    """
+    --output-kafka-compression: what the client offers.
+    """
+
+    async def test_codecs(self) -> None:
+        """
+        Each codec's batches are read back intact by a plain client.
+        """
+        messages = pairs(20)
+        source = self.writeFile(messages)
+        for codec in ("gzip", "lz4", "zstd", "none"):
+            result = await runGor(
+                "--input-file", source + "|max", *self.kafkaOut(codec, "--output-kafka-compression", codec), timeout=60
+            )
+            self.assertEqual(summary(result.errText, "output_kafka").get("delivered"), 40, result.errText)
+            found = await consume(self.broker.bootstrap, codec, 40)
+            self.assertEqual([v for _, _, _, v in found], [rawValue(m) for m in messages], codec)
+
+
 class BadValueTests(KafkaTestCase):
     """
     Values that are not gor messages are skipped and counted; gor goes on.
@@ -198,6 +218,32 @@ class BadValueTests(KafkaTestCase):
         )
         self.assertEqual([m.payload for m in fileRecords(out)], [b"GET / HTTP/1.1\r\n\r\n"])
         self.assertEqual(summary(process.logText, "input_kafka")["skipped.bad_json"], 3, process.logText)
+
+
+class UnknownTopicTests(KafkaTestCase):
+    """
+    A topic that does not exist yet.
+    """
+
+    async def test_waitsForTopic(self) -> None:
+        """
+        One clear line and a counter, retried with backoff; replayed once it
+        exists.
+        """
+        out = self.tmp()
+        process = self.gor(*self.kafkaIn("notyet", "--input-kafka-offset", "-2|max"), "--output-file", out,
+                           "--output-file-flush-interval", "50ms")  # fmt: skip
+        await process.waitForLog("unknown topic", 30)
+        messages = pairs(3)
+        await produce(self.broker.bootstrap, "notyet", [rawValue(m) for m in messages])
+        await waitUntil(lambda: len(fileRecords(out)) >= 6, 60, describe=lambda: process.logText, clock=reactor)
+        process.signal("INT")
+        await process.wait(30)
+        self.assertEqual(fileRecords(out), messages)
+        lines = [line for line in process.logText.splitlines() if "unknown topic" in line]
+        self.assertEqual(len(lines), 1, process.logText)
+        self.assertIn("retrying with backoff", lines[0])
+        self.assertGreaterEqual(summary(process.logText, "input_kafka")["client_errors.unknown_topic_or_part"], 1)
 
 
 class OffsetTests(KafkaTestCase):
