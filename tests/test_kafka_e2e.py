@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.kafkabroker import Broker, committed, consume, createTopic, produce, skipReason
@@ -189,6 +190,60 @@ class CompressionTests(KafkaTestCase):
             self.assertEqual(summary(result.errText, "output_kafka").get("delivered"), 40, result.errText)
             found = await consume(self.broker.bootstrap, codec, 40)
             self.assertEqual([v for _, _, _, v in found], [rawValue(m) for m in messages], codec)
+
+
+class ProducerLimitsTests(KafkaTestCase):
+    """
+    What the producer cannot deliver is counted, never silent.
+    """
+
+    async def test_tooLarge(self) -> None:
+        """
+        A message over the client's size limit fails, counted by reason with
+        one log line; the others are delivered.
+        """
+        big = Message(1, b"b" * 24, START, -1, b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n" + b"x" * 2_000_000)
+        source = self.writeFile([*pairs(2), big])
+        result = await runGor("--input-file", source + "|max", *self.kafkaOut("big"), timeout=60)
+        counters = summary(result.errText, "output_kafka")
+        self.assertEqual((counters.get("delivered"), counters.get("failed.msg_size_too_large")), (4, 1), result.errText)
+
+    async def test_liveInputDropsPastBudget(self) -> None:
+        """
+        A live input (--input-http) cannot pause: with no broker and a small
+        budget what does not fit is dropped and counted, not held.
+        """
+        port = freePort()
+        process = self.gor(
+            "--input-http", f"127.0.0.1:{port}",
+            "--output-kafka-host", f"127.0.0.1:{freePort()}", "--output-kafka-topic", "t",
+            "--output-kafka-buffer-size", "8kb", "--output-kafka-timeout", "100ms",
+        )  # fmt: skip
+        await process.waitForLog("gor: started", 30)
+        from treq.client import HTTPClient
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        client = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+
+        async def listening() -> bool:
+            try:
+                response = await client.post(f"http://127.0.0.1:{port}/probe", data=b"x", timeout=2)
+                await response.content()
+            except Exception:
+                return False
+            return True
+
+        await waitUntil(lambda: Deferred.fromCoroutine(listening()), 30, clock=reactor)
+        for i in range(20):
+            response = await client.post(f"http://127.0.0.1:{port}/item/{i}", data=b"y" * 1024, timeout=5)
+            await response.content()
+        process.signal("INT")
+        result = await process.wait(30)
+        counters = summary(result.errText, "output_kafka")
+        self.assertGreaterEqual(counters.get("dropped.queue_full", 0), 10, result.errText)
+        held = counters.get("dropped.stop_timeout", 0)
+        self.assertLessEqual(held, 8, result.errText)
+        self.assertEqual(counters["dropped.queue_full"] + held, 21, result.errText)
 
 
 class BadValueTests(KafkaTestCase):

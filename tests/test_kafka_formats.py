@@ -303,6 +303,7 @@ class FlagTests(SynchronousTestCase):
         self.assertIn("--input-kafka-mechanism", self.assertUsage(*kin, "--input-kafka-mechanism", "MD5", *out))
         self.assertIn("--input-kafka-use-sasl", self.assertUsage(*kin, "--input-kafka-use-sasl", *out))
         self.assertIn("--kafka-tls-client-cert", self.assertUsage(*kin, "--kafka-tls-client-cert", "/etc/hostname", *out))
+        self.assertIn("--kafka-tls-ca-cert", self.assertUsage(*kin, "--kafka-tls-ca-cert", "/etc/hostname", *out))
         self.assertIn("--kafka-tls-ca-cert", self.assertUsage(*kin, "--kafka-tls-ca-cert", "/no/such.pem", *out))
         self.assertIn("--output-kafka-compression", self.assertUsage(
             "--input-raw", ":80", "--output-kafka-host", "k", "--output-kafka-topic", "t",

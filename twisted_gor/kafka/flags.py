@@ -199,10 +199,24 @@ def _checkTLS(values: FlagValues) -> None:
     cert, key = values["kafka-tls-client-cert"], values["kafka-tls-client-key"]
     if bool(cert) != bool(key):
         raise ValueError("--kafka-tls-client-cert: needs --kafka-tls-client-key (they come together)")
-    for name in ("kafka-tls-ca-cert", "kafka-tls-client-cert", "kafka-tls-client-key"):
+    from OpenSSL import crypto
+
+    loaders = {
+        "kafka-tls-ca-cert": lambda data: crypto.load_certificate(crypto.FILETYPE_PEM, data),
+        "kafka-tls-client-cert": lambda data: crypto.load_certificate(crypto.FILETYPE_PEM, data),
+        "kafka-tls-client-key": lambda data: crypto.load_privatekey(crypto.FILETYPE_PEM, data),
+    }
+    for name, load in loaders.items():
         path = values[name]
-        if path and not os.path.isfile(path):
+        if not path:
+            continue
+        if not os.path.isfile(path):
             raise ValueError(f"--{name}: no such file: {path!r}")
+        try:
+            with open(path, "rb") as f:
+                load(f.read())
+        except Exception:
+            raise ValueError(f"--{name}: not a PEM {'key' if name.endswith('key') else 'certificate'}: {path!r}") from None
 
 
 def _pair(values: FlagValues, side: str) -> tuple[list[str], str] | None:

@@ -129,6 +129,7 @@ class KafkaInput(InputBase):
         self._control: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped: Deferred[None] = Deferred()
+        self._exhausted: Deferred[None] = Deferred()
 
     # -- the librdkafka settings ---------------------------------------
 
@@ -190,7 +191,13 @@ class KafkaInput(InputBase):
         """
         Create the consumer and start its thread.
         """
-        consumer = self._consumerFactory(self.librdkafkaConfig())
+        try:
+            consumer = self._consumerFactory(self.librdkafkaConfig())
+        except Exception as e:
+            self.log.error("{name}: cannot create the consumer: {error}", name=self.name, error=str(e))
+            self._failed(f"cannot create the consumer: {e}")
+            self._stopped.callback(None)
+            return
         self._thread = threading.Thread(target=self._threadMain, args=(consumer,), name="gor-kafka-consumer", daemon=True)
         self._thread.start()
 
@@ -444,7 +451,19 @@ class KafkaInput(InputBase):
 
     def _threadFailed(self, error: str) -> None:
         self.log.error("{name}: the consumer stopped: {error}", name=self.name, error=error)
-        self.reportFailure(f"the consumer stopped: {error}")
+        self._failed(f"the consumer stopped: {error}")
+
+    def _failed(self, reason: str) -> None:
+        self.reportFailure(reason)
+        if not self._exhausted.called:
+            self._exhausted.callback(None)
+
+    def whenExhausted(self) -> Deferred[None] | None:
+        """
+        Endless, unless the consumer failed for good (then gor stops once
+        every input is done, and exits 1).
+        """
+        return self._exhausted
 
 
 class _Reply:

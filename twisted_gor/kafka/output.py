@@ -120,7 +120,14 @@ class KafkaOutput(OutputBase):
         Create the producer (it connects in its own threads) and start polling.
         """
         OutputBase.startService(self)
-        self.producer = self._producerFactory(self.librdkafkaConfig())
+        try:
+            self.producer = self._producerFactory(self.librdkafkaConfig())
+        except Exception as e:
+            # A setting librdkafka refuses (an unreadable key, say): this
+            # output is done; gor exits 1.
+            self.log.error("{name}: cannot create the producer: {error}", name=self.name, error=str(e))
+            self.reportFailure(f"cannot create the producer: {e}")
+            return
         self.log.info(
             "{name}: producing to {brokers}, topic {topic!r} ({fmt}, {compression})",
             name=self.name,
