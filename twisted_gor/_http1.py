@@ -107,6 +107,10 @@ _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([^ \x00-\x20\x7f]+) HTTP/(1\.[
 _STATUS_LINE = re.compile(rb"HTTP/(1\.[0-9]) ([0-9]{3})(?: ([^\r\n]*?))?\r?\n")
 _FRAMING = re.compile(rb"\n(content-length|transfer-encoding)([ \t]*):[ \t]*([^\r\n]*)", re.IGNORECASE)
 _CONNECTION = re.compile(rb"\nconnection:([^\r\n]*)", re.IGNORECASE)
+# A response's framing headers and Connection in one scan (closeAfter needs it).
+_RESPONSE_FRAMING = re.compile(
+    rb"\n(content-length|transfer-encoding|connection)([ \t]*):[ \t]*([^\r\n]*)", re.IGNORECASE
+)
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?")
 _REQUEST_START = re.compile(rb"[A-Z][A-Z_-]{0,19} [^ \r\n]")
 
@@ -186,6 +190,7 @@ class Frame:
     start = -1
     end = 0
     _headers: Optional[list[tuple[bytes, bytes]]] = None
+    _connection: Optional[bytes] = None  # the Connection values, when parseHead saw them
 
     def __init__(self, isRequest: bool, head: bytes) -> None:
         self.isRequest = isRequest
@@ -200,7 +205,9 @@ class Frame:
         """
         if self.forceClose:
             return True
-        connection = b",".join(_CONNECTION.findall(self.head)).lower()
+        connection = self._connection
+        if connection is None:
+            connection = b",".join(_CONNECTION.findall(self.head)).lower()
         if self.version == b"1.0":
             return b"keep-alive" not in connection
         return b"close" in connection
@@ -309,7 +316,22 @@ def parseHead(head: bytes, isRequest: bool, requestMethod: Optional[bytes] = Non
         frame.status = status = int(m.group(2))
     if version != b"1.1":
         frame.version = version
-    found = _FRAMING.findall(head, m.end() - 1)
+    if isRequest:
+        found = _FRAMING.findall(head, m.end() - 1)
+    else:
+        found = _RESPONSE_FRAMING.findall(head, m.end() - 1)
+        connection: Optional[list[bytes]] = None
+        for entry in found:
+            if len(entry[0]) == 10:  # connection
+                if connection is None:
+                    connection = []
+                if not entry[1]:  # "Connection :" is no Connection header
+                    connection.append(entry[2])
+        if connection is None:
+            frame._connection = b""
+        else:
+            frame._connection = b",".join(connection).lower()
+            found = [entry for entry in found if len(entry[0]) != 10]
     if not found:
         # No framing header (most requests, many small responses).
         if isRequest:

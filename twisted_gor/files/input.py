@@ -434,6 +434,10 @@ class FileInput(InputBase):
         budget = BATCH
         streams = self._streams
         single = streams[0] if len(streams) == 1 else None
+        if single is not None and not dryRun:
+            budget = self._emitSingle(single, now, budget)
+            if budget <= 0:
+                return
         while not self.paused:
             if single is not None:
                 stream: _FileStream | None = single if single.ready else None
@@ -476,6 +480,67 @@ class FileInput(InputBase):
             if budget == 0:
                 self._schedule(0)
                 return
+
+    def _emitSingle(self, stream: _FileStream, now: float, budget: int) -> int:
+        """
+        L{_emitDue}'s loop for one file (the common case), inlined: emit what
+        is due, up to C{budget} records. Returns the budget left, or 0 when
+        it scheduled the next turn itself; whatever it leaves (a record that
+        is not ready, end of file, a pause) the general loop handles.
+        """
+        window, pending = stream.window, stream.pending
+        depth = self.readDepth
+        half = self._lookahead // 2
+        readAheadSize = self._readAheadSize
+        speed = self.config.speed
+        maxWait = self.config.maxWait
+        stats = self.stats
+        receive = self.receiver.messageReceived  # type: ignore[union-attr]
+        heappop, heappush = heapq.heappop, heapq.heappush
+        while budget > 0 and not self.paused and window:
+            # stream.ready, inlined
+            if not (stream.eof or len(window) >= depth or self._heldBytes >= readAheadSize):
+                break
+            timestamp = window[0][0]
+            last = self._lastTimestamp
+            if last is None:
+                self._firstTimestamp = last = timestamp
+                self._lastDeadline = now
+            gap = (timestamp - last) / 1e9 / speed
+            if gap < 0:
+                gap = 0.0
+                stats.increment("negative_wait")
+            else:
+                last = timestamp
+            if maxWait is not None and gap > maxWait:
+                gap = maxWait
+            deadline = self._lastDeadline + gap
+            if deadline > now:
+                self._schedule(deadline - now)
+                return 0
+            self._lastTimestamp = last
+            message = heappop(window)[2]
+            self._heldBytes -= len(message.payload)
+            if pending:
+                # stream.fill, inlined: the window was full, one record in
+                while len(window) < depth and pending:
+                    m = pending.popleft()
+                    stream.seq += 1
+                    heappush(window, (m.timestamp, stream.seq, m))
+            if (
+                not stream.reading
+                and not stream.eof
+                and (len(pending) < half or not window)
+                and self._wantsMore(stream)
+            ):
+                self._readMore(stream)
+            self._lastDeadline = deadline
+            self.emitted += 1
+            receive(message)
+            budget -= 1
+        if budget <= 0:
+            self._schedule(0)
+        return budget
 
     def _finish(self) -> None:
         elapsed = self._reactor.seconds() - self._startedAt

@@ -20,7 +20,8 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twisted_gor._http1 import IDLE, LENGTH, MAX_HEAD, NO_BODY, Frame, Framer, FramingError, parseHead
+from twisted_gor._writenow import WriteNow
+from twisted_gor._http1 import IDLE, LENGTH, MAX_HEAD, NO_BODY, STOPPED, Frame, Framer, FramingError, parseHead
 from twisted_gor.selfports import SelfPorts
 
 try:
@@ -130,7 +131,7 @@ class ResponseParser(Framer):
                         self.status = frame.status
                         self.closeAfter = frame.closeAfter
                         self.done = True
-                        self.stop()
+                        self.state = STOPPED  # stop(): nothing is buffered on this path
                         return data[total:] if total < len(data) else b""
         used = Framer.feed(self, data)
         if self.done:
@@ -214,10 +215,12 @@ class HttpClientProtocol(Protocol):
         self._parser: ResponseParser | None = None
         self._local: tuple[str, int] | None = None
         self._failed = False
+        self._writer: WriteNow | None = None
 
     def connectionMade(self) -> None:
         self.connected = True
         transport: Any = self.transport
+        self._writer = WriteNow(transport)
         try:
             host = transport.getHost()
             self._local = (host.host, host.port)
@@ -236,8 +239,12 @@ class HttpClientProtocol(Protocol):
         """
         self.busy = True
         self._parser = ResponseParser(isHead, self.keep if keep is None else keep)
-        assert self.transport is not None
-        self.transport.write(payload)
+        writer = self._writer
+        if writer is not None:
+            writer.write(payload)
+        else:
+            assert self.transport is not None
+            self.transport.write(payload)
 
     def dataReceived(self, data: bytes) -> None:
         parser = self._parser
