@@ -492,8 +492,7 @@ class FileInput(InputBase):
         depth = self.readDepth
         half = self._lookahead // 2
         readAheadSize = self._readAheadSize
-        speed = self.config.speed
-        maxWait = self.config.maxWait
+        pacer = self._pacer
         stats = self.stats
         receive = self.receiver.messageReceived  # type: ignore[union-attr]
         heappop, heappush = heapq.heappop, heapq.heappush
@@ -502,23 +501,12 @@ class FileInput(InputBase):
             if not (stream.eof or len(window) >= depth or self._heldBytes >= readAheadSize):
                 break
             timestamp = window[0][0]
-            last = self._lastTimestamp
-            if last is None:
-                self._firstTimestamp = last = timestamp
-                self._lastDeadline = now
-            gap = (timestamp - last) / 1e9 / speed
-            if gap < 0:
-                gap = 0.0
-                stats.increment("negative_wait")
-            else:
-                last = timestamp
-            if maxWait is not None and gap > maxWait:
-                gap = maxWait
-            deadline = self._lastDeadline + gap
+            deadline = pacer.deadline(timestamp, now)
             if deadline > now:
                 self._schedule(deadline - now)
                 return 0
-            self._lastTimestamp = last
+            if pacer.advance(timestamp, deadline):
+                stats.increment("negative_wait")
             message = heappop(window)[2]
             self._heldBytes -= len(message.payload)
             if pending:
@@ -534,7 +522,6 @@ class FileInput(InputBase):
                 and self._wantsMore(stream)
             ):
                 self._readMore(stream)
-            self._lastDeadline = deadline
             self.emitted += 1
             receive(message)
             budget -= 1
