@@ -212,7 +212,7 @@ def runFile(target: str, track: bool) -> tuple[int, float]:
     """
     Run gor over a pcap file to the null output: (messages, CPU seconds).
     """
-    args = [sys.executable, "-m", "twisted_gor", "--input-raw", target, "--output-null"]
+    args = [sys.executable, "-m", "twisted_gor", "--input-raw", target, "--output-null", *EXTRA]
     if track:
         args.append("--input-raw-track-response")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=REPO), cwd=REPO)

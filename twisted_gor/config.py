@@ -152,6 +152,8 @@ class GorConfig:
     @ivar exitWhenInputsExhausted: finish once every input is finite and exhausted.
     @ivar stats: log every component's counters every C{statsInterval} seconds.
     @ivar copyBufferSize: payloads longer than this are truncated (and counted).
+    @ivar recognizeTcpSessions: C{--recognize-tcp-sessions}; with
+        C{splitOutput}, each session (else each id) sticks to one output.
     """
 
     inputs: list[InputConfig] = field(default_factory=list)
@@ -163,6 +165,7 @@ class GorConfig:
     stats: bool = False
     statsInterval: float = 5.0
     copyBufferSize: int = 5 * 1024 * 1024
+    recognizeTcpSessions: bool = False
     verbose: int = 0
     cpuProfile: str | None = None
     memProfile: str | None = None

@@ -26,6 +26,12 @@ FLAGS: list[Flag] = [
         "Round-robin each message to one output instead of sending it to all.",
     ),
     Flag(
+        "recognize-tcp-sessions",
+        BOOL,
+        "Keep TCP sessions: --input-raw records each request's client connection and its close;"
+        " --output-http replays each one over one connection, in order, after each answer.",
+    ),
+    Flag(
         "copy-buffer-size",
         SIZE,
         "Truncate payloads longer than this (default 5mb); truncations are counted.",
@@ -54,6 +60,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     exitAfter = values["exit-after"]
     config.exitAfter = exitAfter if exitAfter else None
     config.splitOutput = values["split-output"]
+    config.recognizeTcpSessions = values["recognize-tcp-sessions"]
     if values["copy-buffer-size"] < 1:
         raise ValueError("--copy-buffer-size: must be at least 1 byte")
     config.copyBufferSize = values["copy-buffer-size"]

@@ -3,13 +3,17 @@
 GoReplay's record framing, shared by ``.gor`` files, ``--output-stdout`` and the
 gor-to-gor TCP link: meta line, newline, payload, then the 14-byte separator
 ``\\n🐵🙈🙉\\n``.
+
+A record with an empty payload is malformed, except a session's close record
+(meta ending in C{s=<session>:<n>:end}, see L{twisted_gor.message}), which
+GoReplay's reader skips and this one returns.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from twisted_gor.message import INT64_MAX, INT64_MIN, MESSAGE_TYPES, MalformedMeta, Message, parseMeta
+from twisted_gor.message import INT64_MAX, INT64_MIN, MESSAGE_TYPES, SESSION_END, MalformedMeta, Message, parseMeta
 
 _FAST_TYPES = {b"%d" % kind: kind for kind in MESSAGE_TYPES}
 """The meta line's first field, as written, for each message type."""
@@ -161,6 +165,16 @@ class RecordDecoder:
     def _decodeOne(self, buffer: bytes, start: int, end: int, out: list[Message]) -> None:
         newline = buffer.find(b"\n", start, end)
         if newline < 0 or newline + 1 >= end:
+            if newline + 1 == end and buffer.endswith(SESSION_END, start, newline) and b" s=" in buffer[start:newline]:
+                # a captured connection's close (see twisted_gor.message)
+                meta = buffer[start:newline]
+                try:
+                    kind, id_, timestamp, latency = parseMeta(meta)
+                except MalformedMeta as e:
+                    self._report(self.offset + start, str(e))
+                    return
+                out.append(Message(kind, id_, timestamp, latency, b"", meta))
+                return
             if end > start:
                 self._report(self.offset + start, "record has no payload")
             return
@@ -174,7 +188,7 @@ class RecordDecoder:
             if (
                 kind not in MESSAGE_TYPES
                 or not parts[1]
-                or len(parts) > 4
+                or (len(parts) > 4 and not parts[4].startswith(b"s="))
                 or not INT64_MIN <= timestamp <= INT64_MAX
                 or not INT64_MIN <= latency <= INT64_MAX
             ):

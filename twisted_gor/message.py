@@ -7,6 +7,16 @@ GoReplay calls the first line of a record its *meta line*::
     <type> <id> <timestamp ns> <latency ns>\\n
 
 and everything after it the payload (raw HTTP/1.x bytes).
+
+Session data (C{--recognize-tcp-sessions}) rides in a fifth field,
+C{s=<session>:<n>}: the captured client connection and the request's
+position on it (1, 2, ...). GoReplay splits the meta line on every space and
+reads fields 1 to 4 by position, so a fifth field is ignored by its readers.
+The close of that connection is a record of its own, meta
+C{1 <session> <ts> -1 s=<session>:<n>:end} with an empty payload (C{n}
+requests were sent on it): GoReplay's reader treats a record with an empty
+payload as one without meta and drops it (reference §2.3), so it is skipped
+there; here it is a L{Message} whose L{Message.isSessionEnd} is true.
 """
 
 from __future__ import annotations
@@ -32,6 +42,13 @@ INT64_MAX: Final = (1 << 63) - 1
 INT64_MIN: Final = -(1 << 63)
 
 
+SESSION_FIELD: Final = b"s="
+"""The prefix of the fifth meta field that carries session data."""
+
+SESSION_END: Final = b":end"
+"""The suffix of the session field of a connection's close record."""
+
+
 class MalformedMeta(ValueError):
     """A meta line that cannot be parsed; the message says why."""
 
@@ -50,7 +67,7 @@ class Message:
         messages made here.
     """
 
-    __slots__ = ("type", "id", "timestamp", "latency", "payload", "rawMeta")
+    __slots__ = ("type", "id", "timestamp", "latency", "payload", "rawMeta", "_session")
 
     def __init__(
         self,
@@ -60,6 +77,7 @@ class Message:
         latency: int,
         payload: bytes,
         rawMeta: bytes | None = None,
+        session: bytes | None = None,
     ) -> None:
         self.type = type
         self.id = id
@@ -67,6 +85,33 @@ class Message:
         self.latency = latency
         self.payload = payload
         self.rawMeta = rawMeta
+        self._session = session
+
+    @property
+    def session(self) -> bytes | None:
+        """
+        The session field's value (C{<session>:<n>} or C{<session>:<n>:end},
+        see L{parseSession}), or L{None}: given when the message was made, else
+        read from the fifth field of L{rawMeta}, so that any reader keeping the
+        meta line keeps the session too.
+        """
+        session = self._session
+        if session is None and self.rawMeta is not None and b" s=" in self.rawMeta:
+            parts = self.rawMeta.split(b" ", 5)
+            if len(parts) > 4 and parts[4].startswith(SESSION_FIELD) and len(parts[4]) > 2:
+                session = self._session = parts[4][2:]
+        return session
+
+    @property
+    def isSessionEnd(self) -> bool:
+        """
+        Whether this is the record of a captured connection's close (an empty
+        payload and a session field ending in C{:end}).
+        """
+        if self.payload:
+            return False
+        session = self.session
+        return session is not None and session.endswith(SESSION_END)
 
     def meta(self) -> bytes:
         """
@@ -74,6 +119,8 @@ class Message:
         """
         if self.rawMeta is not None:
             return self.rawMeta
+        if self._session is not None:
+            return b"%d %s %d %d s=%s" % (self.type, self.id, self.timestamp, self.latency, self._session)
         return b"%d %s %d %d" % (self.type, self.id, self.timestamp, self.latency)
 
     def replace(self, **changes: object) -> "Message":
@@ -90,9 +137,10 @@ class Message:
         }
         fields.update(changes)
         rawMeta = self.rawMeta
+        session = self.session
         if rawMeta is not None and set(changes) - {"payload"}:
             rawMeta = None
-        return Message(rawMeta=rawMeta, **fields)  # type: ignore[arg-type]
+        return Message(rawMeta=rawMeta, session=session, **fields)  # type: ignore[arg-type]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
@@ -103,6 +151,7 @@ class Message:
             and self.timestamp == other.timestamp
             and self.latency == other.latency
             and self.payload == other.payload
+            and self.session == other.session
         )
 
     def __hash__(self) -> int:
@@ -145,6 +194,31 @@ def parseMeta(meta: bytes) -> tuple[int, bytes, int, int]:
     if not parts[1]:
         raise MalformedMeta("empty message id")
     return kind, parts[1], timestamp, latency
+
+
+def parseSession(value: bytes) -> tuple[bytes, int, bool]:
+    """
+    Parse a session field's value into C{(session, position, end)}:
+    C{b"ab12:3"} is the third request of session C{ab12}; C{b"ab12:3:end"}
+    is the close of that session after its third request.
+
+    @raise MalformedMeta: the value is not of that form.
+    """
+    end = value.endswith(SESSION_END)
+    if end:
+        value = value[: -len(SESSION_END)]
+    sid, sep, position = value.rpartition(b":")
+    if not sep or not sid or not position.isdigit():
+        raise MalformedMeta(f"malformed session field {value[:40]!r}")
+    return sid, int(position), end
+
+
+def sessionEnd(sid: bytes, requests: int, timestamp: int) -> Message:
+    """
+    The close record of captured connection C{sid} after C{requests}
+    requests (see the module docstring).
+    """
+    return Message(REQUEST, sid, timestamp, -1, b"", session=b"%s:%d%s" % (sid, requests, SESSION_END))
 
 
 def newRequestId() -> bytes:

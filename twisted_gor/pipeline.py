@@ -6,6 +6,10 @@ Per message: the input's limit, payload truncation to C{--copy-buffer-size},
 the filters (requests only; the first response of a filtered request is
 dropped too), then every accepting output (or one, round-robin, with
 C{--split-output}) behind its own limit. Every drop is counted with a reason.
+With C{--split-output --recognize-tcp-sessions} the output is not the next
+in turn but FNV-1a-32(key) mod the number of outputs, the key being the
+message's session (see L{twisted_gor.message}) or else its id, as GoReplay
+PRO does: a session, or a request and its responses, stay on one output.
 
 Outputs are isolated: an exception raised by one output's C{write} (or by a
 filter) is counted as C{errors} on that component, logged (at most once per
@@ -27,6 +31,28 @@ from twisted_gor._interfaces import IBackpressure, IInput, IMessageFilter, IMess
 from twisted_gor.limiter import Limit, Limiter, makeLimiter
 from twisted_gor.message import MESSAGE_TYPES, REQUEST, Message
 from twisted_gor.stats import Counters
+
+
+def _fnv1a32(data: bytes) -> int:
+    h = 0x811C9DC5
+    for byte in data:
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def stickyKey(message: Message) -> bytes:
+    """
+    What C{--split-output --recognize-tcp-sessions} keys the output on: the
+    session id of a message with session data, else its id.
+    """
+    session = message.session
+    if session is not None:
+        if session.endswith(b":end"):
+            session = session[:-4]
+        sid = session.rpartition(b":")[0]
+        if sid:
+            return sid
+    return message.id
 
 
 class FilteredIds:
@@ -145,6 +171,7 @@ class Pipeline:
         splitOutput: bool = False,
         copyBufferSize: int = 5 * 1024 * 1024,
         clock: IReactorTime | None = None,
+        stickySessions: bool = False,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
@@ -154,6 +181,7 @@ class Pipeline:
         self._filters = list(filters)
         self._filteredIds = FilteredIds(clock)
         self._split = splitOutput
+        self._sticky = stickySessions
         self._copyBufferSize = copyBufferSize
         self._inputs: list[IInput] = []
         self._paused: set[int] = set()
@@ -221,7 +249,8 @@ class Pipeline:
             stats.increment("truncated")
         if message.type == REQUEST:
             filters = self._filters
-            if filters:
+            if filters and message.payload:
+                # (a session's close record has no payload: nothing to filter)
                 for f in filters:
                     try:
                         filtered = f.filterMessage(message)
@@ -238,6 +267,9 @@ class Pipeline:
         elif self._filters and self._filteredIds.pop(message.id):
             stats.increment("dropped.filtered_response")
             return
+        if not message.payload and message.type == REQUEST and message.isSessionEnd:
+            self._routeSessionEnd(message)
+            return
         direct = self._direct.get(message.type)
         if direct is not None:
             for write in direct[0]:
@@ -249,11 +281,9 @@ class Pipeline:
             return
         routes = self._routes.get(message.type)
         if self._hasObservers:
-            routes = self._withObservers(message.type, routes)
+            routes = self._withObservers(message, routes)
         elif self._split and routes:
-            index = self._next[message.type]
-            self._next[message.type] = (index + 1) % len(routes)
-            routes = [routes[index]]
+            routes = [routes[self._turn(message, len(routes))]]
         if not routes:
             stats.increment("dropped.no_output")
             return
@@ -267,13 +297,42 @@ class Pipeline:
             except Exception:
                 self.errors.report(route.output, route.stats, "write")
 
-    def _withObservers(self, kind: int, routes: list[_Route] | None) -> list[_Route]:
+    def _routeSessionEnd(self, message: Message) -> None:
+        """
+        A captured connection's close record (no HTTP in it) goes to the
+        outputs, not to observers (comparisons, exports: it is no request).
+        """
+        routes = self._routes.get(REQUEST) or []
+        if self._split and routes:
+            routes = [routes[self._turn(message, len(routes))]]
+        for route in routes:
+            limiter = route.limiter
+            if limiter is not None and not limiter.allow():
+                route.stats.increment("dropped.limit")
+                continue
+            try:
+                route.output.write(message)
+            except Exception:
+                self.errors.report(route.output, route.stats, "write")
+
+    def _withObservers(self, message: Message, routes: list[_Route] | None) -> list[_Route]:
+        kind = message.type
         chosen = list(routes or ())
         if self._split and chosen:
-            index = self._next[kind]
-            self._next[kind] = (index + 1) % len(chosen)
-            chosen = [chosen[index]]
+            chosen = [chosen[self._turn(message, len(chosen))]]
         return chosen + self._observers[kind]
+
+    def _turn(self, message: Message, count: int) -> int:
+        """
+        The index of the output (of C{count}) that C{message} goes to with
+        C{--split-output}.
+        """
+        if self._sticky:
+            return _fnv1a32(stickyKey(message)) % count
+        kind = message.type
+        index = self._next[kind]
+        self._next[kind] = (index + 1) % count
+        return index
 
     def pause(self, output: IOutput) -> None:
         """

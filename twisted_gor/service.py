@@ -71,6 +71,7 @@ class GorService(MultiService):
             [(out, cfg.limit) for out, cfg in zip(self.outputs, config.outputs)],
             self.filters,
             splitOutput=config.splitOutput,
+            stickySessions=config.recognizeTcpSessions,
             copyBufferSize=config.copyBufferSize,
             clock=self.reactor,
         )

@@ -279,6 +279,16 @@ class HttpClientProtocol(Protocol):
         self.busy = False
         self.abort()
 
+    def close(self) -> None:
+        """
+        Close the connection gracefully (FIN after what is written), as a
+        client ending its session does.
+        """
+        self.connected = False
+        transport: Any = self.transport
+        if transport is not None:
+            transport.loseConnection()
+
     def abort(self) -> None:
         """
         Drop the connection now (the listener hears of it through

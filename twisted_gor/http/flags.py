@@ -54,6 +54,13 @@ FLAGS: list[Flag] = [
         default=_Defaults.timeout,
         check=positive,
     ),
+    Flag(
+        "output-http-session-timeout",
+        DURATION,
+        "With --recognize-tcp-sessions: close a replayed session idle this long without its recorded close (default 60s).",
+        default=_Defaults.sessionTimeout,
+        check=positive,
+    ),
     Flag("output-http-redirects", INT, "Follow up to N same-target redirects (default 0: don't).", default=_Defaults.redirects),
     Flag(
         "output-http-track-response",
@@ -248,6 +255,8 @@ def configure(values: FlagValues, config: GorConfig) -> None:
                 originalHost=originalHost,
                 showStats=values["output-http-stats"],
                 statsInterval=statsMs / 1000.0,
+                sessions=bool(values["recognize-tcp-sessions"]),
+                sessionTimeout=values["output-http-session-timeout"],
             )
         )
 

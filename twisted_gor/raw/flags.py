@@ -198,6 +198,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
             dataOnly=not values.get("input-raw-keep-acks"),
             maxHeld=maxHeld,
             maxConnections=values["input-raw-max-connections"],
+            sessions=bool(values.get("recognize-tcp-sessions")),
         )
         try:
             parsed = raw.parsed()

@@ -63,6 +63,9 @@ class RawInputConfig(Capabilities):
         over it the oldest gaps are given up (C{dropped.gaps_held_limit}).
     @ivar maxConnections: connections tracked at once; over it the least
         recently active are forgotten (C{dropped.evicted_connections}).
+    @ivar sessions: record each request's client connection and position,
+        and each connection's close (C{--recognize-tcp-sessions}; see
+        L{twisted_gor.raw.reassembly}).
     """
 
     address: str
@@ -85,6 +88,7 @@ class RawInputConfig(Capabilities):
     dataOnly: bool = True
     maxHeld: int = MAX_HELD_BYTES
     maxConnections: int = MAX_CONNECTIONS
+    sessions: bool = False
 
     provides: ClassVar[frozenset[str]] = frozenset({CAPTURED_RESPONSES})
 
@@ -145,6 +149,7 @@ class RawInput(InputBase):
             selfPorts=selfPorts,
             maxHeld=config.maxHeld,
             maxConnections=config.maxConnections,
+            emitSession=self._emitSessionMessage if config.sessions else None,
         )
         self.filter = config.bpfFilter or bpfFilter(
             self.address,
@@ -335,6 +340,17 @@ class RawInput(InputBase):
             return
         self.emitted += 1  # shown as "emitted" (InputBase tracks the attribute)
         receiver.messageReceived(Message(kind, rid, ts, latency, payload))
+
+    def _emitSessionMessage(self, kind: int, rid: bytes, ts: int, latency: int, payload: bytes, session: bytes) -> None:
+        receiver = self.receiver
+        if receiver is None:
+            self.stats.increment("dropped.no_receiver")
+            return
+        if payload:
+            self.emitted += 1
+        else:
+            self.stats.increment("sessions.closed")
+        receiver.messageReceived(Message(kind, rid, ts, latency, payload, None, session))
 
     def _tick(self) -> None:
         try:

@@ -14,11 +14,20 @@ client IP, the Ack of the request's first segment), except that pipelined
 requests sharing an Ack get distinct ids; responses take the id of the request
 they answer (matched by Ack/Seq, else by order), so request and response ids
 are always equal when both were captured.
+
+With C{sessions} (C{--recognize-tcp-sessions}), each request also carries its
+client connection and its position on it (the meta line's fifth field, see
+L{twisted_gor.message}), and the connection's end is emitted as a close
+record when first seen: a FIN reached in order or a RST in either direction,
+the 4-tuple reused by a new handshake, or the connection forgotten (idle for
+C{idleTimeout}, or evicted). A capture that stops with connections open
+records no close for them.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 import struct
 from collections import deque
 from typing import Callable, Optional
@@ -72,6 +81,10 @@ Packet = Callable[[int, bytes], None]
 Emit = Callable[[int, bytes, int, int, bytes], None]
 """C{(type, id, timestampNs, latencyNs, payload)}."""
 
+EmitSession = Callable[[int, bytes, int, int, bytes, bytes], None]
+"""C{(type, id, timestampNs, latencyNs, payload, session)}: L{Emit} with the
+session field's value."""
+
 
 def _signed(delta: int) -> int:
     delta &= MASK
@@ -99,6 +112,8 @@ class Connection:
         "selfChecked",
         "idPrefix",
         "key",
+        "sid",
+        "requests",
     )
 
     def __init__(self, tracker: "Tracker", clientIp: bytes, clientPort: int, serverIp: bytes, serverPort: int) -> None:
@@ -117,6 +132,8 @@ class Connection:
         self.selfCapture = False
         self.selfChecked = False
         self.idPrefix = _PACK_PREFIX(clientPort, serverPort, clientIp[-4:]).hex().encode("ascii")
+        self.sid: Optional[bytes] = None
+        self.requests = 0
 
     def makeId(self, number: int) -> bytes:
         """
@@ -173,7 +190,15 @@ class Connection:
             if len(queue) > MAX_QUEUED_REQUESTS:
                 queue.popleft()
         if complete and self.selfChecked and not self.selfCapture and tracker.realIPHeader is None:
-            tracker.emit(REQUEST, rid, firstTs, lastTs - firstTs, payload)
+            emitSession = tracker.emitSession
+            if emitSession is None:
+                tracker.emit(REQUEST, rid, firstTs, lastTs - firstTs, payload)
+            else:
+                sid = self.sid
+                if sid is None:
+                    sid = tracker.newSession(self)
+                self.requests = n = self.requests + 1
+                emitSession(REQUEST, rid, firstTs, lastTs - firstTs, payload, b"%s:%d" % (sid, n))
         else:
             tracker.emitRequest(self, rid, firstTs, lastTs, payload, complete)
 
@@ -260,6 +285,7 @@ class HalfStream:
             if self.nextSeq is not None and self.nextSeq != isn:
                 # The 4-tuple is reused by a new connection.
                 self.conn.tracker.giveUp(self)
+                self.conn.tracker.endSession(self.conn, ts)
                 self.conn.selfChecked = False
                 self.conn.selfCapture = False
                 self.release()
@@ -420,8 +446,17 @@ class Tracker:
         idleTimeout: float = 120.0,
         maxHeld: int = MAX_HELD_BYTES,
         maxConnections: int = MAX_CONNECTIONS,
+        emitSession: Optional[EmitSession] = None,
     ) -> None:
+        """
+        @param emitSession: when given, session data is recorded
+            (C{--recognize-tcp-sessions}): requests and close records are
+            emitted through it with their session field.
+        """
         self.emit = emit
+        self.emitSession = emitSession
+        self.sessions = emitSession is not None
+        self._sessionSerial = int.from_bytes(os.urandom(4), "big")
         self.stats = stats
         self.ports = ports
         self.trackResponse = trackResponse
@@ -607,7 +642,39 @@ class Tracker:
             if conn.clientText is None:
                 conn.clientText = formatIP(conn.clientIp)
             payload = setHeader(payload, self.realIPHeader, conn.clientText.encode("ascii"))
-        self.emit(REQUEST, rid, firstTs, lastTs - firstTs, payload)
+        emitSession = self.emitSession
+        if emitSession is None:
+            self.emit(REQUEST, rid, firstTs, lastTs - firstTs, payload)
+            return
+        sid = conn.sid
+        if sid is None:
+            sid = self.newSession(conn)
+        conn.requests += 1
+        emitSession(REQUEST, rid, firstTs, lastTs - firstTs, payload, b"%s:%d" % (sid, conn.requests))
+
+    def newSession(self, conn: Connection) -> bytes:
+        """
+        Give C{conn} a session id: its id prefix (ports, client IP) and a
+        serial from a random start, so that a reused 4-tuple, or two
+        captures merged into one file, give distinct sessions.
+        """
+        self._sessionSerial = serial = (self._sessionSerial + 1) & MASK
+        sid = conn.sid = conn.idPrefix + b"%08x" % (serial,)
+        conn.requests = 0
+        return sid
+
+    def endSession(self, conn: Connection, ts: int) -> None:
+        """
+        C{conn} ended, or is forgotten: with sessions, emit its close record
+        (once, and only if it had requests); a later request on the same
+        4-tuple starts a new session.
+        """
+        sid = conn.sid
+        if sid is None or self.emitSession is None:
+            return
+        conn.sid = None
+        requests, conn.requests = conn.requests, 0
+        self.emitSession(REQUEST, sid, ts, -1, b"", b"%s:%d:end" % (sid, requests))
 
     def emitResponse(self, conn: Connection, rid: bytes, firstTs: int, latency: int, payload: bytes, complete: bool) -> None:
         """
@@ -733,6 +800,8 @@ class Tracker:
             self.giveUp(stream)
         stream.closed = True
         conn = stream.conn
+        if conn.sid is not None:
+            self.endSession(conn, ts)
         if reset:
             for other in (conn.client, conn.server):
                 if other is not None and other is not stream and not other.closed:
@@ -772,6 +841,8 @@ class Tracker:
             return busy, last
 
         for conn in heapq.nsmallest(count, connections.values(), key=age):
+            if conn.sid is not None:
+                self.endSession(conn, max((s.lastTs for s in (conn.client, conn.server) if s is not None), default=0))
             for stream in (conn.client, conn.server):
                 if stream is None:
                     continue
@@ -807,6 +878,8 @@ class Tracker:
         for stream in idle:
             self.streams.pop(stream.key, None)
             conn = stream.conn
+            if conn.sid is not None and stream.isClient:
+                self.endSession(conn, stream.lastTs)
             if conn.client is stream:
                 conn.client = None
             else:
