@@ -138,6 +138,16 @@ class BadValueTests(SynchronousTestCase):
         self.assertEqual(self.reason(decodeRaw, b"1 onlytwo\nGET / HTTP/1.1\r\n\r\n"), "malformed")
         self.assertEqual(self.reason(decodeRaw, b"1 id notanumber\nx"), "malformed")
 
+    def test_rawSessionRecords(self) -> None:
+        """
+        Session data (a fifth meta field) and a session's close record (an
+        empty payload) go through a raw value unchanged.
+        """
+        for value in (b"1 ab 5 -1 s=0a1b:3\nGET / HTTP/1.1\r\n\r\n", b"1 0a1b 9 -1 s=0a1b:4:end\n"):
+            message = decodeRaw(value)
+            self.assertEqual(encodeRaw(message), value)
+            self.assertIsNotNone(message.session)
+
     def test_rawType3(self) -> None:
         """
         Replayed responses are taken (GoReplay drops them).
