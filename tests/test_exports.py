@@ -31,6 +31,7 @@ PINNED = {
     "HttpOutputConfig", "parseTarget", "HttpInputConfig", "RawInputConfig", "TCPInputConfig",
     "TCPOutputConfig", "ElasticsearchOutputConfig", "parseElasticsearchURL", "CompareOutputConfig",
     "IMiddleware", "ExternalMiddlewareConfig", "PythonMiddlewareConfig",
+    "KafkaConnection", "KafkaInputConfig", "KafkaOutputConfig",
 }
 
 
