@@ -32,6 +32,7 @@ PINNED = {
     "TCPOutputConfig", "ElasticsearchOutputConfig", "parseElasticsearchURL", "CompareOutputConfig",
     "IMiddleware", "ExternalMiddlewareConfig", "PythonMiddlewareConfig",
     "WSOutputConfig", "parseWebSocketURL",
+    "KafkaConnection", "KafkaInputConfig", "KafkaOutputConfig",
 }
 
 

@@ -182,6 +182,8 @@ class WriteNeverRaisesTests(TestCase):
             "--output-tcp", f"127.0.0.1:{closed}", "--output-tcp-timeout", "100ms",
             "--output-http-elasticsearch", f"127.0.0.1:{closed}/gor",
             "--output-compare", report,
+            "--output-kafka-host", f"127.0.0.1:{closed}", "--output-kafka-topic", "t",
+            "--output-kafka-timeout", "100ms", "--output-kafka-json-format",
         ])
         assert options.config is not None
         from twisted_gor import StdoutOutputConfig
@@ -192,7 +194,7 @@ class WriteNeverRaisesTests(TestCase):
         self.assertEqual(
             kinds,
             {"NullOutput", "FileOutput", "HttpOutput", "TCPOutput", "ElasticsearchOutput", "CompareOutput",
-             "StdoutOutput"},
+             "StdoutOutput", "KafkaOutput"},
         )
         return list(service.outputs)
 

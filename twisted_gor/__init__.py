@@ -88,6 +88,9 @@ _EXPORTS: dict[str, str] = {
     "CompareOutputConfig": "twisted_gor.compare.output",
     "ExternalMiddlewareConfig": "twisted_gor.middleware.external",
     "PythonMiddlewareConfig": "twisted_gor.middleware.inprocess",
+    "KafkaConnection": "twisted_gor.kafka.client",
+    "KafkaInputConfig": "twisted_gor.kafka.input",
+    "KafkaOutputConfig": "twisted_gor.kafka.output",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -137,6 +140,9 @@ if TYPE_CHECKING:
     from twisted_gor.flow import FlowControl
     from twisted_gor.framing import RecordDecoder, encodeMessage
     from twisted_gor.http.input import HttpInputConfig
+    from twisted_gor.kafka.client import KafkaConnection
+    from twisted_gor.kafka.input import KafkaInputConfig
+    from twisted_gor.kafka.output import KafkaOutputConfig
     from twisted_gor.http.output import HttpOutputConfig, parseTarget
     from twisted_gor.middleware.external import ExternalMiddlewareConfig
     from twisted_gor.middleware.inprocess import PythonMiddlewareConfig

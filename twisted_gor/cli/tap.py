@@ -31,6 +31,7 @@ AREAS = (
     "twisted_gor.middleware.flags",
     "twisted_gor.ws.flags",
     "twisted_gor.cli.refused",
+    "twisted_gor.kafka.flags",
 )
 """Modules that declare C{FLAGS} and C{configure(values, config)}, in order."""
 

@@ -36,6 +36,7 @@ from twisted_gor.config import BuildContext
 from twisted_gor.framing import RecordDecoder
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
+from twisted_gor.pacing import Pacer
 
 CHUNK_SIZE = 1 << 20
 MAX_RECORD_SIZE = 256 << 20
@@ -239,10 +240,8 @@ class FileInput(InputBase):
         self._call: IDelayedCall | None = None
         self._exhausted: Deferred[None] = Deferred()
         self._running = False
-        self._lastTimestamp: int | None = None
-        self._lastDeadline = 0.0
+        self._pacer = Pacer(config.speed, config.maxWait)
         self._startedAt = 0.0
-        self._firstTimestamp: int | None = None
         self._malformedLogged = 0
         self._lookahead = max(4096, config.readDepth * 2)
         self._heldBytes = 0
@@ -320,7 +319,7 @@ class FileInput(InputBase):
             self.log.warn("{name}: no file matches any more", name=self.name)
         self._streams = [_FileStream(p, self) for p in paths]
         self._heldBytes = 0
-        self._lastTimestamp = None
+        self._pacer.restart()
         for stream in self._streams:
             self._readMore(stream)
         if not self._streams:
@@ -429,8 +428,7 @@ class FileInput(InputBase):
         self._call = None
         if not self._running:
             return
-        speed = self.config.speed
-        maxWait = self.config.maxWait
+        pacer = self._pacer
         dryRun = self.config.dryRun
         now = self._reactor.seconds()
         budget = BATCH
@@ -456,23 +454,12 @@ class FileInput(InputBase):
                         self._readMore(s)
                 return
             timestamp = stream.window[0][0]
-            last = self._lastTimestamp
-            if last is None:
-                self._firstTimestamp = last = timestamp
-                self._lastDeadline = now
-            gap = (timestamp - last) / 1e9 / speed
-            if gap < 0:
-                gap = 0.0
-                self.stats.increment("negative_wait")
-            else:
-                last = timestamp
-            if maxWait is not None and gap > maxWait:
-                gap = maxWait
-            deadline = self._lastDeadline + gap
+            deadline = pacer.deadline(timestamp, now)
             if deadline > now and not dryRun:
                 self._schedule(deadline - now)
                 return
-            self._lastTimestamp = last
+            if pacer.advance(timestamp, deadline):
+                self.stats.increment("negative_wait")
             message = heapq.heappop(stream.window)[2]
             size = len(message.payload)
             self._heldBytes -= size
@@ -485,7 +472,6 @@ class FileInput(InputBase):
                 and self._wantsMore(stream)
             ):
                 self._readMore(stream)
-            self._lastDeadline = deadline
             if dryRun:
                 self.stats.increment("dry_run")
             else:
@@ -506,8 +492,7 @@ class FileInput(InputBase):
         depth = self.readDepth
         half = self._lookahead // 2
         readAheadSize = self._readAheadSize
-        speed = self.config.speed
-        maxWait = self.config.maxWait
+        pacer = self._pacer
         stats = self.stats
         receive = self.receiver.messageReceived  # type: ignore[union-attr]
         heappop, heappush = heapq.heappop, heapq.heappush
@@ -516,23 +501,12 @@ class FileInput(InputBase):
             if not (stream.eof or len(window) >= depth or self._heldBytes >= readAheadSize):
                 break
             timestamp = window[0][0]
-            last = self._lastTimestamp
-            if last is None:
-                self._firstTimestamp = last = timestamp
-                self._lastDeadline = now
-            gap = (timestamp - last) / 1e9 / speed
-            if gap < 0:
-                gap = 0.0
-                stats.increment("negative_wait")
-            else:
-                last = timestamp
-            if maxWait is not None and gap > maxWait:
-                gap = maxWait
-            deadline = self._lastDeadline + gap
+            deadline = pacer.deadline(timestamp, now)
             if deadline > now:
                 self._schedule(deadline - now)
                 return 0
-            self._lastTimestamp = last
+            if pacer.advance(timestamp, deadline):
+                stats.increment("negative_wait")
             message = heappop(window)[2]
             self._heldBytes -= len(message.payload)
             if pending:
@@ -548,7 +522,6 @@ class FileInput(InputBase):
                 and self._wantsMore(stream)
             ):
                 self._readMore(stream)
-            self._lastDeadline = deadline
             self.emitted += 1
             receive(message)
             budget -= 1
@@ -560,8 +533,9 @@ class FileInput(InputBase):
         elapsed = self._reactor.seconds() - self._startedAt
         if self.config.dryRun:
             recorded = 0.0
-            if self._firstTimestamp is not None and self._lastTimestamp is not None:
-                recorded = (self._lastTimestamp - self._firstTimestamp) / 1e9
+            first, last = self._pacer.firstTimestamp, self._pacer.lastTimestamp
+            if first is not None and last is not None:
+                recorded = (last - first) / 1e9
             self.log.info(
                 "{name}: dry run: {records} records, {files} file(s), {bytes} bytes, "
                 "{recorded:.3f}s recorded, {replay:.3f}s at this speed, {negative} out of order",
