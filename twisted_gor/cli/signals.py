@@ -32,15 +32,24 @@ def stopQuietly(reactor: Any, why: str = "") -> bool:
     return True
 
 
+_early: list[int] = []
+"""Stop signals received before the reactor ran (see L{honourSigint})."""
+
+
+def _remember(number: int, frame: FrameType | None) -> None:
+    _early.append(number)
+
+
 def honourSigint() -> None:
     """
-    Undo an inherited "ignore SIGINT" (a background job of a
-    non-interactive shell starts with it ignored, so C{kill -INT} did
-    nothing): restore Python's default handler, which Twisted then replaces
-    with its own (it only does so when it finds the default).
+    Handle SIGINT from the start, whatever was inherited: a background job
+    of a non-interactive shell starts with it ignored (so C{kill -INT} did
+    nothing), and Python's default handler would raise C{KeyboardInterrupt}
+    (a traceback) before the reactor's handler is installed. Until
+    L{installQuietSignals} takes over, a SIGINT is remembered; it then stops
+    gor as soon as the reactor runs.
     """
-    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _remember)
 
 
 def installQuietSignals(reactor: Any) -> None:
@@ -64,5 +73,9 @@ def installQuietSignals(reactor: Any) -> None:
         for number in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(number) not in (signal.SIG_IGN, None):
                 signal.signal(number, handler)
+        if _early:
+            first = _early[0]
+            del _early[:]
+            stop(first, signal.Signals(first).name)
 
     reactor.callWhenRunning(install)

@@ -78,6 +78,9 @@ def _serve(reactor: Any, host: str, port: int) -> Any:
                 length=request.sentLength,
             )
 
+    from twisted_gor.cli.signals import installQuietSignals
+
+    installQuietSignals(reactor)
     directory = os.getcwd()
     site = LoggingSite(static.File(directory))
     site.noisy = False
