@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from twisted_gor._blockingio import SerialWorker
@@ -36,7 +35,7 @@ from twisted_gor.config import BuildContext
 from twisted_gor.framing import RecordDecoder
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
-from twisted_gor.pacing import Pacer
+from twisted_gor.pacing import DueCall, Pacer
 
 CHUNK_SIZE = 1 << 20
 MAX_RECORD_SIZE = 256 << 20
@@ -237,7 +236,7 @@ class FileInput(InputBase):
         self._reactor = resolveReactor(reactor)
         self._worker: Any = None
         self._streams: list[_FileStream] = []
-        self._call: IDelayedCall | None = None
+        self._due = DueCall(self._reactor, self._emitDue)
         self._exhausted: Deferred[None] = Deferred()
         self._running = False
         self._pacer = Pacer(config.speed, config.maxWait)
@@ -396,18 +395,11 @@ class FileInput(InputBase):
     # -- emitting --
 
     def _cancel(self) -> None:
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
+        self._due.cancel()
 
     def _schedule(self, delay: float) -> None:
-        if not self._running or self.paused:
-            return
-        if self._call is not None and self._call.active():
-            if delay > 0:
-                return
-            self._call.cancel()
-        self._call = self._reactor.callLater(delay, self._emitDue)
+        if self._running and not self.paused:
+            self._due.schedule(delay)
 
     def _next(self) -> _FileStream | None:
         """
@@ -425,7 +417,6 @@ class FileInput(InputBase):
         return best
 
     def _emitDue(self) -> None:
-        self._call = None
         if not self._running:
             return
         pacer = self._pacer
