@@ -117,6 +117,8 @@ class GorService(MultiService):
             from twisted_gor.profiling import ProfilingService
 
             self.extraServices.append(ProfilingService(config.cpuProfile, config.memProfile))
+        for extra in config.services:
+            self.extraServices.append(extra.build(context, self.components))
         seen: dict[str, int] = {}
         stages = [self.middleware] if self.middleware is not None else []
         for service in (*self.extraServices, *self.outputs, *stages, *self.inputs):

@@ -29,6 +29,7 @@ AREAS = (
     "twisted_gor.export.flags",
     "twisted_gor.compare.flags",
     "twisted_gor.middleware.flags",
+    "twisted_gor.metrics.flags",
 )
 """Modules that declare C{FLAGS} and C{configure(values, config)}, in order."""
 

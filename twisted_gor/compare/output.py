@@ -37,7 +37,7 @@ class _Pending:
     What is known of one request id so far.
     """
 
-    __slots__ = ("created", "endpoint", "head", "original", "replayed")
+    __slots__ = ("created", "endpoint", "head", "original", "replayed", "originalLatency", "replayedLatency")
 
     def __init__(self, created: float) -> None:
         self.created = created
@@ -45,6 +45,8 @@ class _Pending:
         self.head = False
         self.original: bytes | None = None
         self.replayed: bytes | None = None
+        self.originalLatency = -1
+        self.replayedLatency = -1
 
     def unpairedReason(self) -> str:
         if self.original is not None:
@@ -89,7 +91,7 @@ class CompareOutput(OutputBase):
         self._pending: OrderedDict[bytes, _Pending] = OrderedDict()
         self._done: OrderedDict[bytes, None] = OrderedDict()
         self._sweeper: LoopingCall | None = None
-        self.stats.track("pending", lambda: len(self._pending))
+        self.stats.gauge("pending", lambda: len(self._pending))
         for key in ("compared", "same", *("differs." + c for c in CATEGORIES)):
             self.stats.set(key, 0)
 
@@ -126,11 +128,13 @@ class CompareOutput(OutputBase):
                 self.stats.increment("skipped.duplicate")
                 return
             entry.original = message.payload
+            entry.originalLatency = message.latency
         else:
             if entry.replayed is not None:
                 self.stats.increment("skipped.duplicate")
                 return
             entry.replayed = message.payload
+            entry.replayedLatency = message.latency
         if entry.original is not None and entry.replayed is not None:
             del pending[id_]
             done = self._done
@@ -152,7 +156,12 @@ class CompareOutput(OutputBase):
             stats.increment("same")
         for category in differences:
             stats.increment("differs." + category)
-        self.report.recordComparison(entry.endpoint or UNKNOWN, id_.decode("latin-1"), differences)
+        endpoint = self.report.recordComparison(entry.endpoint or UNKNOWN, id_.decode("latin-1"), differences)
+        # Latencies per endpoint, as bounded as the report's endpoints.
+        if entry.originalLatency >= 0:
+            stats.histogram("latency.production", endpoint).observe(entry.originalLatency / 1e9)
+        if entry.replayedLatency >= 0:
+            stats.histogram("latency.staging", endpoint).observe(entry.replayedLatency / 1e9)
 
     def _unpaired(self, id_: bytes, entry: _Pending) -> None:
         reason = entry.unpairedReason()

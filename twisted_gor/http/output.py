@@ -533,6 +533,13 @@ class HttpOutput(OutputBase):
                 allow=self.circuit.allow,
             )
 
+        stats = self.stats
+        stats.gauge("queue")
+        stats.gauge("workers")
+        stats.gauge("inflight", lambda: sum(1 for w in self.workers if w.message is not None))
+        stats.gauge("connections.open", lambda: sum(1 for w in self.workers if w.client is not None))
+        self.latency = stats.histogram("latency")
+
     def _sessionWorker(self, session: ReplaySession) -> _Worker:
         worker = _Worker(self)
         worker.session = session
@@ -710,17 +717,19 @@ class HttpOutput(OutputBase):
                 else:
                     break
             message = queue.popleft()
-            flow.remove(len(message.payload))
             payload = self._prepare(message.payload)
             if payload is None:
-                continue
-            if not circuit.allow():
+                pass
+            elif not circuit.allow():
                 # The target is down and not due for a probe: count the
                 # request at once instead of spending a socket on it.
                 self.stats.increment("sent")
                 self.stats.increment("failed.target_down")
-                continue
-            idle.pop().take(message, payload)
+            else:
+                idle.pop().take(message, payload)
+            # Last: under the low watermark this resumes the inputs, which
+            # may write (and take an idle worker) before it returns.
+            flow.remove(len(message.payload))
         if not queue and self._drained and not any(w.busy for w in self.workers):
             drained, self._drained = self._drained, []
             for d in drained:
@@ -748,6 +757,7 @@ class HttpOutput(OutputBase):
                 )
         else:
             stats.increment("succeeded")
+            self.latency.observe(self.reactor.seconds() - worker.startedAt)
             if self.circuit.succeeded():
                 self.log.info("{name}: target answering again; replaying", name=self.name)
         now = self.reactor.seconds()

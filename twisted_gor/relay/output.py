@@ -563,6 +563,8 @@ class TCPOutput(OutputBase):
         self.stats.track("sent", lambda: self.acknowledged)
         self.stats.track("written", lambda: self.written)
         self.stats.track("resent", lambda: self.resent)
+        self.stats.gauge("connections.active")
+        self.stats.gauge("queued")
         self.host = host
         self.port = port
         self.selfPorts = SelfPorts() if selfPorts is None else selfPorts
