@@ -277,13 +277,17 @@ class GorService(MultiService):
             self.log.info("summary: {line}", line=line)
         errors = sum(c.stats["errors"] for c in components)
         truncated = sum(c.stats["truncated"] for c in components)
+        # A filter's drops are counted by the pipeline (dropped.filtered) too:
+        # its counters say why, the totals count each message once.
+        counted = [c for c in components if not IMessageFilter.providedBy(c)]
         self.log.info(
-            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped}{truncated}{errors} "
-            "elapsed={elapsed:.3f}s",
+            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped} failed={failed}"
+            "{truncated}{errors} elapsed={elapsed:.3f}s",
             read=sum(_readCount(i) for i in self.inputs),
             emitted=sum(i.stats["emitted"] for i in self.inputs),
-            skipped=sum(c.stats.total("skipped") for c in components),
-            dropped=sum(c.stats.total("dropped") for c in components) + self._droppedByMiddleware(),
+            skipped=sum(c.stats.total("skipped") for c in counted),
+            dropped=sum(c.stats.total("dropped") for c in counted) + self._droppedByMiddleware(),
+            failed=sum(o.stats.total("failed") for o in self.outputs),
             truncated=f" truncated={truncated}" if truncated else "",
             errors=f" errors={errors}" if errors else "",
             elapsed=elapsed,

@@ -9,14 +9,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Sequence
 
-from twisted.logger import (
-    FilteringLogObserver,
-    LogLevel,
-    LogLevelFilterPredicate,
-    globalLogBeginner,
-    textFileLogObserver,
-)
+from twisted.logger import FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner
 
+from twisted_gor.cli.logformat import ShortLogObserver
 from twisted_gor.cli.signals import installQuietSignals
 from twisted_gor.cli.tap import Options
 from twisted_gor.redact import RedactingFile
@@ -24,12 +19,14 @@ from twisted_gor.redact import RedactingFile
 
 def startLogging(verbose: int) -> None:
     """
-    Send log events to stderr: info and above, or debug with C{--verbose}.
-    Every line is redacted (L{twisted_gor.redact}), whatever logged it.
+    Send log events to stderr in the short format
+    (L{twisted_gor.cli.logformat}): info and above, or debug with
+    C{--verbose}. Every line is redacted (L{twisted_gor.redact}), whatever
+    logged it.
     """
     level = LogLevel.debug if verbose > 0 else LogLevel.info
     observer = FilteringLogObserver(
-        textFileLogObserver(RedactingFile(sys.stderr)),  # type: ignore[arg-type]
+        ShortLogObserver(RedactingFile(sys.stderr), verbose=verbose > 0),  # type: ignore[arg-type]
         [LogLevelFilterPredicate(defaultLogLevel=level)],
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)

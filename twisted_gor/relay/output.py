@@ -853,6 +853,8 @@ class TCPOutputConfig:
         """
         tls = clientTLSCreator(self.host, self.skipVerify, self.caCertificate) if self.secure else None
         interval = context.config.statsInterval if self.showStats and context.config.stats else None
+        if self.showStats and interval is None:
+            TCPOutput.log.warn("--output-tcp-stats: nothing is printed without --stats (add --stats, as GoReplay needs)")
         return TCPOutput(
             self.host,
             self.port,
