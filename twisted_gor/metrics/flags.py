@@ -5,6 +5,8 @@ Flags of the metrics area: C{--metrics}, C{--http-pprof} (see L{twisted_gor.flag
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted_gor.config import GorConfig
 from twisted_gor.flags import STRING, Flag, FlagValues
 
@@ -51,11 +53,10 @@ FLAGS: list[Flag] = [
 
 def configure(values: FlagValues, config: GorConfig) -> None:
     """
-    Add one metrics service per distinct address.
+    Add one metrics service per distinct address (C{prometheus_client} and
+    L{twisted.web} are imported only then).
     """
-    from twisted_gor.metrics.server import MetricsConfig
-
-    byAddress: dict[tuple[str, int], MetricsConfig] = {}
+    byAddress: dict[tuple[str, int], Any] = {}
     for name, debugVars in (("metrics", False), ("http-pprof", True)):
         text = values[name]
         if not text:
@@ -63,6 +64,8 @@ def configure(values: FlagValues, config: GorConfig) -> None:
         host, port = parseListenAddress(text)
         found = byAddress.get((host, port))
         if found is None:
+            from twisted_gor.metrics.server import MetricsConfig
+
             found = byAddress[(host, port)] = MetricsConfig(host, port)
             config.services.append(found)
         found.debugVars = found.debugVars or debugVars
