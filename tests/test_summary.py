@@ -7,10 +7,11 @@ they happen, the short log format.
 from __future__ import annotations
 
 import os
+from typing import cast
 
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import ILogObserver, LogLevel, globalLogPublisher
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -97,8 +98,9 @@ class FailureLogTests(SynchronousTestCase):
 
     def test_rateLimited(self) -> None:
         events: list[dict] = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        observer = cast(ILogObserver, events.append)
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
         clock = Clock()
         log = FailureLog("out", clock, period=5)
         for _ in range(10):

@@ -92,12 +92,13 @@ class Counters:
     Incrementing is a dict update, cheap enough for per-message paths.
     """
 
-    __slots__ = ("_values", "_live", "_gauges", "_histograms")
+    __slots__ = ("_values", "_live", "_gauges", "_gaugeGetters", "_histograms")
 
     def __init__(self) -> None:
         self._values: dict[str, int] = {}
         self._live: dict[str, Callable[[], int]] = {}
         self._gauges: set[str] = set()
+        self._gaugeGetters: dict[str, Callable[[], int]] = {}
         self._histograms: dict[tuple[str, str], Histogram] = {}
 
     def track(self, key: str, getter: Callable[[], int]) -> None:
@@ -134,11 +135,14 @@ class Counters:
     def gauge(self, key: str, getter: Callable[[], int] | None = None) -> None:
         """
         Declare C{key} a gauge (it goes down as well as up: a queue's depth,
-        connections open now), read from C{getter} when given (see L{track}).
+        connections open now). With a C{getter}, the value is read from it
+        when scraped (L{gauges}) and is not part of the text counters
+        (L{items}, C{--stats}, the summary); without one, C{key} is a value
+        this component sets or tracks, shown there too.
         """
         self._gauges.add(key)
         if getter is not None:
-            self._live[key] = getter
+            self._gaugeGetters[key] = getter
 
     def isGauge(self, key: str) -> bool:
         """
@@ -150,7 +154,8 @@ class Counters:
         """
         Every declared gauge with its value now (zero ones too), sorted.
         """
-        return [(key, self[key]) for key in sorted(self._gauges)]
+        getters = self._gaugeGetters
+        return [(key, getters[key]() if key in getters else self[key]) for key in sorted(self._gauges)]
 
     def histogram(self, key: str, label: str = "") -> Histogram:
         """

@@ -14,7 +14,9 @@ from twisted.logger import FilteringLogObserver, LogLevel, LogLevelFilterPredica
 from twisted_gor.cli.logformat import ShortLogObserver
 from twisted_gor.cli.signals import installQuietSignals
 from twisted_gor.cli.tap import Options
-from twisted_gor.redact import RedactingFile
+from twisted_gor.cli.startup import describe
+from twisted_gor.redact import RedactingFile, redactText
+from twisted_gor.service import StartError
 
 
 def startLogging(verbose: int) -> None:
@@ -32,23 +34,29 @@ def startLogging(verbose: int) -> None:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
-async def _run(reactor: Any, options: Options, services: list[Any]) -> None:
-    from twisted_gor.service import makeGorService
-
-    assert options.config is not None
-    service = makeGorService(options.config, reactor)
-    services.append(service)
+async def _run(reactor: Any, service: Any, failures: list[str]) -> None:
     installQuietSignals(reactor)
-    service.privilegedStartService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
-    service.startService()
+    try:
+        service.startService()
+    except StartError as e:
+        failures.append(describe(e))
+        return
     await service.whenDone()
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"gor: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """
-    Parse the command line (exit 2 with one line on a usage error), then run
-    until done (C{--exit-after}, inputs exhausted, every output failed) or
+    Parse the command line (exit 2 with one line on a usage error), open
+    what needs privileges (exit 2 with one line naming what failed and how to
+    fix it: L{twisted_gor.cli.startup}), then run until done
+    (C{--exit-after}, inputs exhausted, every output failed) or
     SIGINT/SIGTERM; exit 0, or 1 when an input or output failed for good
     (L{twisted_gor.service.GorService.exitCode}).
     """
@@ -56,15 +64,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     options.parseOptions(list(sys.argv[1:] if argv is None else argv))
     assert options.config is not None
     startLogging(options.config.verbose)
-    from twisted.internet import task
+    from twisted.internet import reactor, task
 
-    services: list[Any] = []
+    from twisted_gor.service import makeGorService
+
     try:
-        task.react(lambda reactor: _deferred(_run(reactor, options, services)))
+        service = makeGorService(options.config, reactor)
+        service.privilegedStartService()
+    except (StartError, OSError, ValueError) as e:
+        _fail(redactText(describe(e)))
+    failures: list[str] = []
+    try:
+        task.react(lambda reactor: _deferred(_run(reactor, service, failures)))
     except SystemExit as e:
-        if e.code or not services or not services[0].exitCode:
+        if failures:
+            _fail(failures[0])
+        if e.code or not service.exitCode:
             raise
-        sys.exit(services[0].exitCode)
+        sys.exit(service.exitCode)
 
 
 def _deferred(coro: Any) -> Any:

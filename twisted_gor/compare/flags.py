@@ -11,6 +11,9 @@ from twisted_gor.config import GorConfig
 from twisted_gor.compare.output import CompareOutputConfig as _Defaults
 from twisted_gor.flags import DURATION, INT, STRING, Flag, FlagValues
 
+GROUP = "Comparison"
+"""The heading of the comparison flags in --help."""
+
 FLAGS: list[Flag] = [
     Flag(
         "output-compare",

@@ -91,7 +91,8 @@ class CompareOutput(OutputBase):
         self._pending: OrderedDict[bytes, _Pending] = OrderedDict()
         self._done: OrderedDict[bytes, None] = OrderedDict()
         self._sweeper: LoopingCall | None = None
-        self.stats.gauge("pending", lambda: len(self._pending))
+        self.stats.track("pending", lambda: len(self._pending))
+        self.stats.gauge("pending")
         for key in ("compared", "same", *("differs." + c for c in CATEGORIES)):
             self.stats.set(key, 0)
 

@@ -542,7 +542,7 @@ class HttpOutput(OutputBase):
         stats.gauge("inflight", lambda: sum(1 for w in self.workers if w.message is not None))
         stats.gauge("connections.open", lambda: sum(1 for w in self.workers if w.client is not None))
         self.latency = stats.histogram("latency")
-        self.failureLog = FailureLog(self.name, self.reactor)
+        self.failureLog = FailureLog(str(self.name), self.reactor)
 
     def _sessionWorker(self, session: ReplaySession) -> _Worker:
         worker = _Worker(self)

@@ -53,9 +53,9 @@ class GorCollector(Collector):
         """
         One family per metric name, one sample per component.
         """
-        families: dict[str, Metric] = {}
+        families: dict[str, Any] = {}
 
-        def family(name: str, factory: Callable[..., Metric], doc: str, labels: list[str]) -> Metric:
+        def family(name: str, factory: Callable[..., Metric], doc: str, labels: list[str]) -> Any:
             found = families.get(name)
             if found is None:
                 found = families[name] = factory(name, doc, labels=labels)
@@ -83,7 +83,7 @@ class GorCollector(Collector):
                     metric = family(name, HistogramMetricFamily, f"{kind} {key}", ["component", "target"])
                     values = labels
                 buckets = [(_bound(b), float(c)) for b, c in histogram.cumulative()]
-                metric.add_metric(values, buckets, histogram.sum)  # type: ignore[attr-defined]
+                metric.add_metric(values, buckets, histogram.sum)
         yield from families.values()
 
 

@@ -102,7 +102,7 @@ class _QuietSite(Site):
 
     noisy = False
 
-    def log(self, request: Request) -> None:
+    def log(self, request: Any) -> None:
         """
         Log nothing.
         """
@@ -128,7 +128,7 @@ class MetricsService(Service):
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(GorCollector(components))
         ProcessCollector(registry=self.registry)
-        paths = ["/metrics"]
+        paths = self.paths = ["/metrics"]
         root = Root(paths)
         root.putChild(b"metrics", MetricsPage(self.registry))
         if debugVars:
@@ -155,14 +155,9 @@ class MetricsService(Service):
         if self.port is not None:
             return
         self.port = self.reactor.listenTCP(self.portNumber, self.site, interface=self.host)
-        address = self.port.getHost()
+        address: Any = self.port.getHost()
         shown = f"[{address.host}]" if ":" in address.host else address.host
-        self.log.info(
-            "metrics: serving {paths} on http://{host}:{port}/",
-            paths=" ".join(self.site.resource.paths),  # type: ignore[attr-defined]
-            host=shown,
-            port=address.port,
-        )
+        self.log.info("metrics: serving {paths} on http://{host}:{port}/", paths=" ".join(self.paths), host=shown, port=address.port)
 
     def stopService(self) -> Any:
         """
