@@ -19,7 +19,7 @@ FLAGS: list[Flag] = [
         "output-compare",
         STRING,
         "Compare production responses (type 2) with replayed ones (type 3) by request id; "
-        "write a JSON report to this file at exit. Implies --output-http-track-response "
+        "write a report to this file at exit: JSON, or one self-contained HTML page for a .html name. Implies --output-http-track-response "
         "(and --input-raw-track-response).",
     ),
     Flag(

@@ -2,7 +2,8 @@
 """
 C{--output-compare REPORT.json}: pair production's response (type 2) with
 staging's replayed response (type 3) of each request id, compare them, count
-the outcome per endpoint and write a JSON report when gor stops.
+the outcome per endpoint and write a JSON report (an HTML page for a .html
+name, see L{twisted_gor.compare.html}) when gor stops.
 
 Pairs wait in a pending map bounded by count and age; what leaves it without
 a partner is counted as C{unpaired.<reason>}.
@@ -56,15 +57,26 @@ class _Pending:
         return "no_response"
 
 
-def writeReport(path: str, report: dict[str, Any]) -> None:
+def isHtml(path: str) -> bool:
     """
-    Write C{report} as JSON to C{path} (atomically: a temporary file renamed).
-    Blocking: run it on a worker thread.
+    Whether C{path} asks for the HTML report (C{.html}, C{.htm}).
+    """
+    return path.lower().endswith((".html", ".htm"))
+
+
+def writeReport(path: str, report: dict[str, Any] | str) -> None:
+    """
+    Write C{report} as JSON (or an already rendered page) to C{path}
+    (atomically: a temporary file renamed). Blocking: run it on a worker
+    thread.
     """
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+        if isinstance(report, str):
+            f.write(report)
+        else:
+            json.dump(report, f, indent=2, ensure_ascii=False)
+            f.write("\n")
     os.replace(temporary, path)
 
 
@@ -207,6 +219,18 @@ class CompareOutput(OutputBase):
         }
         return self.report.asDict(self.totals(), settings)
 
+    def reportHtml(self) -> str:
+        """
+        The report as one self-contained HTML page (L{twisted_gor.compare.html}).
+        """
+        from twisted_gor.compare.html import renderReport
+
+        latencies: dict[str, dict[str, Any]] = {}
+        for key, endpoint, histogram in self.stats.histograms():
+            side = key.rpartition(".")[2]
+            latencies.setdefault(endpoint, {})[side] = histogram
+        return renderReport(self.reportDict(), self.report.endpoints, latencies)
+
     def logSummary(self) -> None:
         """
         Log one line per endpoint with differences, then the totals.
@@ -238,7 +262,8 @@ class CompareOutput(OutputBase):
         self.flushPending()
         self.logSummary()
         worker = self.workerFactory(self.reactor, "gor-compare-report")
-        d: Deferred[None] = worker.submit(writeReport, self.config.path, self.reportDict())
+        content = self.reportHtml() if isHtml(self.config.path) else self.reportDict()
+        d: Deferred[None] = worker.submit(writeReport, self.config.path, content)
 
         def failed(failure: Failure) -> None:
             self.stats.increment("failed.report_write")
