@@ -197,6 +197,8 @@ class GorConfig:
     @ivar prettifyHttp: de-chunk and decompress HTTP bodies (see
         L{twisted_gor.prettify}) for the middleware and the outputs.
     @ivar services: services beside the pipeline (see L{ServiceConfig}).
+    @ivar progress: the C{gor} command's progress line: forced on or off,
+        or L{None} (when stderr is a terminal).
     """
 
     inputs: list[InputConfig] = field(default_factory=list)
@@ -215,6 +217,7 @@ class GorConfig:
     middleware: "MiddlewareConfig | IMiddleware | None" = None
     prettifyHttp: bool = False
     services: list[ServiceConfig] = field(default_factory=list)
+    progress: bool | None = None
 
     def enabledCapabilities(self) -> frozenset[str]:
         """

@@ -78,6 +78,8 @@ class ShortLogObserver:
     def __init__(self, stream: IO[str], verbose: bool = False) -> None:
         self.stream = stream
         self.verbose = verbose
+        self.status: Any = None
+        """A L{twisted_gor.cli.progress.ProgressLine} to clear and redraw around each line."""
 
     def __call__(self, event: dict[str, Any]) -> None:
         if not self.verbose and componentOf(event) == "twisted" and not event.get("isError"):
@@ -87,8 +89,13 @@ class ShortLogObserver:
         text = formatLine(event)
         if text is None:
             return
+        status = self.status
         try:
+            if status is not None:
+                status.clear()
             self.stream.write(text)
             self.stream.flush()
+            if status is not None:
+                status.redraw()
         except (BrokenPipeError, ValueError):
             pass

@@ -19,7 +19,7 @@ from twisted_gor.redact import RedactingFile, redactText
 from twisted_gor.service import StartError
 
 
-def startLogging(verbose: int) -> None:
+def startLogging(verbose: int) -> ShortLogObserver:
     """
     Send log events to stderr in the short format
     (L{twisted_gor.cli.logformat}): info and above, or debug with
@@ -27,22 +27,47 @@ def startLogging(verbose: int) -> None:
     logged it.
     """
     level = LogLevel.debug if verbose > 0 else LogLevel.info
-    observer = FilteringLogObserver(
-        ShortLogObserver(RedactingFile(sys.stderr), verbose=verbose > 0),  # type: ignore[arg-type]
-        [LogLevelFilterPredicate(defaultLogLevel=level)],
-    )
+    short = ShortLogObserver(RedactingFile(sys.stderr), verbose=verbose > 0)  # type: ignore[arg-type]
+    observer = FilteringLogObserver(short, [LogLevelFilterPredicate(defaultLogLevel=level)])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    return short
 
 
-async def _run(reactor: Any, service: Any, failures: list[str]) -> None:
+async def _run(reactor: Any, service: Any, failures: list[str], logger: ShortLogObserver) -> None:
     installQuietSignals(reactor)
+    progress = _progressLine(service, reactor)
+    if progress is not None:
+        logger.status = progress
+
+        def stopProgress() -> None:
+            progress.stop()
+            logger.status = None
+
+        # before the summary: the line ends when the inputs are done
+        service.whenDone().addCallback(lambda _: stopProgress())
+        reactor.addSystemEventTrigger("before", "shutdown", stopProgress)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     try:
         service.startService()
     except StartError as e:
         failures.append(describe(e))
         return
+    if progress is not None:
+        progress.start()
     await service.whenDone()
+
+
+def _progressLine(service: Any, reactor: Any) -> Any:
+    from twisted_gor.cli.progress import ProgressLine
+
+    wanted = service.config.progress
+    tty = sys.stderr.isatty()
+    line = ProgressLine(service, sys.stderr, reactor, tty=tty)
+    if wanted is False or not line.sources():
+        return None
+    if wanted is None and not tty:
+        return None
+    return line
 
 
 def _fail(message: str) -> None:
@@ -63,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = Options()
     options.parseOptions(list(sys.argv[1:] if argv is None else argv))
     assert options.config is not None
-    startLogging(options.config.verbose)
+    logger = startLogging(options.config.verbose)
     from twisted.internet import reactor, task
 
     from twisted_gor.service import makeGorService
@@ -75,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(redactText(describe(e)))
     failures: list[str] = []
     try:
-        task.react(lambda reactor: _deferred(_run(reactor, service, failures)))
+        task.react(lambda reactor: _deferred(_run(reactor, service, failures, logger)))
     except SystemExit as e:
         if failures:
             _fail(failures[0])
