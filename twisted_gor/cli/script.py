@@ -34,6 +34,14 @@ def startLogging(verbose: int) -> ShortLogObserver:
 
 
 async def _run(reactor: Any, service: Any, failures: list[str], logger: ShortLogObserver) -> None:
+    from twisted.internet.defer import Deferred
+
+    # task.react calls this before the reactor runs; its signal handlers are
+    # installed as it starts. Start once they are, so that "gor: started"
+    # means a SIGTERM from then on stops gor cleanly.
+    running: Deferred[None] = Deferred()
+    reactor.callWhenRunning(running.callback, None)
+    await running
     installQuietSignals(reactor)
     progress = _progressLine(service, reactor)
     if progress is not None:
