@@ -136,6 +136,10 @@ class StartupFailureTests(TestCase):
         """
         if not isRoot():
             raise self.skipTest("needs root to become another user with setpriv")
+        unprivileged = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all")
+        probe = await runCommand(*unprivileged, sys.executable, "-c", "pass")
+        if probe.rc != 0:
+            raise self.skipTest(f"this interpreter cannot run as an unprivileged user: {probe.errText.strip()}")
         # setpriv passes on the environment (this checkout on PYTHONPATH).
         result = await runCommand(
             "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",

@@ -167,6 +167,8 @@ class ReadmeExamples(TestCase):
                 value = re.sub(r":\d+(,\d+)?$", lambda m: f":{self.prodPort}" + (f",{self.prodPort2}" if m.group(1) else ""), value)
             elif flag in ("--input-tcp", "--input-http"):
                 value = f"127.0.0.1:{self.inputPort}"
+            elif flag in ("--metrics", "--http-pprof"):
+                value = f"127.0.0.1:{freePort()}"
             else:
                 value = value.replace("replay.local:28020", f"127.0.0.1:{self.relayPort}")
                 value = value.replace("es_host:9200", staging)
