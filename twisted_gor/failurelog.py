@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_failurelog -*-
+# -*- test-case-name: tests.test_summary -*-
 """
 Failures said while they happen, without flooding: the first failure of a
 component is logged at once as a warning, the next ones are summed and logged

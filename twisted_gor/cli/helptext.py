@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_help -*-
+# -*- test-case-name: tests.test_cli -*-
 """
 C{gor --help}: the flags grouped, every default shown, wrapped to the
 terminal's width without breaking words.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_logformat -*-
+# -*- test-case-name: tests.test_summary -*-
 """
 The C{gor} command's log lines: short and human, C{HH:MM:SS [component]
 message}, warnings and errors marked (C{WARNING}, C{ERROR}), tracebacks
