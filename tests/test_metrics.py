@@ -6,6 +6,7 @@ real C{gor} command scraped while it replays to a real HTTP server.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import treq
@@ -34,6 +35,29 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for sample in family.samples:
             found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return found
+
+
+def listeningPorts(pid: int) -> set[int]:
+    """
+    The TCP ports process C{pid} listens on (its socket inodes in LISTEN
+    state in /proc/net/tcp and tcp6).
+    """
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 class _Component:
@@ -200,6 +224,9 @@ class MetricsCommandTests(TestCase):
         debug = json.loads(await self.scrape(pprofPort, "/debug/vars"))
         self.assertEqual(debug["gor"][f"output_http(http://user:***@127.0.0.1:{targetPort})"]["succeeded"], 200)
         self.assertNotIn("hunter2", json.dumps(debug))
+        # only the addresses asked for are open
+        assert gor.pid is not None
+        self.assertEqual(listeningPorts(gor.pid), {inputPort, metricsPort, pprofPort})
         # --metrics alone has no /debug/vars
         response = await treq.get(f"http://127.0.0.1:{metricsPort}/debug/vars", persistent=False)
         self.assertEqual(response.code, 404)
