@@ -114,6 +114,10 @@ class FailureLogTests(SynchronousTestCase):
         self.assertEqual((warnings[1]["count"], warnings[1]["reasons"]), (10, "refused 9, timeout 1"))
         clock.advance(60)
         self.assertEqual(len([e for e in events if e.get("log_namespace", "").startswith("twisted_gor.failurelog")]), 2)
+        log.failed("refused")
+        log.stop()
+        log.failed("refused")
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class LogFormatTests(SynchronousTestCase):

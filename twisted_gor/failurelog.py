@@ -35,11 +35,15 @@ class FailureLog:
         self.pending: dict[str, int] = {}
         self._call: IDelayedCall | None = None
         self._quietUntil = -1.0
+        self._stopped = False
 
     def failed(self, reason: str) -> None:
         """
-        Say (now, or at the end of the period) that one more failed for C{reason}.
+        Say (now, or at the end of the period) that one more failed for C{reason}
+        (nothing once L{stop}ped: the summary has the counters).
         """
+        if self._stopped:
+            return
         now = self.clock.seconds()
         if now >= self._quietUntil and self._call is None:
             self._quietUntil = now + self.period
@@ -72,8 +76,9 @@ class FailureLog:
 
     def stop(self) -> None:
         """
-        Log what is pending now and stop the timer.
+        Log what is pending now and stop the timer for good.
         """
+        self._stopped = True
         if self._call is not None and self._call.active():
             self._call.cancel()
         self._call = None
