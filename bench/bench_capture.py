@@ -166,7 +166,7 @@ def run(name: str, path: str, track: bool, lua: str | None, workdir: str, durati
         stderr=open(tcpdumpLog, "w"),
     )
     try:
-        waitFor(log, "BPF Filter")
+        waitFor(log, ": capturing on")
         waitFor(tcpdumpLog, "listening")
         time.sleep(0.5)
         before = served()
@@ -180,7 +180,8 @@ def run(name: str, path: str, track: bool, lua: str | None, workdir: str, durati
         gorCpu1, dumpCpu1 = cpu(gor.pid), cpu(tcpdump.pid)
         peak = rss(gor.pid)
     finally:
-        gor.send_signal(signal.SIGINT)
+        # SIGTERM: a bench started in the background inherits an ignored SIGINT
+        gor.send_signal(signal.SIGTERM)
         tcpdump.send_signal(signal.SIGINT)
         gor.wait(30)
         tcpdump.wait(30)
@@ -191,7 +192,7 @@ def run(name: str, path: str, track: bool, lua: str | None, workdir: str, durati
     text = open(log).read()
     stats = re.findall(r"summary: input_raw\([^)]*\): (.*)", text)
     others = re.findall(r"summary: ((?:output|pipeline|read)[^\n]*)", text)
-    problems = re.findall(r"#(?:error|critical|warn)\] ([^\n]*)", text)[:5]
+    problems = re.findall(r"\] (?:ERROR|CRITICAL|WARNING) ([^\n]*)", text)[:5]
     rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
     return {
         "name": name,

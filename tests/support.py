@@ -350,3 +350,58 @@ def runCommand(*argv: str, timeout: float = 60.0, cwd: str | None = None) -> Def
 
 
 __all__ = ["GorProcess", "GorResult", "WaitTimeout", "waitUntil", "fileRecords", "listenLocal", "runGor", "startGor", "runCommand", "freePort", "isRoot", "ROOT_REASON", "signal"]
+
+
+def peakRss(pid: int) -> int | None:
+    """
+    The peak RSS (VmHWM) of process C{pid} in kB, L{None} once it is gone
+    or before it has become gor: between fork and exec a child still shares
+    the test runner's memory, and its VmHWM is the runner's.
+    """
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"twisted_gor" not in f.read():
+                return None
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class PeakRssSampler:
+    """
+    Samples a gor child's peak RSS (L{peakRss}) every C{interval} seconds on
+    the reactor until L{stop}; L{peak} is the largest sample in kB (0 when
+    none was taken).
+    """
+
+    def __init__(self, reactor: Any, pid: int, interval: float) -> None:
+        from twisted.internet.task import LoopingCall
+
+        self.pid = pid
+        self.peaks: list[int] = []
+        self._loop = LoopingCall(self._sample)
+        self._loop.clock = reactor
+        self._loop.start(interval)
+
+    def _sample(self) -> None:
+        peak = peakRss(self.pid)
+        if peak is not None:
+            self.peaks.append(peak)
+
+    @property
+    def peak(self) -> int:
+        """
+        The largest sample in kB, 0 when none was taken.
+        """
+        return max(self.peaks, default=0)
+
+    def stop(self) -> None:
+        """
+        Stop sampling (idempotent: safe as a cleanup too).
+        """
+        if self._loop.running:
+            self._loop.stop()

@@ -33,7 +33,7 @@ def summaryValue(text: str, key: str) -> int:
 
 
 def errorLines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if "#error]" in line or "#critical]" in line]
+    return [line for line in text.splitlines() if "] ERROR " in line or "] CRITICAL " in line]
 
 
 class Base(TestCase):

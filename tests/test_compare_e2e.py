@@ -351,7 +351,7 @@ class LiveTests(TestCase):
         self.addCleanup(gor.killIfRunning)
         ended = gor.wait(60)
         try:
-            await gor.waitForLog("BPF Filter", timeout=30)
+            await gor.waitForLog(": capturing on", timeout=30)
             pool = HTTPConnectionPool(reactor, persistent=False)
             agent = Agent(reactor, pool=pool)
             for path in (b"/users/1", b"/users/2?v=1", b"/orders/5", b"/config", b"/feed"):

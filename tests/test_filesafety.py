@@ -78,7 +78,7 @@ class DiskFullTests(Base):
         return directory
 
     def assertOneError(self, text: str) -> None:
-        errors = [line for line in text.splitlines() if "No space left on device" in line and "#error]" in line]
+        errors = [line for line in text.splitlines() if "No space left on device" in line and "] ERROR " in line]
         # The output's error, and the summary's exit line.
         self.assertEqual(len(errors), 2, text)
         self.assertNotIn("Traceback", text)

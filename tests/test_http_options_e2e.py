@@ -120,4 +120,5 @@ class StatsTests(TestCase):
 
         result = yield runGor("--input-file", path, *target, "--output-http-stats", "--output-http-stats-ms", "200")
         self.assertEqual(result.rc, 0, result.errText)
-        self.assertNotIn("output_http:", result.errText.replace("summary: output_http(", ""))
+        self.assertNotIn("output_http:", result.errText.replace("summary: output_http(", "").replace("--output-http-stats:", ""))
+        self.assertIn("--output-http-stats: nothing is printed without --stats", result.errText)

@@ -22,7 +22,7 @@ from twisted_gor.message import Message
 from twisted_gor.pipeline import Pipeline
 from twisted_gor.testing import MemoryOutput
 
-from tests.support import freePort, runGor
+from tests.support import PeakRssSampler, freePort, runGor
 
 MS = 1_000_000
 GAP = 200_000
@@ -340,25 +340,6 @@ class _BigResource(Resource):
         return self.body
 
 
-def peakRss(pid: int) -> int | None:
-    """
-    The peak RSS (VmHWM) of process C{pid} in kB, L{None} once it is gone
-    or before it has become gor: between fork and exec a child still shares
-    the test runner's memory, and its VmHWM is the runner's.
-    """
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if b"twisted_gor" not in f.read():
-                return None
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 class ResponseBudgetTests(TestCase):
     """
     C{--output-http-response-budget}: the responses kept by
@@ -376,7 +357,6 @@ class ResponseBudgetTests(TestCase):
         40 MiB the workers would keep without the budget (plus their copies).
         """
         from twisted.internet import reactor
-        from twisted.internet.task import LoopingCall
         from twisted.web.server import Site
 
         from tests.support import listenLocal, startGor
@@ -401,32 +381,18 @@ class ResponseBudgetTests(TestCase):
         self.addCleanup(gor.killIfRunning)
         assert gor.pid is not None
         pid = gor.pid
-        peaks: list[int] = []
-
-        def sample() -> None:
-            peak = peakRss(pid)
-            if peak is not None:
-                peaks.append(peak)
-
-        sampler = LoopingCall(sample)
-        sampler.clock = reactor
-        sampler.start(0.02)
-
-        def stopSampling() -> None:
-            if sampler.running:
-                sampler.stop()
-
-        self.addCleanup(stopSampling)
+        sampler = PeakRssSampler(reactor, pid, 0.02)
+        self.addCleanup(sampler.stop)
         result = yield gor.wait(90)
-        stopSampling()
+        sampler.stop()
         self.assertEqual(result.rc, 0, result.errText)
         stats = summary(result.errText, "output_http")
         self.assertTrue(stats.get("responses.budget_limited", 0) > 0, stats)
         self.assertEqual(stats.get("sent"), count, stats)
         self.assertEqual(stats.get("succeeded"), count, stats)
         self.assertEqual(resource.requests, count)
-        self.assertTrue(peaks, "no RSS sample")
-        peak = max(peaks)
+        self.assertTrue(sampler.peaks, "no RSS sample")
+        peak = sampler.peak
         # About 62 MB (106 MB without a budget). Samples taken before the
         # child's exec read the test runner's peak (up to 250 MB late in a
         # run); peakRss skips those.

@@ -16,14 +16,12 @@ import tempfile
 from typing import Any
 
 from twisted.internet import defer, reactor as _reactor
-from twisted.internet.task import LoopingCall
 from twisted.trial.unittest import TestCase
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from tests.support import REPO, fileRecords, listenLocal, runGor, startGor, waitUntil
+from tests.support import REPO, PeakRssSampler, fileRecords, listenLocal, runGor, startGor, waitUntil
 from tests.test_http_e2e import counters, startServer
-from tests.test_memory import peakRss
 from twisted_gor.framing import encodeMessage
 from twisted_gor.message import Message
 
@@ -259,33 +257,19 @@ class BackpressureTests(_Base):
         self.addCleanup(gor.killIfRunning)
         assert gor.pid is not None
         pid = gor.pid
-        peaks: list[int] = []
-
-        def sample() -> None:
-            peak = peakRss(pid)
-            if peak is not None:
-                peaks.append(peak)
-
-        sampler = LoopingCall(sample)
-        sampler.clock = reactor
-        sampler.start(0.05)
-
-        def stopSampling() -> None:
-            if sampler.running:
-                sampler.stop()
-
-        self.addCleanup(stopSampling)
+        sampler = PeakRssSampler(reactor, pid, 0.05)
+        self.addCleanup(sampler.stop)
         result = yield gor.wait(100)
-        stopSampling()
+        sampler.stop()
         self.assertEqual(result.rc, 0, result.errText)
         stats = counters(result.errText, "middleware")
         self.assertEqual((stats.get("sent"), stats.get("received")), (count, count), stats)
         self.assertGreater(stats.get("paused", 0), 0, stats)
         self.assertNotIn("dropped.queue_full", stats)
         self.assertEqual(len(fileRecords(out)), count)
-        self.assertTrue(peaks, "no RSS sample")
+        self.assertTrue(sampler.peaks, "no RSS sample")
         # about 75 MB here; 156 MB with --middleware-buffer-size 1gb
-        self.assertLess(max(peaks), 90 * 1024, f"peak RSS {max(peaks)} kB")
+        self.assertLess(sampler.peak, 90 * 1024, f"peak RSS {sampler.peak} kB")
 
 
     @defer.inlineCallbacks

@@ -290,7 +290,7 @@ class GorCommandTests(TestCase):
         self.addCleanup(gor.killIfRunning)
         ended = gor.wait(80)
         try:
-            await gor.waitForLog("BPF Filter", timeout=30)
+            await gor.waitForLog(": capturing on", timeout=30)
             prefix = os.path.abspath(self.mktemp())
             for mode in ("keepalive", "pipelined", "nobody"):
                 _, err, code = await getProcessOutputAndValue(
@@ -361,7 +361,7 @@ class SelfCaptureTests(TestCase):
         self.addCleanup(gor.killIfRunning)
         ended = gor.wait(80)
         try:
-            await gor.waitForLog("BPF Filter", timeout=30)
+            await gor.waitForLog(": capturing on", timeout=30)
             prefix = os.path.abspath(self.mktemp())
             _, err, code = await getProcessOutputAndValue(
                 sys.executable, ["-c", CLIENT, "keepalive", "127.0.0.1", str(port), prefix], env=os.environ

@@ -142,7 +142,7 @@ class StopOrderTests(ServiceTestCase):
         self.successResultOf(service.stopService())
         self.assertEqual(journal, ["input", "input", "producer", "consumer", "consumer", "profile", "summary"])
         self.assertTrue(os.path.exists(profile))
-        self.assertIn("summary: read=1 emitted=1 skipped=0 dropped=0 elapsed=0.000s", self.logged)
+        self.assertIn("summary: read=1 emitted=1 skipped=0 dropped=0 failed=0 elapsed=0.000s", self.logged)
         self.assertEqual([m.id for m in consumer.messages], [request(1).id])
 
     def test_waitsForEachGroup(self) -> None:
@@ -183,7 +183,7 @@ class StopOrderTests(ServiceTestCase):
         self.successResultOf(service.stopService())
         self.assertIn("summary: output_memory: written=3", self.logged)
         self.assertEqual(sink.stats["written"], 3)
-        self.assertIn("summary: read=3 emitted=3 skipped=0 dropped=0 elapsed=2.500s", self.logged)
+        self.assertIn("summary: read=3 emitted=3 skipped=0 dropped=0 failed=0 elapsed=2.500s", self.logged)
 
     def test_stopTwice(self) -> None:
         """

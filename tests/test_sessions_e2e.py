@@ -359,7 +359,7 @@ class LiveCaptureTests(TestCase):
         self.addCleanup(gor.killIfRunning)
         ended = gor.wait(80)
         try:
-            await gor.waitForLog("BPF Filter", timeout=30)
+            await gor.waitForLog(": capturing on", timeout=30)
             prefix = os.path.abspath(self.mktemp())
             _, err, code = await getProcessOutputAndValue(
                 sys.executable, ["-c", CLIENTS, "127.0.0.1", str(port), prefix], env=os.environ
@@ -419,7 +419,7 @@ class LiveReplayTests(TestCase):
         self.addCleanup(gor.killIfRunning)
         ended = gor.wait(80)
         try:
-            await gor.waitForLog("BPF Filter", timeout=30)
+            await gor.waitForLog(": capturing on", timeout=30)
             prefix = os.path.abspath(self.mktemp())
             _, err, code = await getProcessOutputAndValue(
                 sys.executable, ["-c", CLIENTS, "127.0.0.1", str(port), prefix], env=os.environ

@@ -241,3 +241,16 @@ class IMiddlewareStage(IService, IStatsSource, IMessageReceiver):
         """
         Emit again after L{pauseProducing}.
         """
+
+
+class IProgressSource(Interface):
+    """
+    An input that knows how much of a finite source it has done (the files
+    of C{--input-file}), for the C{--progress} line.
+    """
+
+    def progress():  # type: ignore[no-untyped-def]
+        """
+        Return C{(done, total)} bytes of the source now, or L{None} while
+        unknown (files not opened yet, an endless loop).
+        """

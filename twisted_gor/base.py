@@ -123,6 +123,9 @@ class OutputBase(Service, Failing):
         self.stats = Counters()
         self.backpressure: IBackpressure | None = None
         self.flow = FlowControl(self, self.stats)
+        flow = self.flow
+        self.stats.gauge("queue.depth", lambda: flow.messages)
+        self.stats.gauge("queue.bytes", lambda: flow.bytes)
 
     def setBackpressure(self, backpressure: IBackpressure) -> None:
         """

@@ -10,12 +10,14 @@ how to build its runtime object from a L{BuildContext}.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Protocol, runtime_checkable
 
 from twisted_gor.limiter import Limit
 from twisted_gor.selfports import SelfPorts
 
 if TYPE_CHECKING:
+    from twisted.application.service import IService
+
     from twisted_gor._interfaces import IInput, IMessageFilter, IMiddleware, IMiddlewareStage, IOutput
     from twisted_gor.prettify import Prettifier
 
@@ -158,6 +160,21 @@ class MiddlewareConfig(Protocol):
         """
 
 
+@runtime_checkable
+class ServiceConfig(Protocol):
+    """
+    Configuration of a service that runs beside the pipeline and looks at
+    its components (the C{--metrics} endpoint): started before the outputs,
+    stopped after them.
+    """
+
+    def build(self, context: BuildContext, components: Callable[[], list[Any]]) -> "IService":
+        """
+        Build the service; C{components()} gives every component with
+        counters (inputs, filters, the pipeline, outputs) whenever called.
+        """
+
+
 @dataclass
 class GorConfig:
     """
@@ -179,6 +196,9 @@ class GorConfig:
         defaults of L{twisted_gor.PythonMiddlewareConfig}), or L{None}.
     @ivar prettifyHttp: de-chunk and decompress HTTP bodies (see
         L{twisted_gor.prettify}) for the middleware and the outputs.
+    @ivar services: services beside the pipeline (see L{ServiceConfig}).
+    @ivar progress: the C{gor} command's progress line: forced on or off,
+        or L{None} (when stderr is a terminal).
     """
 
     inputs: list[InputConfig] = field(default_factory=list)
@@ -196,6 +216,8 @@ class GorConfig:
     memProfile: str | None = None
     middleware: "MiddlewareConfig | IMiddleware | None" = None
     prettifyHttp: bool = False
+    services: list[ServiceConfig] = field(default_factory=list)
+    progress: bool | None = None
 
     def enabledCapabilities(self) -> frozenset[str]:
         """

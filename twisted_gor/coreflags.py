@@ -42,6 +42,8 @@ FLAGS: list[Flag] = [
         BOOL,
         "De-chunk and gunzip/inflate HTTP bodies (fixing Content-Length) for the middleware and the outputs.",
     ),
+    Flag("progress", BOOL, "Show a progress line of file replays on stderr even when it is not a terminal."),
+    Flag("no-progress", BOOL, "No progress line, even when stderr is a terminal (where it is shown by default)."),
     Flag("cpuprofile", STRING, "Write a cProfile (pstats) profile of the whole run to this file at exit.", default=""),
     Flag("memprofile", STRING, "Write a tracemalloc memory profile (snapshot + top list) to this file at exit.", default=""),
 ]
@@ -67,6 +69,9 @@ def configure(values: FlagValues, config: GorConfig) -> None:
     config.splitOutput = values["split-output"]
     config.recognizeTcpSessions = values["recognize-tcp-sessions"]
     config.prettifyHttp = values["prettify-http"]
+    if values["progress"] and values["no-progress"]:
+        raise ValueError("--progress: not with --no-progress")
+    config.progress = True if values["progress"] else False if values["no-progress"] else None
     if values["copy-buffer-size"] < 1:
         raise ValueError("--copy-buffer-size: must be at least 1 byte")
     config.copyBufferSize = values["copy-buffer-size"]

@@ -172,6 +172,8 @@ class Flag:
         L{ValueError} with a message.
     @ivar optionalValue: a boolean flag that also tolerates C{--flag=VALUE}
         (Gor's C{--output-dummy=...}); the value is ignored.
+    @ivar group: the C{--help} heading, when not the one derived from the
+        flag's name and area (see L{twisted_gor.cli.helptext}).
     """
 
     name: str
@@ -182,6 +184,7 @@ class Flag:
     aliases: tuple[str, ...] = ()
     check: Callable[[Any], Any] | None = None
     optionalValue: bool = False
+    group: str = ""
 
     def coerce(self, raw: str) -> Any:
         """

@@ -13,6 +13,10 @@ the reference timestamp back (GoReplay's C{negative_wait}).
 
 from __future__ import annotations
 
+from typing import Callable
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
 
 class Pacer:
     """
@@ -79,3 +83,42 @@ class Pacer:
         The next message is due at once again (a replay starting over).
         """
         self.lastTimestamp = None
+
+
+class DueCall:
+    """
+    The one pending call of a paced input's emit loop: L{schedule} it for a
+    deadline, or for the next reactor turn (C{delay} 0), which replaces a
+    later one.
+    """
+
+    __slots__ = ("_reactor", "_function", "_call")
+
+    def __init__(self, reactor: IReactorTime, function: Callable[[], None]) -> None:
+        self._reactor = reactor
+        self._function = function
+        self._call: IDelayedCall | None = None
+
+    def schedule(self, delay: float) -> None:
+        """
+        Call the function after C{delay} seconds, unless a call is already
+        pending (a pending call is brought forward when C{delay} is 0).
+        """
+        call = self._call
+        if call is not None and call.active():
+            if delay > 0:
+                return
+            call.cancel()
+        self._call = self._reactor.callLater(delay, self._fire)
+
+    def cancel(self) -> None:
+        """
+        Forget the pending call, if any.
+        """
+        call, self._call = self._call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _fire(self) -> None:
+        self._call = None
+        self._function()

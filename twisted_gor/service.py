@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IDelayedCall
@@ -50,6 +50,21 @@ from twisted_gor.pipeline import Pipeline
 from twisted_gor.prettify import Prettifier
 from twisted_gor.selfports import SelfPorts
 from twisted_gor.stats import formatStats
+
+
+class StartError(Exception):
+    """
+    A component of the service could not start (a port in use, a capture
+    without permission, a file that cannot be opened).
+
+    @ivar component: the component's name.
+    @ivar error: what it raised.
+    """
+
+    def __init__(self, component: str, error: BaseException) -> None:
+        Exception.__init__(self, f"{component}: {error}")
+        self.component = component
+        self.error = error
 
 
 class GorService(MultiService):
@@ -117,6 +132,8 @@ class GorService(MultiService):
             from twisted_gor.profiling import ProfilingService
 
             self.extraServices.append(ProfilingService(config.cpuProfile, config.memProfile))
+        for extra in config.services:
+            self.extraServices.append(extra.build(context, self.components))
         seen: dict[str, int] = {}
         stages = [self.middleware] if self.middleware is not None else []
         for service in (*self.extraServices, *self.outputs, *stages, *self.inputs):
@@ -200,13 +217,36 @@ class GorService(MultiService):
             except ReactorNotRunning:
                 pass
 
+    def privilegedStartService(self) -> None:
+        """
+        Let each component open what needs privileges.
+
+        @raise StartError: naming the component that failed.
+        """
+        for child in list(self):
+            try:
+                child.privilegedStartService()
+            except Exception as e:
+                raise StartError(str(child.name), e) from e
+
     def startService(self) -> None:
+        """
+        Start every component, then the timers.
+
+        @raise StartError: naming the component that failed (the others
+            started so far are stopped by L{stopService}).
+        """
         self._startedAt = self.reactor.seconds()
         if self.config.exitAfter:
             # armed before the inputs start, so that time spent starting them
             # counts towards --exit-after
             self._exitCall = self.reactor.callLater(self.config.exitAfter, self._finished, "--exit-after elapsed")
-        MultiService.startService(self)
+        Service.startService(self)
+        for child in list(self):
+            try:
+                child.startService()
+            except Exception as e:
+                raise StartError(str(child.name), e) from e
         self.log.info(
             "gor: started with {inputs} input(s): {inputNames}; {outputs} output(s): {outputNames}",
             inputs=len(self.inputs),
@@ -275,13 +315,17 @@ class GorService(MultiService):
             self.log.info("summary: {line}", line=line)
         errors = sum(c.stats["errors"] for c in components)
         truncated = sum(c.stats["truncated"] for c in components)
+        # A filter's drops are counted by the pipeline (dropped.filtered) too:
+        # its counters say why, the totals count each message once.
+        counted = [c for c in components if not IMessageFilter.providedBy(c)]
         self.log.info(
-            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped}{truncated}{errors} "
-            "elapsed={elapsed:.3f}s",
+            "summary: read={read} emitted={emitted} skipped={skipped} dropped={dropped} failed={failed}"
+            "{truncated}{errors} elapsed={elapsed:.3f}s",
             read=sum(_readCount(i) for i in self.inputs),
             emitted=sum(i.stats["emitted"] for i in self.inputs),
-            skipped=sum(c.stats.total("skipped") for c in components),
-            dropped=sum(c.stats.total("dropped") for c in components) + self._droppedByMiddleware(),
+            skipped=sum(c.stats.total("skipped") for c in counted),
+            dropped=sum(c.stats.total("dropped") for c in counted) + self._droppedByMiddleware(),
+            failed=sum(o.stats.total("failed") for o in self.outputs),
             truncated=f" truncated={truncated}" if truncated else "",
             errors=f" errors={errors}" if errors else "",
             elapsed=elapsed,

@@ -9,6 +9,9 @@ its old Gor spellings and its one-line help.
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
 import sys
 from importlib import import_module
 from typing import Any, Callable, Sequence
@@ -32,6 +35,7 @@ AREAS = (
     "twisted_gor.ws.flags",
     "twisted_gor.cli.refused",
     "twisted_gor.kafka.flags",
+    "twisted_gor.metrics.flags",
 )
 """Modules that declare C{FLAGS} and C{configure(values, config)}, in order."""
 
@@ -61,6 +65,36 @@ def buildConfig(values: FlagValues) -> GorConfig:
     for module in _areaModules():
         module.configure(values, config)
     return config
+
+
+HELP_ARGUMENTS = frozenset({"-h", "-help", "--help"})
+"""What asks for the usage (Go's flag package takes C{-h} and C{-help})."""
+
+_NOT_RECOGNIZED = re.compile(r"^(?:option )?-{1,2}(?P<name>[\w-]+) not recognized$")
+
+
+def writeAndExit(text: str, stream: Any = None) -> None:
+    """
+    Write C{text} to stdout and exit 0; a reader that went away
+    (C{gor --help | head}) ends it quietly.
+    """
+    stream = sys.stdout if stream is None else stream
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+    raise SystemExit(0)
+
+
+def suggest(name: str, known: Sequence[str]) -> str:
+    """
+    C{"; did you mean --X?"} for the declared flag closest to C{name}, or C{""}.
+    """
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean --{close[0]}?" if close else ""
 
 
 class UsageFailure(SystemExit):
@@ -199,13 +233,20 @@ class Options(usage.Options):
         """
         if options is None:
             options = sys.argv[1:]
+        options = list(options)
+        before = options[: options.index("--")] if "--" in options else options
+        if HELP_ARGUMENTS.intersection(before):
+            writeAndExit(self.getUsage())
         try:
             usage.Options.parseOptions(self, self.normalizeArguments(options))
         except usage.UsageError as e:
             # The message may echo a rejected value: a URL's password is hidden.
             message = redactText(str(e))
+            unknown = _NOT_RECOGNIZED.match(message)
             if message.startswith("option "):
                 message = message[len("option ") :]
+            if unknown is not None:
+                message += suggest(unknown.group("name"), sorted(self._byName))
             sys.stderr.write(f"gor: {message} (see --help)\n")
             sys.stderr.flush()
             raise UsageFailure(2) from None
@@ -232,6 +273,21 @@ class Options(usage.Options):
         except ValueError as e:
             raise usage.UsageError(str(e)) from None
         self.config = config
+
+    def getUsage(self, width: int | None = None) -> str:
+        """
+        The grouped help (L{twisted_gor.cli.helptext}).
+        """
+        from twisted_gor.cli.helptext import groups, renderHelp
+
+        extra = [("-h, --help", "Show this help and exit."), ("--version", "Print the version and exit.")]
+        return renderHelp(self.synopsis, self.longdesc, groups(_areaModules()), extra, width)
+
+    def opt_help(self) -> None:
+        """
+        Show this help and exit.
+        """
+        writeAndExit(self.getUsage())
 
     def opt_version(self) -> None:
         """

@@ -11,12 +11,15 @@ from twisted_gor.config import GorConfig
 from twisted_gor.compare.output import CompareOutputConfig as _Defaults
 from twisted_gor.flags import DURATION, INT, STRING, Flag, FlagValues
 
+GROUP = "Comparison"
+"""The heading of the comparison flags in --help."""
+
 FLAGS: list[Flag] = [
     Flag(
         "output-compare",
         STRING,
         "Compare production responses (type 2) with replayed ones (type 3) by request id; "
-        "write a JSON report to this file at exit. Implies --output-http-track-response "
+        "write a report to this file at exit: JSON, or one self-contained HTML page for a .html name. Implies --output-http-track-response "
         "(and --input-raw-track-response).",
     ),
     Flag(

@@ -2,7 +2,8 @@
 """
 C{--output-compare REPORT.json}: pair production's response (type 2) with
 staging's replayed response (type 3) of each request id, compare them, count
-the outcome per endpoint and write a JSON report when gor stops.
+the outcome per endpoint and write a JSON report (an HTML page for a .html
+name, see L{twisted_gor.compare.html}) when gor stops.
 
 Pairs wait in a pending map bounded by count and age; what leaves it without
 a partner is counted as C{unpaired.<reason>}.
@@ -37,7 +38,7 @@ class _Pending:
     What is known of one request id so far.
     """
 
-    __slots__ = ("created", "endpoint", "head", "original", "replayed")
+    __slots__ = ("created", "endpoint", "head", "original", "replayed", "originalLatency", "replayedLatency")
 
     def __init__(self, created: float) -> None:
         self.created = created
@@ -45,6 +46,8 @@ class _Pending:
         self.head = False
         self.original: bytes | None = None
         self.replayed: bytes | None = None
+        self.originalLatency = -1
+        self.replayedLatency = -1
 
     def unpairedReason(self) -> str:
         if self.original is not None:
@@ -54,15 +57,26 @@ class _Pending:
         return "no_response"
 
 
-def writeReport(path: str, report: dict[str, Any]) -> None:
+def isHtml(path: str) -> bool:
     """
-    Write C{report} as JSON to C{path} (atomically: a temporary file renamed).
-    Blocking: run it on a worker thread.
+    Whether C{path} asks for the HTML report (C{.html}, C{.htm}).
+    """
+    return path.lower().endswith((".html", ".htm"))
+
+
+def writeReport(path: str, report: dict[str, Any] | str) -> None:
+    """
+    Write C{report} as JSON (or an already rendered page) to C{path}
+    (atomically: a temporary file renamed). Blocking: run it on a worker
+    thread.
     """
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+        if isinstance(report, str):
+            f.write(report)
+        else:
+            json.dump(report, f, indent=2, ensure_ascii=False)
+            f.write("\n")
     os.replace(temporary, path)
 
 
@@ -90,6 +104,7 @@ class CompareOutput(OutputBase):
         self._done: OrderedDict[bytes, None] = OrderedDict()
         self._sweeper: LoopingCall | None = None
         self.stats.track("pending", lambda: len(self._pending))
+        self.stats.gauge("pending")
         for key in ("compared", "same", *("differs." + c for c in CATEGORIES)):
             self.stats.set(key, 0)
 
@@ -126,11 +141,13 @@ class CompareOutput(OutputBase):
                 self.stats.increment("skipped.duplicate")
                 return
             entry.original = message.payload
+            entry.originalLatency = message.latency
         else:
             if entry.replayed is not None:
                 self.stats.increment("skipped.duplicate")
                 return
             entry.replayed = message.payload
+            entry.replayedLatency = message.latency
         if entry.original is not None and entry.replayed is not None:
             del pending[id_]
             done = self._done
@@ -152,7 +169,12 @@ class CompareOutput(OutputBase):
             stats.increment("same")
         for category in differences:
             stats.increment("differs." + category)
-        self.report.recordComparison(entry.endpoint or UNKNOWN, id_.decode("latin-1"), differences)
+        endpoint = self.report.recordComparison(entry.endpoint or UNKNOWN, id_.decode("latin-1"), differences)
+        # Latencies per endpoint, as bounded as the report's endpoints.
+        if entry.originalLatency >= 0:
+            stats.histogram("latency.production", endpoint).observe(entry.originalLatency / 1e9)
+        if entry.replayedLatency >= 0:
+            stats.histogram("latency.staging", endpoint).observe(entry.replayedLatency / 1e9)
 
     def _unpaired(self, id_: bytes, entry: _Pending) -> None:
         reason = entry.unpairedReason()
@@ -197,6 +219,18 @@ class CompareOutput(OutputBase):
         }
         return self.report.asDict(self.totals(), settings)
 
+    def reportHtml(self) -> str:
+        """
+        The report as one self-contained HTML page (L{twisted_gor.compare.html}).
+        """
+        from twisted_gor.compare.html import renderReport
+
+        latencies: dict[str, dict[str, Any]] = {}
+        for key, endpoint, histogram in self.stats.histograms():
+            side = key.rpartition(".")[2]
+            latencies.setdefault(endpoint, {})[side] = histogram
+        return renderReport(self.reportDict(), self.report.endpoints, latencies)
+
     def logSummary(self) -> None:
         """
         Log one line per endpoint with differences, then the totals.
@@ -228,7 +262,8 @@ class CompareOutput(OutputBase):
         self.flushPending()
         self.logSummary()
         worker = self.workerFactory(self.reactor, "gor-compare-report")
-        d: Deferred[None] = worker.submit(writeReport, self.config.path, self.reportDict())
+        content = self.reportHtml() if isHtml(self.config.path) else self.reportDict()
+        d: Deferred[None] = worker.submit(writeReport, self.config.path, content)
 
         def failed(failure: Failure) -> None:
             self.stats.increment("failed.report_write")

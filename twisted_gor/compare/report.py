@@ -77,7 +77,7 @@ class Report:
         self.maxEndpoints = maxEndpoints
         self.endpoints: dict[str, EndpointReport] = {}
 
-    def _endpoint(self, name: str) -> EndpointReport:
+    def _endpoint(self, name: str) -> tuple[str, EndpointReport]:
         report = self.endpoints.get(name)
         if report is None:
             if len(self.endpoints) >= self.maxEndpoints:
@@ -85,17 +85,19 @@ class Report:
                 report = self.endpoints.get(name)
             if report is None:
                 report = self.endpoints[name] = EndpointReport()
-        return report
+        return name, report
 
-    def recordComparison(self, endpoint: str, id_: str, differences: Mapping[str, list[Difference]]) -> None:
+    def recordComparison(self, endpoint: str, id_: str, differences: Mapping[str, list[Difference]]) -> str:
         """
         Count one compared pair (and keep it as a sample where there is room).
+
+        @return: the endpoint it was counted under (L{OTHER} past L{maxEndpoints}).
         """
-        report = self._endpoint(endpoint)
+        endpoint, report = self._endpoint(endpoint)
         report.compared += 1
         if not differences:
             report.same += 1
-            return
+            return endpoint
         for category, found in differences.items():
             entry = report.differs.get(category)
             if entry is None:
@@ -103,12 +105,13 @@ class Report:
             entry.count += 1
             if len(entry.samples) < self.samples:
                 entry.samples.append({"id": id_, "differences": [d.asDict() for d in found]})
+        return endpoint
 
     def recordUnpaired(self, endpoint: str, id_: str, reason: str) -> None:
         """
         Count one request that could not be compared.
         """
-        report = self._endpoint(endpoint)
+        _, report = self._endpoint(endpoint)
         entry = report.unpaired.get(reason)
         if entry is None:
             entry = report.unpaired[reason] = _Category()

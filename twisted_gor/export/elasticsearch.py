@@ -294,6 +294,8 @@ class ElasticsearchOutput(OutputBase):
             # (so --split-output never hands requests to this exporter)
             self.acceptedTypes = frozenset()
         self.reactor = resolveReactor(reactor)
+        self.stats.gauge("pending")
+        self.stats.gauge("queued")
         self.batchSize = batchSize
         self.flushInterval = flushInterval
         self.queueLen = queueLen

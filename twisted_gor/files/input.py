@@ -27,16 +27,18 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
+from zope.interface import implementer
+
 from twisted_gor._blockingio import SerialWorker
+from twisted_gor._interfaces import IProgressSource
 from twisted_gor.base import InputBase, resolveReactor
 from twisted_gor.config import BuildContext
 from twisted_gor.framing import RecordDecoder
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
-from twisted_gor.pacing import Pacer
+from twisted_gor.pacing import DueCall, Pacer
 
 CHUNK_SIZE = 1 << 20
 MAX_RECORD_SIZE = 256 << 20
@@ -93,6 +95,8 @@ class GzipReader:
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
+        self.consumed = 0
+        """Compressed bytes read so far (progress)."""
         self._decompressor = self._new()
         self._error: BaseException | None = None
         self._started = False
@@ -119,6 +123,7 @@ class GzipReader:
         have = 0
         while have < size and not self._eof:
             data = self._raw.read(self.piece)
+            self.consumed += len(data)
             if not data:
                 self._eof = True
                 if self._started and not self._decompressor.eof:
@@ -189,6 +194,17 @@ class _FileStream:
         self.seq = 0
         self.reading = False
         self.eof = False
+        self.size: int | None = None
+        self.bytesRead = 0
+
+    @property
+    def consumed(self) -> int:
+        """
+        Bytes of the file on disk read so far (compressed ones for gzip).
+        """
+        if isinstance(self.file, GzipReader):
+            return self.file.consumed
+        return self.bytesRead
 
     def _malformed(self, offset: int, reason: str) -> None:
         self.owner.skipped(self.path, offset, reason)
@@ -222,6 +238,7 @@ class _FileStream:
         return self.eof and not self.window and not self.pending
 
 
+@implementer(IProgressSource)
 class FileInput(InputBase):
     """
     Replays records from files at their recorded pace (times C{speed}).
@@ -237,7 +254,7 @@ class FileInput(InputBase):
         self._reactor = resolveReactor(reactor)
         self._worker: Any = None
         self._streams: list[_FileStream] = []
-        self._call: IDelayedCall | None = None
+        self._due = DueCall(self._reactor, self._emitDue)
         self._exhausted: Deferred[None] = Deferred()
         self._running = False
         self._pacer = Pacer(config.speed, config.maxWait)
@@ -278,6 +295,26 @@ class FileInput(InputBase):
         and exits 1 (L{twisted_gor.base.Failing}).
         """
         return self._exhausted
+
+    def progress(self) -> tuple[int, int] | None:
+        """
+        See L{IProgressSource.progress}: bytes of the files replayed of
+        their size on disk (records read ahead but not yet emitted are not
+        done); L{None} before the files are open, or when looping.
+        """
+        streams = self._streams
+        if self.config.loop or not streams or any(s.size is None for s in streams):
+            return None
+        total = sum(s.size or 0 for s in streams)
+        consumed = sum(s.consumed for s in streams)
+        # Records read ahead are not done yet: the share of the records read
+        # that still wait (records of a recording are of similar sizes).
+        read = self.stats["read"]
+        waiting = sum(len(s.window) + len(s.pending) for s in streams)
+        done = int(consumed * max(0.0, 1.0 - waiting / read)) if read else 0
+        if all(s.done for s in streams):
+            done = total
+        return min(done, total), total
 
     def pauseProducing(self) -> None:
         InputBase.pauseProducing(self)
@@ -337,6 +374,7 @@ class FileInput(InputBase):
 
     @staticmethod
     def _openAndRead(stream: _FileStream) -> bytes:
+        stream.size = os.path.getsize(stream.path)
         stream.file = _openFile(stream.path)
         return _readChunk(stream.file)
 
@@ -345,6 +383,7 @@ class FileInput(InputBase):
         if not self._running:
             return
         if data:
+            stream.bytesRead += len(data)
             self.stats.increment("bytes", len(data))
             messages = stream.decoder.feed(data)
             self.stats.increment("read", len(messages))
@@ -396,18 +435,11 @@ class FileInput(InputBase):
     # -- emitting --
 
     def _cancel(self) -> None:
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
+        self._due.cancel()
 
     def _schedule(self, delay: float) -> None:
-        if not self._running or self.paused:
-            return
-        if self._call is not None and self._call.active():
-            if delay > 0:
-                return
-            self._call.cancel()
-        self._call = self._reactor.callLater(delay, self._emitDue)
+        if self._running and not self.paused:
+            self._due.schedule(delay)
 
     def _next(self) -> _FileStream | None:
         """
@@ -425,7 +457,6 @@ class FileInput(InputBase):
         return best
 
     def _emitDue(self) -> None:
-        self._call = None
         if not self._running:
             return
         pacer = self._pacer

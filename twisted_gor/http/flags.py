@@ -12,6 +12,8 @@ from twisted_gor.http.output import HttpOutputConfig as _Defaults
 from twisted_gor.limiter import splitLimit
 
 
+GROUP = "HTTP filters and modifiers"
+"""The heading of the flags of this area that no --input-/--output- flag owns, in --help."""
 
 def _goTimeout(value: float) -> float:
     """

@@ -58,6 +58,7 @@ from twisted_gor._interfaces import IMessageReceiver, IReplayObserver, IReplaySo
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor import _httphead as proto
 from twisted_gor.config import REPLAY_RESULTS, REPLAYED_RESPONSES, BuildContext, Capabilities
+from twisted_gor.failurelog import FailureLog
 from twisted_gor.http.circuit import CLOSED, PROBING, Circuit
 from twisted_gor.http.client import HttpClientProtocol, ResponseParser
 from twisted_gor.http.sessions import ReplaySession, SessionScheduler
@@ -222,6 +223,8 @@ class HttpOutputConfig(Capabilities):
         if REPLAYED_RESPONSES in context.enabled and not self.trackResponse:
             config = replace(self, trackResponse=True)
         showStats = self.showStats and context.config.stats
+        if self.showStats and not showStats:
+            HttpOutput.log.warn("--output-http-stats: nothing is printed without --stats (add --stats, as GoReplay needs)")
         return HttpOutput(config, context.reactor, showStats=showStats, selfPorts=context.selfPorts)
 
 
@@ -533,6 +536,14 @@ class HttpOutput(OutputBase):
                 allow=self.circuit.allow,
             )
 
+        stats = self.stats
+        stats.gauge("queue")
+        stats.gauge("workers")
+        stats.gauge("inflight", lambda: sum(1 for w in self.workers if w.message is not None))
+        stats.gauge("connections.open", lambda: sum(1 for w in self.workers if w.client is not None))
+        self.latency = stats.histogram("latency")
+        self.failureLog = FailureLog(str(self.name), self.reactor)
+
     def _sessionWorker(self, session: ReplaySession) -> _Worker:
         worker = _Worker(self)
         worker.session = session
@@ -710,17 +721,20 @@ class HttpOutput(OutputBase):
                 else:
                     break
             message = queue.popleft()
-            flow.remove(len(message.payload))
             payload = self._prepare(message.payload)
             if payload is None:
-                continue
-            if not circuit.allow():
+                pass
+            elif not circuit.allow():
                 # The target is down and not due for a probe: count the
                 # request at once instead of spending a socket on it.
                 self.stats.increment("sent")
                 self.stats.increment("failed.target_down")
-                continue
-            idle.pop().take(message, payload)
+                self.failureLog.failed("target_down")
+            else:
+                idle.pop().take(message, payload)
+            # Last: under the low watermark this resumes the inputs, which
+            # may write (and take an idle worker) before it returns.
+            flow.remove(len(message.payload))
         if not queue and self._drained and not any(w.busy for w in self.workers):
             drained, self._drained = self._drained, []
             for d in drained:
@@ -736,6 +750,7 @@ class HttpOutput(OutputBase):
         stats.increment("sent")
         if error is not None:
             stats.increment("failed." + error)
+            self.failureLog.failed(error)
             if self.circuit.failed(error):
                 stats.increment("circuit.opened")
                 self.log.warn(
@@ -748,6 +763,7 @@ class HttpOutput(OutputBase):
                 )
         else:
             stats.increment("succeeded")
+            self.latency.observe(self.reactor.seconds() - worker.startedAt)
             if self.circuit.succeeded():
                 self.log.info("{name}: target answering again; replaying", name=self.name)
         now = self.reactor.seconds()
@@ -842,6 +858,7 @@ class HttpOutput(OutputBase):
             for worker in self.workers:
                 worker.stop()
             self.stats.set("queue", len(self.queue))
+            self.failureLog.stop()
 
         d.addCallback(closeAll)
         return d

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from twisted_gor._interfaces import ITakenReporter
@@ -54,7 +53,7 @@ from twisted_gor.kafka.client import ClientErrors, KafkaConnection, errorReason,
 from twisted_gor.kafka.formats import BadValue, decodeJSON, decodeRaw
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
-from twisted_gor.pacing import Pacer
+from twisted_gor.pacing import DueCall, Pacer
 
 NEWEST = -1
 """C{--input-kafka-offset -1}: only messages produced from now on."""
@@ -114,7 +113,7 @@ class KafkaInput(InputBase):
         self._pacer = Pacer(config.speed) if config.paced else None
         self._items: deque[_Item] = deque()
         self._head: tuple[_Item, Message | None] | None = None
-        self._call: IDelayedCall | None = None
+        self._due = DueCall(self.reactor, self._emitDue)
         self._running = False
         # Offsets emitted but not yet stored, by (topic, partition): the
         # next offset to read.
@@ -295,18 +294,11 @@ class KafkaInput(InputBase):
     # -- emitting (reactor thread) ---------------------------------------
 
     def _cancel(self) -> None:
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
+        self._due.cancel()
 
     def _schedule(self, delay: float) -> None:
-        if not self._running or self.paused:
-            return
-        if self._call is not None and self._call.active():
-            if delay > 0:
-                return
-            self._call.cancel()
-        self._call = self.reactor.callLater(delay, self._emitDue)
+        if self._running and not self.paused:
+            self._due.schedule(delay)
 
     def _skip(self, item: _Item, error: BadValue) -> None:
         self.stats.increment(f"skipped.{error.reason}")
@@ -323,7 +315,6 @@ class KafkaInput(InputBase):
             self.log.warn("{name}: more values skipped; counting them without logging", name=self.name)
 
     def _emitDue(self) -> None:
-        self._call = None
         if not self._running:
             return
         pacer = self._pacer

@@ -134,6 +134,8 @@ def parseAddress(
             raise ValueError(f"no interface matches {host!r}")
         return CaptureAddress(text, (matches[0],), None, ports, False)
     if host not in devices:
+        if host.isdigit() and not portText:
+            raise ValueError(f"no such interface or address {host!r}; did you mean ':{host}' (port {host})?")
         raise ValueError(f"no such interface or address {host!r}")
     return CaptureAddress(text, (host,), None, ports, False)
 

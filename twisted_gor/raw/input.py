@@ -211,9 +211,10 @@ class RawInput(InputBase):
             raise
         self.handles = opened
         for device, _ in opened:
-            self.log.info(
-                "Interface: {device} . BPF Filter: {bpf}", device=device, bpf=self.filter
-            )
+            self.log.debug("Interface: {device} . BPF Filter: {bpf}", device=device, bpf=self.filter)
+        self.log.info(
+            "{name}: capturing on {devices}", name=self.name, devices=", ".join(device for device, _ in opened)
+        )
 
     def privilegedStartService(self) -> None:
         """

@@ -8,6 +8,9 @@ Everything else talks to a L{PcapHandle}; tests pass fakes.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol
 
@@ -85,10 +88,17 @@ def openLive(device: str, bpf: str, options: LiveOptions, pcapModule: Optional[A
             buffer_size=options.bufferSize,
         )
     except OSError as e:
-        hint = ""
-        if "permit" in str(e).lower() or "privileges" in str(e).lower():
-            hint = " (run as root, or grant cap_net_raw,cap_net_admin to the python binary with setcap)"
-        raise CaptureError(f"cannot capture on {device!r}: {e}{hint}") from None
+        text = str(e)
+        if "permit" in text.lower() or "privileges" in text.lower():
+            # pypcap's words ("Activateing packet capture failed. Error
+            # returned by ... b'socket: Operation not permitted'") say less
+            # than this.
+            python = os.path.realpath(sys.executable)
+            raise CaptureError(
+                f"cannot capture on {device!r}: operation not permitted; run gor as root, or grant the capture"
+                f" capabilities once: sudo setcap cap_net_raw,cap_net_admin+eip {python}"
+            ) from None
+        raise CaptureError(f"cannot capture on {device!r}: {text}") from None
     try:
         if bpf:
             handle.setfilter(bpf)

@@ -678,6 +678,7 @@ class TCPInput(InputBase):
         self.maxConnections = maxConnections
         self.tlsOptions = tlsOptions
         self.connections: set[RelayServerProtocol] = set()
+        self.stats.gauge("connections.active")
         self.port: IListeningPort | None = None
         self._lost: list[Deferred[None]] = []
         self._warnWindow = 0.0

@@ -563,6 +563,8 @@ class TCPOutput(OutputBase):
         self.stats.track("sent", lambda: self.acknowledged)
         self.stats.track("written", lambda: self.written)
         self.stats.track("resent", lambda: self.resent)
+        self.stats.gauge("connections.active")
+        self.stats.gauge("queued")
         self.host = host
         self.port = port
         self.selfPorts = SelfPorts() if selfPorts is None else selfPorts
@@ -851,6 +853,8 @@ class TCPOutputConfig:
         """
         tls = clientTLSCreator(self.host, self.skipVerify, self.caCertificate) if self.secure else None
         interval = context.config.statsInterval if self.showStats and context.config.stats else None
+        if self.showStats and interval is None:
+            TCPOutput.log.warn("--output-tcp-stats: nothing is printed without --stats (add --stats, as GoReplay needs)")
         return TCPOutput(
             self.host,
             self.port,
