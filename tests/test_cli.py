@@ -171,11 +171,11 @@ class HelpTextTests(SynchronousTestCase):
         their own group, others the area's heading.
         """
 
-        area = types.ModuleType("twisted_gor.kafka.flags")
+        area = types.ModuleType("twisted_gor.nats.flags")
         area.FLAGS = [  # type: ignore[attr-defined]
-            Flag("input-kafka", STRING, "k"), Flag("input-kafka-topic", STRING, "t"), Flag("kafka-tls", STRING, "x")
+            Flag("input-nats", STRING, "k"), Flag("input-nats-subject", STRING, "t"), Flag("nats-tls", STRING, "x")
         ]
         found = dict(groups([*_areaModules(), area]))
-        self.assertIn("input-kafka", [f.name for f in found["Inputs"]])
-        self.assertEqual([f.name for f in found["--input-kafka options"]], ["input-kafka-topic"])
-        self.assertEqual([f.name for f in found["Kafka options"]], ["kafka-tls"])
+        self.assertIn("input-nats", [f.name for f in found["Inputs"]])
+        self.assertEqual([f.name for f in found["--input-nats options"]], ["input-nats-subject"])
+        self.assertEqual([f.name for f in found["Nats options"]], ["nats-tls"])

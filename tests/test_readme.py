@@ -26,9 +26,9 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from tests.pcapgen import Conversation, writePcap
-from tests.support import GOR, REPO, ROOT_REASON, GorProcess, freePort, isRoot, listenLocal, runCommand, waitUntil
+from tests.support import GOR, REPO, ROOT_REASON, GorProcess, WaitTimeout, freePort, isRoot, listenLocal, runCommand, waitUntil
 from tests.test_compare_e2e import response
-from twisted_gor.framing import encodeMessage
+from twisted_gor.framing import SEPARATOR, encodeMessage
 from twisted_gor.message import Message
 
 README = os.path.join(REPO, "README.rst")
@@ -111,6 +111,13 @@ class _Sink(protocol.Protocol):
         self.owner.received += len(data)
 
 
+def _messages(count: int) -> list[Message]:
+    return [
+        Message(1, b"%024x" % (i + 1), 1_700_000_000 * 10**9 + i * 1_000_000, -1, b"GET /api/%d HTTP/1.1\r\nHost: prod\r\n\r\n" % i)
+        for i in range(count)
+    ]
+
+
 def _records(count: int, responses: int = 1) -> bytes:
     out = []
     for i in range(count):
@@ -146,6 +153,7 @@ class ReadmeExamples(TestCase):
         relay, self.relayPort = listenLocal(sink)
         self.addCleanup(relay.stopListening)
         self.inputPort = freePort()
+        self.broker: Any = None
         self.cwd = os.path.abspath(self.mktemp())
         os.makedirs(self.cwd)
         # the examples run from a checkout (examples/token_modifier.py)
@@ -171,6 +179,9 @@ class ReadmeExamples(TestCase):
                 value = f"127.0.0.1:{self.inputPort}"
             elif flag in ("--metrics", "--http-pprof"):
                 value = f"127.0.0.1:{freePort()}"
+            elif flag in ("--input-kafka-host", "--output-kafka-host"):
+                assert self.broker is not None
+                value = self.broker.bootstrap
             else:
                 value = value.replace("replay.local:28020", f"127.0.0.1:{self.relayPort}")
                 value = value.replace("es_host:9200", staging)
@@ -197,6 +208,51 @@ class ReadmeExamples(TestCase):
         sender.transport.write(_records(20))
         sender.transport.loseConnection()
 
+    async def startBroker(self, argv: list[str]) -> None:
+        """
+        A Kafka-protocol broker (noida-db) for the Kafka examples, with their
+        topic made.
+        """
+        from tests import kafkabroker
+
+        reason = kafkabroker.skipReason("noida")
+        if reason is not None:
+            raise SkipTest(reason)
+        broker = kafkabroker.Broker("noida")
+        await broker.start(reactor)
+        self.addCleanup(broker.stop)
+        self.broker = broker
+        for flag in ("--input-kafka-topic", "--output-kafka-topic"):
+            if flag in argv:
+                await kafkabroker.createTopic(broker.bootstrap, argv[argv.index(flag) + 1])
+
+    async def feedKafka(self, argv: list[str]) -> None:
+        """
+        Records on the example's topic, as a capturing gor would write them.
+        """
+        from tests import kafkabroker
+
+        assert self.broker is not None
+        topic = argv[argv.index("--input-kafka-topic") + 1]
+        values = [encodeMessage(m)[: -len(SEPARATOR)] for m in _messages(5)]
+        # Offset -1 (newest) takes effect once the consumer has fetched its
+        # start offset, a moment after the assignment: produce again until
+        # the replay shows (bounded), rather than guess how long that takes.
+        for _ in range(20):
+            await kafkabroker.produce(self.broker.bootstrap, topic, values)
+            try:
+                await waitUntil(lambda: self.staging.requests, timeout=1)
+                return
+            except WaitTimeout:
+                continue
+
+    async def consumedKafka(self, argv: list[str]) -> int:
+        from tests import kafkabroker
+
+        assert self.broker is not None
+        topic = argv[argv.index("--output-kafka-topic") + 1]
+        return len(await kafkabroker.consume(self.broker.bootstrap, topic, 1, timeout=20))
+
     async def feedHttp(self) -> None:
         for i in range(5):
             response = await treq.get(f"http://127.0.0.1:{self.inputPort}/api/{i}", persistent=False)
@@ -208,8 +264,10 @@ class ReadmeExamples(TestCase):
         argv = shlex.split(command, comments=True)
         if argv[0] == "sudo":
             argv = argv[1:]
+        if any(a in ("--input-kafka-host", "--output-kafka-host") for a in argv):
+            await self.startBroker(argv)
         argv = self.localize(argv[1:])
-        live = [a for a in argv if a in ("--input-raw", "--input-tcp", "--input-http", "--input-dummy")]
+        live = [a for a in argv if a in ("--input-raw", "--input-tcp", "--input-http", "--input-dummy", "--input-kafka-host")]
         offlineRaw = "--input-raw-engine" in argv
         if "--input-raw" in live and not offlineRaw and not isRoot():
             raise SkipTest(ROOT_REASON)
@@ -233,6 +291,10 @@ class ReadmeExamples(TestCase):
             elif "--input-http" in live:
                 await gor.waitForLog("input-http listening", timeout=30)
                 await self.feedHttp()
+            elif "--input-kafka-host" in live:
+                # offset -1 (newest): records made before the assignment are not for it
+                await gor.waitForLog("assigned partitions", timeout=30)
+                await self.feedKafka(argv)
             else:
                 await gor.waitForLog("gor: started", timeout=30)
             for describe, check in self.expectations(argv, running=True):
@@ -244,6 +306,8 @@ class ReadmeExamples(TestCase):
         self.assertEqual([line for line in result.errText.splitlines() if "] ERROR " in line], [], result.errText)
         for describe, check in expectations:
             self.assertTrue(check(), f"{command}: {describe}\n{result.errText}")
+        if "--output-kafka-topic" in argv:
+            self.assertGreater(await self.consumedKafka(argv), 0, f"{command}: nothing on the topic\n{result.errText}")
         self.checkSpecifics(command, argv, result)
 
     def expectations(self, argv: list[str], running: bool = False) -> list[tuple[str, Callable[[], Any]]]:
