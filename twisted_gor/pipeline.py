@@ -325,6 +325,13 @@ class Pipeline:
         if not routes:
             stats.increment("dropped.no_output")
             return
+        self._writeAll(routes, message)
+
+    def _writeAll(self, routes: list[_Route], message: Message) -> None:
+        """
+        Write C{message} to every route, each behind its own limit; an
+        output's exception is reported, never raised.
+        """
         for route in routes:
             limiter = route.limiter
             if limiter is not None and not limiter.allow():
@@ -343,15 +350,7 @@ class Pipeline:
         routes = self._routes.get(REQUEST) or []
         if self._split and routes:
             routes = [routes[self._turn(message, len(routes))]]
-        for route in routes:
-            limiter = route.limiter
-            if limiter is not None and not limiter.allow():
-                route.stats.increment("dropped.limit")
-                continue
-            try:
-                route.output.write(message)
-            except Exception:
-                self.errors.report(route.output, route.stats, "write")
+        self._writeAll(routes, message)
 
     def _withObservers(self, message: Message, routes: list[_Route] | None) -> list[_Route]:
         kind = message.type
