@@ -9,10 +9,9 @@ from __future__ import annotations
 import base64
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.application.internet import backoffPolicy
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IPushProducer
@@ -26,6 +25,9 @@ from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
 from twisted_gor.queuestats import QueueStats
 from twisted_gor.redact import redactURL
+
+if TYPE_CHECKING:
+    from twisted_gor.ws.protocol import _Client
 
 DEFAULT_WORKERS = 10
 DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
@@ -92,25 +94,6 @@ def parseWebSocketURL(raw: str) -> WebSocketTarget:
     return WebSocketTarget(url, host, port, secure, authorization, shown)
 
 
-class _Client(WebSocketClientProtocol):
-    """
-    One worker's WebSocket connection (autobahn's protocol).
-    """
-
-    worker: "_Worker"
-    opened = False
-
-    def onOpen(self) -> None:
-        self.opened = True
-        self.worker.opened(self)
-
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        self.worker.output.stats.increment("unexpected_messages")
-
-    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        self.worker.closed(self, wasClean, reason)
-
-
 @implementer(IPushProducer)
 class _Worker:
     """
@@ -131,8 +114,15 @@ class _Worker:
         self._stopped: list[Deferred[None]] = []
         target = output.target
         headers = {"Authorization": target.authorization} if target.authorization else None
+        # autobahn is imported only when an --output-ws is built (every other
+        # gor run saves its import time and memory)
+        from autobahn.twisted.websocket import WebSocketClientFactory
+
+        from twisted_gor.ws.protocol import _Client
+
         self.factory = WebSocketClientFactory(target.url, headers=headers, reactor=output.reactor)
         self.factory.protocol = _Client
+        self.protocolClass: type[_Client] = _Client
         self.factory.setProtocolOptions(openHandshakeTimeout=5, closeHandshakeTimeout=1)
 
     # -- connection ----------------------------------------------------
@@ -149,14 +139,14 @@ class _Worker:
 
         def build(addr: Any) -> _Client:
             protocol: Any = self.factory.buildProtocol(addr)
-            assert isinstance(protocol, _Client)
+            assert isinstance(protocol, self.protocolClass)
             protocol.worker = self
             self.connecting = protocol
             return protocol
 
         from twisted.internet.protocol import Factory
 
-        factory = Factory.forProtocol(_Client)
+        factory = Factory.forProtocol(self.protocolClass)
         factory.buildProtocol = build  # type: ignore[method-assign]
         self.attempt = output.endpoint().connect(factory)
         self.attempt.addCallbacks(self._attemptDone, self._attemptFailed)
