@@ -183,8 +183,13 @@ def run(name: str, path: str, track: bool, lua: str | None, workdir: str, durati
         # SIGTERM: a bench started in the background inherits an ignored SIGINT
         gor.send_signal(signal.SIGTERM)
         tcpdump.send_signal(signal.SIGINT)
-        gor.wait(30)
-        tcpdump.wait(30)
+        for proc in (gor, tcpdump):
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # never leave a capture running behind a failed run
+                proc.wait(10)
+                raise
     requests = after - before
     if not os.path.exists(out):
         raise RuntimeError("no capture file; gor log:\n" + open(log).read()[-3000:])
