@@ -55,6 +55,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 SEPARATOR = b"\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
 TOOL_CPU = "1"
 LOAD_CPU = "0"
+SETTLE_WAIT = 3.0
+"""Seconds waited after a capture load before the CPU is read (the idle CPU
+of that wait, measured before the load, is taken off)."""
 
 NGINX_CONF = """
 worker_processes 1;
@@ -177,7 +180,7 @@ def settle(pid: int, timeout: float = 30.0) -> float:
     deadline = time.monotonic() + timeout
     # GoReplay's pcap timeout is 2 s and its file flush interval 1 s: what
     # sits in a partly filled kernel block or its buffer is not lost to it
-    time.sleep(3.0)
+    time.sleep(SETTLE_WAIT)
     last = cpuSeconds(pid)
     still = 0
     while time.monotonic() < deadline:
@@ -285,11 +288,13 @@ class Bench:
             # the tool may still be opening its other interfaces: a warm-up
             # request proves the path before the window opens
             urllib.request.urlopen(f"http://127.0.0.1:{PORT}/warmup", timeout=5).read()
+            idle0 = cpuSeconds(proc.pid)
             time.sleep(1.0)
             before = served()
             cpu0 = cpuSeconds(proc.pid)
+            idleRate = max(cpu0 - idle0, 0.0)  # CPU seconds per second with no load
             subprocess.run(["taskset", "-c", LOAD_CPU, *load], capture_output=True, check=True, cwd=self.dir)
-            cpu1 = settle(proc.pid)
+            cpu1 = settle(proc.pid) - idleRate * SETTLE_WAIT
             after = served() - 1  # this stub_status request itself
             rss = peakRss(proc.pid)
         finally:
