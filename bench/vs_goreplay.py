@@ -288,6 +288,7 @@ class Bench:
             # the tool may still be opening its other interfaces: a warm-up
             # request proves the path before the window opens
             urllib.request.urlopen(f"http://127.0.0.1:{PORT}/warmup", timeout=5).read()
+            time.sleep(2.0)  # start-up work (GoReplay's runtime) out of the way
             idle0 = cpuSeconds(proc.pid)
             time.sleep(1.0)
             before = served()
