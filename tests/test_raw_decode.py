@@ -6,7 +6,10 @@ L{twisted_gor.raw.httpstream} helpers and the capture flags.
 from __future__ import annotations
 
 
+from typing import Callable, cast
+
 from twisted.internet.testing import MemoryReactor, MemoryReactorClock
+from twisted.logger import ILogObserver, Logger, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.pcapgen import (
@@ -191,7 +194,7 @@ class FlagTests(SynchronousTestCase):
         self.assertEqual(first.address, "lo:80")
         self.assertIsNotNone(first.limit)
         self.assertTrue(first.trackResponse)
-        self.assertEqual(first.bufferTimeout, 0.01)
+        self.assertEqual(first.bufferTimeout, 0.1)
         self.assertEqual(first.maxHeld, 256 * 1024 * 1024)
 
     def test_maxHeld(self) -> None:
@@ -249,6 +252,66 @@ class ReaderTests(SynchronousTestCase):
         self.assertIsNone(reader.doRead())
         self.assertEqual(seen, [0, 1, 2, 3, 4])
 
+    def test_stopReadsTheRing(self) -> None:
+        """
+        Stopping a live input reads the ring for one more buffer timeout:
+        a request the kernel hands over after the stop was asked for, but
+        within that time, is still emitted; then the handle is closed.
+        """
+        c = Conversation().handshake().send(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        handle = FakePcapHandle(c.packets)
+        reactor = MemoryReactorClock()
+        raw = RawInput(RawInputConfig(address="lo:80"), reactor=reactor, openLive=lambda d, b, o: handle)
+        collector = MessageCollector()
+        raw.setReceiver(collector)
+        raw.privilegedStartService()
+        raw.startService()
+        [reader] = list(reactor.readers)
+        reader.doRead()
+        self.assertEqual(len(collector.messages), 1)
+        stopped = raw.stopService()
+        handle.packets.extend(c.send(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n").packets[-1:])
+        reactor.advance(raw.config.bufferTimeout / 2)
+        self.assertNoResult(stopped)
+        reactor.advance(raw.config.bufferTimeout / 2 + raw.drainGrace + 0.02)
+        self.successResultOf(stopped)
+        self.assertEqual([m.payload.split(b" ")[1] for m in collector.messages], [b"/first", b"/late"])
+        self.assertTrue(handle.closed)
+
+    def test_stopDrainIsBounded(self) -> None:
+        """
+        A ring that keeps handing over full batches (a backlog) is read for at
+        most C{maxDrain} seconds when stopping, then closed, with a warning.
+        """
+        c = Conversation().handshake()
+        for i in range(3):
+            c.send(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        packets = c.packets
+        handle = FakePcapHandle(packets)
+        reactor = MemoryReactorClock()
+        raw = RawInput(RawInputConfig(address="lo:80"), reactor=reactor, openLive=lambda d, b, o: handle)
+        raw.setReceiver(MessageCollector())
+        raw.privilegedStartService()
+        raw.startService()
+        self.patch(PcapReader, "maxPacketsPerRead", 1)
+        # an endless backlog: every read finds one more packet
+        refill = lambda: handle.packets.append(packets[-1])  # noqa: E731
+        original = handle.dispatch
+
+        def dispatch(cnt: int, callback: Callable[[int, bytes], None]) -> int:
+            refill()
+            return original(cnt, callback)
+
+        handle.dispatch = dispatch  # type: ignore[method-assign]
+        warnings: list[str] = []
+        raw.log = Logger(observer=cast(ILogObserver, lambda event: warnings.append(formatEvent(event))))
+        stopped = raw.stopService()
+        for _ in range(int(raw.maxDrain / 0.01) + 10):
+            reactor.advance(0.01)
+        self.successResultOf(stopped)
+        self.assertTrue(handle.closed)
+        self.assertTrue(any("backlog" in w for w in warnings), warnings)
+
     def test_liveInput(self) -> None:
         """
         The live input opens its handle once (privileged start, then start),
@@ -279,5 +342,8 @@ class ReaderTests(SynchronousTestCase):
         self.assertEqual(raw.stats["dropped.decode"] + raw.stats["skipped.not_tcp"], 1)
         reactor.advance(1.1)
         self.assertEqual(raw.stats["dropped.kernel"], 3)
-        raw.stopService()
+        stopped = raw.stopService()
+        self.assertFalse(handle.closed)  # the ring is read for one more timeout
+        reactor.advance(raw.config.bufferTimeout + raw.drainGrace + 0.02)
+        self.successResultOf(stopped)
         self.assertTrue(handle.closed)

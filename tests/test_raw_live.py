@@ -318,6 +318,41 @@ class GorCommandTests(TestCase):
         self.assertEqual([m.id for m in requests], [m.id for m in responses])
 
 
+    async def test_stopKeepsWhatWasCaptured(self) -> None:
+        """
+        Requests answered just before C{gor} is told to stop are in the file:
+        the buffer timeout (1 s here, so that the requests are surely still in
+        a kernel block when the signal comes) keeps them in the ring, and
+        stopping reads the ring for one more timeout before it closes the
+        capture.
+        """
+        if os.geteuid() != 0:
+            raise SkipTest("needs root (CAP_NET_RAW) to capture on loopback; CI runs as root")
+        from twisted.internet.utils import getProcessOutputAndValue
+
+        from tests.support import startGor
+
+        listening, port = listenLocal(server.Site(Site()), "127.0.0.1", globalReactor)
+        self.addCleanup(listening.stopListening)
+        out = os.path.abspath(self.mktemp() + ".gor")
+        gor = startGor("--input-raw", f"127.0.0.1:{port}", "--input-raw-buffer-timeout", "1s", "--output-file", out)
+        self.addCleanup(gor.killIfRunning)
+        ended = gor.wait(60)
+        prefix = os.path.abspath(self.mktemp())
+        try:
+            await gor.waitForLog(": capturing on", timeout=30)
+            _, err, code = await getProcessOutputAndValue(
+                sys.executable, ["-c", CLIENT, "keepalive", "127.0.0.1", str(port), prefix], env=os.environ
+            )
+            self.assertEqual(code, 0, err.decode())
+        finally:
+            gor.signal("INT")  # at once: the last requests are still in the ring
+        result = await ended
+        self.assertEqual(result.rc, 0, result.errText)
+        requests = [m for m in _readGor(out) if m.type == 1]
+        self.assertEqual(b"".join(m.payload for m in requests), open(prefix + ".sent", "rb").read(), result.errText)
+
+
 class CountingSite(Site):
     """
     Counts the requests it answers.

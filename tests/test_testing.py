@@ -84,5 +84,7 @@ class FakePcapHandleTests(SynchronousTestCase):
         self.assertEqual(collector.messages[0].payload, b"GET /fake HTTP/1.1\r\nHost: x\r\n\r\n")
         self.assertEqual(collector.messages[0].id, collector.messages[1].id)
         self.assertIn("port 80", filters[0])
-        raw.stopService()
+        stopped = raw.stopService()
+        reactor.advance(raw.config.bufferTimeout + raw.drainGrace + 0.02)
+        self.successResultOf(stopped)
         self.assertTrue(handle.closed)

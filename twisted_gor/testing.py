@@ -141,7 +141,9 @@ class FakePcapHandle:
     address, read by a cooperator on the reactor.) Frames are link-layer
     bytes of L{linktype}; append to L{packets} to deliver more on the next
     read, and advance the clock to run the input's housekeeping (expiry,
-    L{stats} polling).
+    L{stats} polling). C{raw.stopService()} returns a Deferred that fires
+    once the input has read the ring for one more buffer timeout: advance the
+    clock past C{raw.config.bufferTimeout + raw.drainGrace}.
 
     @ivar packets: the C{(timestamp in nanoseconds, frame)} pairs not yet
         delivered, in order.

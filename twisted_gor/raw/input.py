@@ -83,7 +83,7 @@ class RawInputConfig(Capabilities):
     ignoreInterfaces: list[str] = field(default_factory=list)
     vlan: bool = False
     vlanIds: list[int] = field(default_factory=list)
-    bufferTimeout: float = 0.01
+    bufferTimeout: float = 0.1
     originalTiming: bool = False
     dataOnly: bool = True
     maxHeld: int = MAX_HELD_BYTES
@@ -253,11 +253,59 @@ class RawInput(InputBase):
 
     def stopService(self) -> Deferred[None]:
         """
-        Stop reading; partial messages are given up (and counted).
+        Stop. A live capture first reads what the kernel ring still holds:
+        packets are handed over a block at a time, and a block is given up
+        by the kernel at the latest one buffer timeout after its first
+        packet, so reading goes on until one timeout (plus
+        L{drainGrace}) has passed and the ring is caught up, for at most
+        L{maxDrain} seconds (a backlog still unread then is logged). Then
+        partial messages are given up (and counted).
         """
         Service.stopService(self)
         if self._loop is not None and self._loop.running:
             self._loop.stop()
+        if not self.readers:
+            self._finishStop()
+            return succeed(None)
+        return self._drain().addCallback(lambda _: self._finishStop())
+
+    drainGrace = 0.03
+    """Seconds read past one buffer timeout when stopping."""
+    maxDrain = 2.0
+    """At most this many seconds are spent reading the ring when stopping."""
+
+    def _drain(self) -> Deferred[None]:
+        reactor = self._reactor
+        started = reactor.seconds()
+        quiet = self.config.bufferTimeout + self.drainGrace
+        done: Deferred[None] = Deferred()
+        batch = PcapReader.maxPacketsPerRead
+
+        def step() -> None:
+            behind = False
+            for reader in self.readers:
+                before = reader.packets
+                reader.doRead()
+                if reader.packets - before >= batch:
+                    behind = True
+            elapsed = reactor.seconds() - started
+            if elapsed >= self.maxDrain:
+                if behind:
+                    self.log.warn(
+                        "{name}: stopped with a backlog in the kernel ring still unread after {seconds:.1f} s",
+                        name=self.name,
+                        seconds=elapsed,
+                    )
+                done.callback(None)
+            elif elapsed >= quiet and not behind:
+                done.callback(None)
+            else:
+                reactor.callLater(0.001 if behind else min(0.01, quiet), step)
+
+        step()
+        return done
+
+    def _finishStop(self) -> None:
         self._updateKernelStats()
         for reader in self.readers:
             reader.stopReading()
@@ -267,7 +315,6 @@ class RawInput(InputBase):
             self._fileReader.stop()
         self.tracker.finish()
         self.handles = []
-        return succeed(None)
 
     def whenExhausted(self) -> Optional[Deferred[None]]:
         """
