@@ -28,6 +28,34 @@ class IMessageReceiver(Interface):
         """
 
 
+class IBatchReceiver(IMessageReceiver):
+    """
+    A receiver that also takes messages in batches (the file input at full
+    speed hands over a read's worth at once). Optional: inputs push one
+    message at a time into receivers that do not provide it.
+    """
+
+    def messagesReceived(messages):  # type: ignore[no-untyped-def]
+        """
+        Accept a list of messages, in order: the same as calling
+        C{messageReceived} with each (the list is the caller's to reuse
+        once this returns).
+        """
+
+
+class IBatchWriter(Interface):
+    """
+    An output that also writes messages in batches. Optional: the pipeline
+    calls C{write} per message for outputs that do not provide it.
+    """
+
+    def writeMany(messages):  # type: ignore[no-untyped-def]
+        """
+        Accept a list of messages, in order: the same as calling C{write}
+        with each, counters included.
+        """
+
+
 class IStatsSource(Interface):
     """
     A component whose counters are shown by C{--stats} and in the exit summary.

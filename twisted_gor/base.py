@@ -11,7 +11,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
-from twisted_gor._interfaces import IBackpressure, IInput, IMessageReceiver, IOutput, ITakenReporter
+from twisted_gor._interfaces import IBackpressure, IBatchReceiver, IInput, IMessageReceiver, IOutput, ITakenReporter
 from twisted_gor.flow import FlowControl
 from twisted_gor.message import Message
 from twisted_gor.stats import Counters
@@ -85,6 +85,20 @@ class InputBase(Service, Failing):
         """
         self.emitted += 1
         self.receiver.messageReceived(message)  # type: ignore[union-attr]
+
+    def emitMany(self, messages: list[Message]) -> None:
+        """
+        Push messages, in order, and count them: in one call to a receiver
+        that takes batches (L{IBatchReceiver}), else one by one.
+        """
+        receiver = self.receiver
+        self.emitted += len(messages)
+        if IBatchReceiver.providedBy(receiver):
+            receiver.messagesReceived(messages)  # type: ignore[union-attr]
+        else:
+            receive = receiver.messageReceived  # type: ignore[union-attr]
+            for message in messages:
+                receive(message)
 
     def pauseProducing(self) -> None:
         """

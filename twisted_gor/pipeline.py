@@ -25,6 +25,7 @@ second per component), and never reaches the input or the other outputs.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from typing import Callable, Sequence
 
@@ -36,6 +37,8 @@ from zope.interface import implementer
 
 from twisted_gor._interfaces import (
     IBackpressure,
+    IBatchReceiver,
+    IBatchWriter,
     IInput,
     IMessageFilter,
     IMessageReceiver,
@@ -46,6 +49,9 @@ from twisted_gor._interfaces import (
 from twisted_gor.limiter import Limit, Limiter, makeLimiter
 from twisted_gor.message import MESSAGE_TYPES, REQUEST, Message
 from twisted_gor.stats import Counters
+
+
+_payloadOf = operator.attrgetter("payload")
 
 
 def _fnv1a32(data: bytes) -> int:
@@ -148,7 +154,7 @@ class _Route:
         self.stats = stats
 
 
-@implementer(IMessageReceiver, ITakenReporter)
+@implementer(IBatchReceiver, ITakenReporter)
 class _InputPort:
     """
     What one input pushes into: applies that input's limit, then the pipeline.
@@ -166,11 +172,24 @@ class _InputPort:
             return
         self._entry.messageReceived(message)
 
+    def messagesReceived(self, messages: list[Message]) -> None:
+        allow = self._limiter.allow
+        allowed = [m for m in messages if allow()]
+        if len(allowed) < len(messages):
+            self._stats.increment("dropped.limit", len(messages) - len(allowed))
+        entry = self._entry
+        if IBatchReceiver.providedBy(entry):
+            entry.messagesReceived(allowed)
+        else:
+            receive = entry.messageReceived
+            for message in allowed:
+                receive(message)
+
     def whenTaken(self) -> Deferred[None]:
         return self._pipeline.whenTaken()
 
 
-@implementer(IMessageReceiver, IBackpressure, ITakenReporter)
+@implementer(IBatchReceiver, IBackpressure, ITakenReporter)
 class Pipeline:
     """
     Fan-out from inputs to outputs.
@@ -233,6 +252,17 @@ class Pipeline:
                 chosen = [*self._routes[kind], *self._observers[kind]]
                 if chosen and all(r.limiter is None for r in chosen):
                     self._direct[kind] = (tuple(r.output.write for r in chosen), tuple(chosen))
+        # Batches (L{messagesReceived}) go straight to the outputs when every
+        # type takes the same direct route (no rotation, no per-output limit,
+        # no observer): (route, writeMany or None) per output.
+        self._batchRoutes: tuple[tuple[_Route, Callable[[list[Message]], None] | None], ...] | None = None
+        routesPerKind = {self._direct[kind][1] if kind in self._direct else None for kind in MESSAGE_TYPES}
+        if len(routesPerKind) == 1 and not self._hasObservers:
+            (shared,) = routesPerKind
+            if shared is not None:
+                self._batchRoutes = tuple(
+                    (r, r.output.writeMany if IBatchWriter.providedBy(r.output) else None) for r in shared
+                )
         for output, _ in outputs:
             output.setBackpressure(self)
         self._reporters = [r for r in (ITakenReporter(o, None) for o, _ in outputs) if r is not None]
@@ -326,6 +356,37 @@ class Pipeline:
             stats.increment("dropped.no_output")
             return
         self._writeAll(routes, message)
+
+    def messagesReceived(self, messages: list[Message]) -> None:
+        """
+        Route a batch: as L{messageReceived} with each message, in one pass
+        when nothing applies per message (no filter, no prettifier, nothing
+        to truncate, the same outputs for every type).
+        """
+        routes = self._batchRoutes
+        if (
+            routes is None
+            or self._filters
+            or self._prettify is not None
+            or (messages and max(map(len, map(_payloadOf, messages))) > self._copyBufferSize)
+        ):
+            receive = self.messageReceived
+            for message in messages:
+                receive(message)
+            return
+        for route, writeMany in routes:
+            if writeMany is not None:
+                try:
+                    writeMany(messages)
+                except Exception:
+                    self.errors.report(route.output, route.stats, "writeMany")
+                continue
+            write = route.output.write
+            for message in messages:
+                try:
+                    write(message)
+                except Exception:
+                    self.errors.report(route.output, route.stats, "write")
 
     def _writeAll(self, routes: list[_Route], message: Message) -> None:
         """

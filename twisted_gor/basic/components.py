@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_gor._blockingio import SerialWorker
+from twisted_gor._interfaces import IBatchWriter
 from twisted_gor.base import InputBase, OutputBase, resolveReactor
 from twisted_gor.config import BuildContext
 from twisted_gor.framing import encodeMessage
@@ -75,19 +76,30 @@ class DummyInputConfig:
         return DummyInput(context.reactor, self.interval)
 
 
+@implementer(IBatchWriter)
 class NullOutput(OutputBase):
     """
     Counts and discards everything (C{--output-null}).
+
+    @ivar written: messages counted (C{written} in its stats).
     """
 
     def __init__(self) -> None:
         OutputBase.__init__(self, "output_null")
+        self.written = 0
+        self.stats.track("written", lambda: self.written)
 
     def write(self, message: Message) -> None:
         """
         Count and drop.
         """
-        self.stats.increment("written")
+        self.written += 1
+
+    def writeMany(self, messages: list[Message]) -> None:
+        """
+        Count and drop a batch (L{IBatchWriter}).
+        """
+        self.written += len(messages)
 
 
 @dataclass
