@@ -15,7 +15,72 @@ numbers written with C{+}, C{_} or spaces) take the one reference path.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.list cimport PyList_Append, PyList_GET_SIZE
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
 from libc.string cimport memchr, memcmp, memcpy
+
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        const char *name
+        int type
+        Py_ssize_t offset
+        int flags
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+    PyTypeObject PyMemberDescr_Type
+    object PyType_GenericAlloc(type cls, Py_ssize_t nitems)
+
+# The fields of twisted_gor.message.Message, in its constructor's order.
+_FIELDS = ("type", "id", "timestamp", "latency", "payload", "rawMeta", "_session")
+cdef Py_ssize_t _offsets[7]
+cdef type _messageClass = None
+
+
+def useMessageClass(type cls):
+    """
+    Make L{splitRecords} fill the slots of C{cls} directly (no call of its
+    C{__init__}) when it is the factory: only for a class that is exactly
+    C{__slots__ = _FIELDS} over C{object} (L{twisted_gor.message.Message},
+    whose C{__init__} assigns each argument to its slot), each an object
+    slot. Returns whether it does; otherwise the factory is called.
+    """
+    global _messageClass
+    cdef PyMemberDef *member
+    _messageClass = None
+    if type(cls) is not type or cls.__mro__ != (cls, object) or tuple(cls.__dict__.get("__slots__", ())) != _FIELDS:
+        return False
+    if cls.__dictoffset__ or cls.__weakrefoffset__ or cls.__new__ is not object.__new__:
+        return False
+    for i, name in enumerate(_FIELDS):
+        descriptor = cls.__dict__[name]
+        if type(descriptor) is not <object>&PyMemberDescr_Type:
+            return False
+        member = (<PyMemberDescrObject *><PyObject *>descriptor).d_member
+        # T_OBJECT_EX (16), writable, inside the object
+        if member.type != 16 or member.flags != 0 or member.offset < sizeof(PyObject) or member.offset >= cls.__basicsize__:
+            return False
+        _offsets[i] = member.offset
+    _messageClass = cls
+    return True
+
+
+cdef inline void _fill(object obj, int i, object value) noexcept:
+    Py_INCREF(value)
+    (<PyObject **>((<char *><PyObject *>obj) + _offsets[i]))[0] = <PyObject *>value
+
+
+cdef object _newMessage(int kind, object id_, long long timestamp, long long latency, object payload, object meta):
+    obj = PyType_GenericAlloc(_messageClass, 0)
+    _fill(obj, 0, kind)
+    _fill(obj, 1, id_)
+    _fill(obj, 2, timestamp)
+    _fill(obj, 3, latency)
+    _fill(obj, 4, payload)
+    _fill(obj, 5, meta)
+    _fill(obj, 6, None)
+    return obj
 
 cdef const char *SEP = b"\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
 cdef Py_ssize_t SEPLEN = 14
@@ -72,7 +137,8 @@ def splitRecords(bytes buffer, Py_ssize_t start, Py_ssize_t scan, list out, fact
     """
     Decode the well-formed records of C{buffer} from C{start} (the first
     separator searched from C{scan}, at or after C{start}), appending
-    C{factory(type, id, timestamp, latency, payload, meta)} to C{out}.
+    C{factory(type, id, timestamp, latency, payload, meta)} to C{out} (made
+    here, slot by slot, when C{factory} is the class of L{useMessageClass}).
 
     @return: C{(stop, end)}: C{stop} is where decoding stopped, C{end} the
         position of the separator that ends the record starting there, or
@@ -84,6 +150,7 @@ def splitRecords(bytes buffer, Py_ssize_t start, Py_ssize_t scan, list out, fact
     cdef const char *hit
     cdef long long timestamp, latency
     cdef int kind
+    cdef bint fast = _messageClass is not None and factory is _messageClass
     while True:
         end = _findSep(p, scan, n)
         if end < 0:
@@ -119,17 +186,13 @@ def splitRecords(bytes buffer, Py_ssize_t start, Py_ssize_t scan, list out, fact
             latency = -1
         elif not _parseInt(p, s3 + 1, newline, &latency):
             return start, end
-        PyList_Append(
-            out,
-            factory(
-                kind,
-                PyBytes_FromStringAndSize(p + s1 + 1, s2 - s1 - 1),
-                timestamp,
-                latency,
-                PyBytes_FromStringAndSize(p + newline + 1, end - newline - 1),
-                PyBytes_FromStringAndSize(p + start, newline - start),
-            ),
-        )
+        id_ = PyBytes_FromStringAndSize(p + s1 + 1, s2 - s1 - 1)
+        payload = PyBytes_FromStringAndSize(p + newline + 1, end - newline - 1)
+        meta = PyBytes_FromStringAndSize(p + start, newline - start)
+        if fast:
+            PyList_Append(out, _newMessage(kind, id_, timestamp, latency, payload, meta))
+        else:
+            PyList_Append(out, factory(kind, id_, timestamp, latency, payload, meta))
         start = end + SEPLEN
         scan = start
 

@@ -117,6 +117,7 @@ if not PURE:
     except ImportError:  # not built: the pure twins
         pass
     else:
+        _framing.useMessageClass(Message)
         splitRecords = _framing.splitRecords  # noqa: F811
         encodeRecords = functools.partial(_framing.encodeRecords, pure=encodeRecordsPure)  # noqa: F811
         COMPILED = True
