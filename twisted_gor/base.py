@@ -94,7 +94,7 @@ class InputBase(Service, Failing):
         receiver = self.receiver
         self.emitted += len(messages)
         if IBatchReceiver.providedBy(receiver):
-            receiver.messagesReceived(messages)  # type: ignore[union-attr]
+            receiver.messagesReceived(messages)
         else:
             receive = receiver.messageReceived  # type: ignore[union-attr]
             for message in messages:

@@ -363,12 +363,14 @@ class Pipeline:
         when nothing applies per message (no filter, no prettifier, nothing
         to truncate, the same outputs for every type).
         """
+        if not messages:
+            return
         routes = self._batchRoutes
         if (
             routes is None
             or self._filters
             or self._prettify is not None
-            or (messages and max(map(len, map(_payloadOf, messages))) > self._copyBufferSize)
+            or max(map(len, map(_payloadOf, messages))) > self._copyBufferSize
         ):
             receive = self.messageReceived
             for message in messages:

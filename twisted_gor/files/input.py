@@ -399,10 +399,6 @@ class FileInput(InputBase):
         if data:
             stream.bytesRead += len(data)
             self.stats.increment("bytes", len(data))
-            if self._heldBytes + len(data) < self._readAheadSize and self._wantsMore(stream):
-                # the next read while this one is decoded (within the same
-                # bounds: this read's bytes counted as held already)
-                self._readMore(stream)
             messages = stream.decoder.feed(data)
             self.stats.increment("read", len(messages))
             size = sum(map(len, map(_payloadOf, messages)))
