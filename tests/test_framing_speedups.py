@@ -11,6 +11,7 @@ C{TWISTED_GOR_PURE=1}.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import os
 import subprocess
@@ -141,6 +142,34 @@ class DifferentialTests(SynchronousTestCase):
         pure = os.environ.get("TWISTED_GOR_PURE", "") not in ("", "0")
         self.assertEqual(framing.COMPILED, not pure)
         self.assertIs(framing.splitRecords is _framing.splitRecords, not pure)
+
+    def test_messagesMadeInPlace(self) -> None:
+        """
+        With L{Message} as the factory the compiled splitter makes each
+        message itself: a real L{Message}, equal to the one the class makes,
+        not tracked by the cyclic collector (it holds only bytes and ints),
+        its fields assignable; with any other factory, or a class whose
+        slots differ, it calls the factory.
+        """
+        self.assertEqual(Message.__slots__, ("type", "id", "timestamp", "latency", "payload", "rawMeta", "_session"))
+        stream = encodeMessage(Message(2, b"abc", 1_700_000_000_000_000_000, 42, b"HTTP/1.1 200 OK\r\n\r\n"))
+        out: list[Message] = []
+        _framing.splitRecords(stream, 0, 0, out, Message)
+        (m,) = out
+        self.assertIs(type(m), Message)
+        self.assertFalse(gc.is_tracked(m))
+        self.assertEqual(_fields(m), _fields(Message(2, b"abc", 1_700_000_000_000_000_000, 42, m.payload, m.rawMeta)))
+        m.payload = b"x"
+        self.assertEqual(m.replace(id=b"d").meta(), b"2 d 1700000000000000000 42")
+        calls: list[tuple[object, ...]] = []
+        _framing.splitRecords(stream, 0, 0, [], lambda *a: calls.append(a))  # type: ignore[arg-type]
+        self.assertEqual(len(calls), 1)
+
+        class Other(Message):
+            pass
+
+        self.assertFalse(_framing.useMessageClass(Other))
+        self.assertTrue(_framing.useMessageClass(Message))
 
     def test_oddMetaLines(self) -> None:
         """

@@ -548,7 +548,7 @@ class FileInput(InputBase):
         depth = self.readDepth
         popleft = pending.popleft
         budget = BATCH
-        while budget > 0 and not self.paused and stream.ordered:
+        while budget > 0 and self._running and not self.paused and stream.ordered:
             count = len(pending) if stream.eof else len(pending) - depth + 1
             if count <= 0:
                 if not pending or self._heldBytes < self._readAheadSize:
@@ -563,8 +563,10 @@ class FileInput(InputBase):
                 self._readMore(stream)
             self.emitMany(batch)
             budget -= count
+        if not self._running:
+            return
         if not stream.ordered:
-            # a read (or a loop's restart) turned it over to the window
+            # a read turned it over to the window
             stream.fill(depth)
             self._schedule(0)
         elif budget <= 0:
