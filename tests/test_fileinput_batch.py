@@ -56,6 +56,36 @@ class BatchOutput(MemoryOutput):
             self.backpressure.pause(self)
 
 
+class PausingEvery(MemoryOutput):
+    """
+    Takes messages one by one; every C{every} messages it pauses the
+    pipeline for 10 ms (of C{clock}).
+    """
+
+    def __init__(self, clock: Clock, every: int) -> None:
+        MemoryOutput.__init__(self)
+        self.clock = clock
+        self.every = every
+        self.paused: list[int] = []
+        self.whilePaused = 0
+        self._pausedNow = False
+
+    def write(self, message: Message) -> None:
+        if self._pausedNow:
+            self.whilePaused += 1
+        MemoryOutput.write(self, message)
+        if len(self.messages) % self.every == 0 and self.backpressure is not None:
+            self.paused.append(len(self.messages))
+            self._pausedNow = True
+            self.backpressure.pause(self)
+            self.clock.callLater(0.01, self._resume)
+
+    def _resume(self) -> None:
+        self._pausedNow = False
+        assert self.backpressure is not None
+        self.backpressure.resume(self)
+
+
 class LaterWorker:
     """
     Runs each job at once but fires its Deferred on a later turn of the
@@ -245,6 +275,25 @@ class OrderedBatchTests(SynchronousTestCase):
         for _ in range(100):
             fast.clock.advance(0.01)
         self.assertEqual([m.id for m in fast.batch.messages], [b"r%d" % i for i in range(5000)])
+
+    def test_pauseInsideABatch(self) -> None:
+        """
+        An output that takes messages one by one and pauses the pipeline
+        in the middle of a batch: the input keeps the rest and emits it,
+        in order and once, when resumed.
+        """
+        path = self.write(b"".join(record(i, 1000 + i) for i in range(5000)))
+        fast = Replay(self, [path], speed=INF)
+        fast.input.workerFactory = LaterWorker
+        out = PausingEvery(fast.clock, 777)
+        Pipeline([(out, None)], clock=fast.clock).connectInput(fast.input)
+        fast.input.startService()
+        for _ in range(500):
+            fast.clock.advance(0.005)
+        self.assertEqual([m.id for m in out.messages], [b"r%d" % i for i in range(5000)])
+        self.assertEqual(out.paused, [777 * k for k in range(1, 7)])
+        self.assertEqual(out.whilePaused, 0)
+        self.assertEqual((fast.input.emitted, fast.input._heldBytes), (5000, 0))
 
     def test_loop(self) -> None:
         """

@@ -53,6 +53,21 @@ class FailingOutput(BatchMemoryOutput):
         raise RuntimeError("broken output")
 
 
+class PausingOutput(MemoryOutput):
+    """
+    Pauses the pipeline when it has C{pauseAt} messages (C{write} only).
+    """
+
+    def __init__(self, pauseAt: int) -> None:
+        MemoryOutput.__init__(self)
+        self.pauseAt = pauseAt
+
+    def write(self, message: Message) -> None:
+        MemoryOutput.write(self, message)
+        if len(self.messages) == self.pauseAt and self.backpressure is not None:
+            self.backpressure.pause(self)
+
+
 def traffic() -> list[Message]:
     """
     Requests (GET and POST), responses, replayed responses, a session's
@@ -109,12 +124,15 @@ class BatchEquivalenceTests(SynchronousTestCase):
 
     def test_broadcast(self) -> None:
         """
-        Outputs of every type, batch or not, and the null output: batches.
+        Outputs of every type that all take batches (the null output among
+        them): batches; with one that does not: one by one.
         """
-        outputs = self.assertEquivalent(
-            lambda: ([(BatchMemoryOutput(), None), (MemoryOutput(), None), (NullOutput(), None)], {}, None)
+        outputs = self.assertEquivalent(lambda: ([(BatchMemoryOutput(), None), (NullOutput(), None)], {}, None))
+        self.assertEqual(outputs[1].stats["written"], len(traffic()))
+        self.assertEquivalent(
+            lambda: ([(BatchMemoryOutput(), None), (MemoryOutput(), None), (NullOutput(), None)], {}, None),
+            batched=False,
         )
-        self.assertEqual(outputs[2].stats["written"], len(traffic()))
 
     def test_typedOutputs(self) -> None:
         """
@@ -171,9 +189,29 @@ class BatchEquivalenceTests(SynchronousTestCase):
     def test_inputLimit(self) -> None:
         """
         An input's limit lets the same messages through, and counts the
-        same drops, in batches.
+        same drops (one by one).
         """
-        self.assertEquivalent(lambda: ([(BatchMemoryOutput(), None)], {}, AbsoluteLimit(17)))
+        self.assertEquivalent(lambda: ([(BatchMemoryOutput(), None)], {}, AbsoluteLimit(17)), batched=False)
+
+    def test_pauseMidBatch(self) -> None:
+        """
+        An output that pauses the inputs on the fifth message: the batch
+        stops there, as one message at a time would, and says how many it
+        took; the input counts only those, and the rest goes later.
+        """
+        for limit in (None, AbsoluteLimit(1000)):
+            out = PausingOutput(5)
+            pipeline = Pipeline([(out, None)], clock=Clock())
+            source = MemoryInput()
+            pipeline.connectInput(source, limit)
+            messages = traffic()
+            self.assertEqual(source.emitMany(messages), 5)
+            self.assertEqual((source.emitted, len(out.messages)), (5, 5))
+            self.assertTrue(source.paused)
+            pipeline.resume(out)
+            out.pauseAt = 0
+            self.assertEqual(source.emitMany(messages[5:]), len(messages) - 5)
+            self.assertEqual(out.messages, messages)
 
     def test_failingOutput(self) -> None:
         """

@@ -38,8 +38,10 @@ class IBatchReceiver(IMessageReceiver):
     def messagesReceived(messages):  # type: ignore[no-untyped-def]
         """
         Accept a list of messages, in order: the same as calling
-        C{messageReceived} with each (the list is the caller's to reuse
-        once this returns).
+        C{messageReceived} with each, stopping after the message that made
+        the receiver pause its inputs (backpressure) as an input emitting
+        one at a time stops. Returns how many were taken; the caller keeps
+        the others for when it is resumed.
         """
 
 
@@ -52,7 +54,10 @@ class IBatchWriter(Interface):
     def writeMany(messages):  # type: ignore[no-untyped-def]
         """
         Accept a list of messages, in order: the same as calling C{write}
-        with each, counters included.
+        with each, counters included; all of them, even if the output asks
+        for a pause on the way (it bounds what it holds, the batch included:
+        the file input's batches hold at most its read-ahead budget). An
+        exception counts one error for the batch.
         """
 
 

@@ -86,19 +86,28 @@ class InputBase(Service, Failing):
         self.emitted += 1
         self.receiver.messageReceived(message)  # type: ignore[union-attr]
 
-    def emitMany(self, messages: list[Message]) -> None:
+    def emitMany(self, messages: list[Message]) -> int:
         """
         Push messages, in order, and count them: in one call to a receiver
-        that takes batches (L{IBatchReceiver}), else one by one.
+        that takes batches (L{IBatchReceiver}), else one by one. Stops early
+        when this input is paused on the way (backpressure), as emitting
+        one at a time would.
+
+        @return: how many were taken (the caller keeps the others).
         """
         receiver = self.receiver
-        self.emitted += len(messages)
         if IBatchReceiver.providedBy(receiver):
-            receiver.messagesReceived(messages)
+            taken = receiver.messagesReceived(messages)
         else:
+            taken = 0
             receive = receiver.messageReceived  # type: ignore[union-attr]
             for message in messages:
                 receive(message)
+                taken += 1
+                if self.paused:
+                    break
+        self.emitted += taken
+        return taken
 
     def pauseProducing(self) -> None:
         """

@@ -172,18 +172,20 @@ class _InputPort:
             return
         self._entry.messageReceived(message)
 
-    def messagesReceived(self, messages: list[Message]) -> None:
+    def messagesReceived(self, messages: list[Message]) -> int:
         allow = self._limiter.allow
-        allowed = [m for m in messages if allow()]
-        if len(allowed) < len(messages):
-            self._stats.increment("dropped.limit", len(messages) - len(allowed))
-        entry = self._entry
-        if IBatchReceiver.providedBy(entry):
-            entry.messagesReceived(allowed)
-        else:
-            receive = entry.messageReceived
-            for message in allowed:
-                receive(message)
+        receive = self._entry.messageReceived
+        paused = self._pipeline._paused
+        taken = 0
+        for message in messages:
+            taken += 1
+            if not allow():
+                self._stats.increment("dropped.limit")
+                continue
+            receive(message)
+            if paused:
+                break
+        return taken
 
     def whenTaken(self) -> Deferred[None]:
         return self._pipeline.whenTaken()
@@ -254,15 +256,13 @@ class Pipeline:
                     self._direct[kind] = (tuple(r.output.write for r in chosen), tuple(chosen))
         # Batches (L{messagesReceived}) go straight to the outputs when every
         # type takes the same direct route (no rotation, no per-output limit,
-        # no observer): (route, writeMany or None) per output.
-        self._batchRoutes: tuple[tuple[_Route, Callable[[list[Message]], None] | None], ...] | None = None
+        # no observer) and every output takes batches: (route, writeMany).
+        self._batchRoutes: tuple[tuple[_Route, Callable[[list[Message]], None]], ...] | None = None
         routesPerKind = {self._direct[kind][1] if kind in self._direct else None for kind in MESSAGE_TYPES}
         if len(routesPerKind) == 1 and not self._hasObservers:
             (shared,) = routesPerKind
-            if shared is not None:
-                self._batchRoutes = tuple(
-                    (r, r.output.writeMany if IBatchWriter.providedBy(r.output) else None) for r in shared
-                )
+            if shared is not None and all(IBatchWriter.providedBy(r.output) for r in shared):
+                self._batchRoutes = tuple((r, IBatchWriter(r.output).writeMany) for r in shared)
         for output, _ in outputs:
             output.setBackpressure(self)
         self._reporters = [r for r in (ITakenReporter(o, None) for o, _ in outputs) if r is not None]
@@ -357,14 +357,16 @@ class Pipeline:
             return
         self._writeAll(routes, message)
 
-    def messagesReceived(self, messages: list[Message]) -> None:
+    def messagesReceived(self, messages: list[Message]) -> int:
         """
-        Route a batch: as L{messageReceived} with each message, in one pass
-        when nothing applies per message (no filter, no prettifier, nothing
-        to truncate, the same outputs for every type).
+        Route a batch: in one pass to the outputs' C{writeMany} when nothing
+        applies per message (no filter, no prettifier, nothing to truncate,
+        the same outputs for every type, all taking batches); else as
+        L{messageReceived} with each, stopping after one that paused the
+        inputs. Returns how many were taken.
         """
         if not messages:
-            return
+            return 0
         routes = self._batchRoutes
         if (
             routes is None
@@ -373,22 +375,20 @@ class Pipeline:
             or max(map(len, map(_payloadOf, messages))) > self._copyBufferSize
         ):
             receive = self.messageReceived
+            paused = self._paused
+            taken = 0
             for message in messages:
                 receive(message)
-            return
+                taken += 1
+                if paused:
+                    break
+            return taken
         for route, writeMany in routes:
-            if writeMany is not None:
-                try:
-                    writeMany(messages)
-                except Exception:
-                    self.errors.report(route.output, route.stats, "writeMany")
-                continue
-            write = route.output.write
-            for message in messages:
-                try:
-                    write(message)
-                except Exception:
-                    self.errors.report(route.output, route.stats, "write")
+            try:
+                writeMany(messages)
+            except Exception:
+                self.errors.report(route.output, route.stats, "writeMany")
+        return len(messages)
 
     def _writeAll(self, routes: list[_Route], message: Message) -> None:
         """

@@ -558,11 +558,17 @@ class FileInput(InputBase):
                 count = budget
             batch = [popleft() for _ in range(count)]
             self._heldBytes -= sum(map(len, map(_payloadOf, batch)))
-            self._pacer.advance(batch[-1].timestamp, now)
+            taken = self.emitMany(batch)
+            if taken < count:
+                # paused on the way: the rest waits, in order
+                rest = batch[taken:]
+                pending.extendleft(reversed(rest))
+                self._heldBytes += sum(map(len, map(_payloadOf, rest)))
+            if taken:
+                self._pacer.advance(batch[taken - 1].timestamp, now)
+            budget -= count
             if not stream.reading and not stream.eof and len(pending) < self._lookahead // 2 and self._wantsMore(stream):
                 self._readMore(stream)
-            self.emitMany(batch)
-            budget -= count
         if not self._running:
             return
         if not stream.ordered:
