@@ -28,6 +28,39 @@ class IMessageReceiver(Interface):
         """
 
 
+class IBatchReceiver(IMessageReceiver):
+    """
+    A receiver that also takes messages in batches (the file input at full
+    speed hands over a read's worth at once). Optional: inputs push one
+    message at a time into receivers that do not provide it.
+    """
+
+    def messagesReceived(messages):  # type: ignore[no-untyped-def]
+        """
+        Accept a list of messages, in order: the same as calling
+        C{messageReceived} with each, stopping after the message that made
+        the receiver pause its inputs (backpressure) as an input emitting
+        one at a time stops. Returns how many were taken; the caller keeps
+        the others for when it is resumed.
+        """
+
+
+class IBatchWriter(Interface):
+    """
+    An output that also writes messages in batches. Optional: the pipeline
+    calls C{write} per message for outputs that do not provide it.
+    """
+
+    def writeMany(messages):  # type: ignore[no-untyped-def]
+        """
+        Accept a list of messages, in order: the same as calling C{write}
+        with each, counters included; all of them, even if the output asks
+        for a pause on the way (it bounds what it holds, the batch included:
+        the file input's batches hold at most its read-ahead budget). An
+        exception counts one error for the batch.
+        """
+
+
 class IStatsSource(Interface):
     """
     A component whose counters are shown by C{--stats} and in the exit summary.

@@ -11,7 +11,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
-from twisted_gor._interfaces import IBackpressure, IInput, IMessageReceiver, IOutput, ITakenReporter
+from twisted_gor._interfaces import IBackpressure, IBatchReceiver, IInput, IMessageReceiver, IOutput, ITakenReporter
 from twisted_gor.flow import FlowControl
 from twisted_gor.message import Message
 from twisted_gor.stats import Counters
@@ -85,6 +85,29 @@ class InputBase(Service, Failing):
         """
         self.emitted += 1
         self.receiver.messageReceived(message)  # type: ignore[union-attr]
+
+    def emitMany(self, messages: list[Message]) -> int:
+        """
+        Push messages, in order, and count them: in one call to a receiver
+        that takes batches (L{IBatchReceiver}), else one by one. Stops early
+        when this input is paused on the way (backpressure), as emitting
+        one at a time would.
+
+        @return: how many were taken (the caller keeps the others).
+        """
+        receiver = self.receiver
+        if IBatchReceiver.providedBy(receiver):
+            taken = receiver.messagesReceived(messages)
+        else:
+            taken = 0
+            receive = receiver.messageReceived  # type: ignore[union-attr]
+            for message in messages:
+                receive(message)
+                taken += 1
+                if self.paused:
+                    break
+        self.emitted += taken
+        return taken
 
     def pauseProducing(self) -> None:
         """

@@ -11,14 +11,14 @@ GoReplay's reader skips and this one returns.
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Callable, Iterator
 
 from twisted_gor.message import INT64_MAX, INT64_MIN, MESSAGE_TYPES, SESSION_END, MalformedMeta, Message, parseMeta
 
 _FAST_TYPES = {b"%d" % kind: kind for kind in MESSAGE_TYPES}
 """The meta line's first field, as written, for each message type."""
-_BAD = 1 << 64
-"""Outside the 64-bit range: sends a record to the full check."""
 
 SEPARATOR = "\n\U0001f435\U0001f648\U0001f649\n".encode("utf-8")
 """The record separator, C{0a f0 9f 90 b5 f0 9f 99 88 f0 9f 99 89 0a}."""
@@ -31,6 +31,96 @@ def encodeMessage(message: Message) -> bytes:
     Frame one message as GoReplay writes it.
     """
     return b"".join((message.meta(), b"\n", message.payload, SEPARATOR))
+
+
+def encodeRecordsPure(messages: list[Message]) -> tuple[bytes, list[int]]:
+    """
+    The records of C{messages} framed as L{encodeMessage} frames each, joined,
+    and the size of each (the reference of the compiled L{encodeRecords}).
+    """
+    parts: list[bytes] = []
+    sizes: list[int] = []
+    extend = parts.extend
+    size = sizes.append
+    sep = SEPARATOR
+    for message in messages:
+        meta = message.rawMeta
+        if meta is None:
+            meta = message.meta()
+        payload = message.payload
+        extend((meta, b"\n", payload, sep))
+        size(len(meta) + len(payload) + 15)
+    return b"".join(parts), sizes
+
+
+MessageFactory = Callable[[int, bytes, int, int, bytes, bytes], Message]
+"""Makes a message of C{(type, id, timestamp, latency, payload, meta)}."""
+
+
+def splitRecordsPure(
+    buffer: bytes, start: int, scan: int, out: list[Message], factory: MessageFactory
+) -> tuple[int, int]:
+    """
+    Decode the well-formed records of C{buffer} from C{start} (the first
+    separator searched from C{scan}, at or after C{start}), appending
+    C{factory(type, id, timestamp, latency, payload, meta)} to C{out}; stop
+    at the first record that is anything else (malformed, a session's close,
+    numbers written unusually), for the caller's full check.
+
+    The reference of the compiled L{splitRecords}, which stops at more
+    records (numbers not plainly written: with C{+}, C{_}, spaces) but
+    never decodes one differently.
+
+    @return: C{(stop, end)}: C{stop} is where decoding stopped, C{end} the
+        position of the separator that ends the record starting there, or
+        -1 when no complete record starts there.
+    """
+    sep = SEPARATOR
+    find = buffer.find
+    append = out.append
+    types = _FAST_TYPES
+    while True:
+        end = find(sep, scan)
+        if end < 0:
+            return start, -1
+        newline = find(b"\n", start, end)
+        if newline <= start or newline + 1 >= end:
+            return start, end
+        meta = buffer[start:newline]
+        parts = meta.split(b" ", 4)
+        if len(parts) != 4 or not parts[1] or parts[0] not in types:
+            return start, end
+        try:
+            timestamp = int(parts[2])
+            latency = int(parts[3]) if parts[3] else -1
+        except ValueError:
+            return start, end
+        if not (
+            -0x8000000000000000 <= timestamp <= 0x7FFFFFFFFFFFFFFF
+            and -0x8000000000000000 <= latency <= 0x7FFFFFFFFFFFFFFF
+        ):
+            return start, end
+        append(factory(types[parts[0]], parts[1], timestamp, latency, buffer[newline + 1 : end], meta))
+        start = scan = end + 14
+
+
+PURE = os.environ.get("TWISTED_GOR_PURE", "") not in ("", "0")
+"""Whether C{TWISTED_GOR_PURE} (read once, at import) selects the pure-Python twins."""
+
+splitRecords = splitRecordsPure
+encodeRecords = encodeRecordsPure
+COMPILED = False
+"""Whether the compiled twins (C{twisted_gor._framing}) are in use."""
+if not PURE:
+    try:
+        from twisted_gor import _framing
+    except ImportError:  # not built: the pure twins
+        pass
+    else:
+        _framing.useMessageClass(Message)
+        splitRecords = _framing.splitRecords  # noqa: F811
+        encodeRecords = functools.partial(_framing.encodeRecords, pure=encodeRecordsPure)  # noqa: F811
+        COMPILED = True
 
 
 MalformedCallback = Callable[[int, str], None]
@@ -86,52 +176,57 @@ class RecordDecoder:
         Add C{data} and return the messages it completes.
         """
         sep = SEPARATOR
+        messages: list[Message] = []
+        start = 0
         if self._chunks:
             # A separator in this read, or split across the previous one?
             # (Looking at the held tail and this read's first bytes only:
             # no copy of the whole read just to search it.)
-            if data.find(sep) < 0 and sep not in self._tail + data[:13]:
-                self._hold(data, self._tail + data[-13:])
-                return []
+            tail = self._tail
+            split = (tail + data[:13]).find(sep)
+            if split >= 0:
+                first = split + 14 - len(tail)
+            else:
+                first = data.find(sep)
+                if first < 0:
+                    self._hold(data, tail + data[-13:])
+                    return []
+                first += 14
+            # Only the held record is joined (to the bytes of this read that
+            # end it); the rest of the read is decoded where it is.
+            self._chunks.append(data[:first])
+            head = b"".join(self._chunks)
             scan = max(0, self._held - 13)
-            self._chunks.append(data)
-            buffer = b"".join(self._chunks)
             self._chunks = []
             self._held = 0
-        else:
-            buffer = data
-            scan = 0
-        messages: list[Message] = []
-        append = messages.append
-        find = buffer.find
-        start = 0
+            # (head ends with the first separator of held + data: decoding
+            # takes all of it, the offset moves past it)
+            self._decodeFrom(head, 0, scan, messages)
+            self.offset -= first
+            start = first
+        self._decodeFrom(data, start, start, messages)
+        return messages
+
+    def _decodeFrom(self, buffer: bytes, start: int, scan: int, messages: list[Message]) -> None:
+        """
+        Decode the records of C{buffer} from C{start} (the first separator
+        searched from C{scan}) into C{messages}; hold what is left.
+        """
+        sep = SEPARATOR
+        split = splitRecords
         while True:
-            end = find(sep, scan)
-            if end < 0:
-                break
             if self._discarding:
+                end = buffer.find(sep, scan)
+                if end < 0:
+                    break
                 self._discarding = False
                 self._report(self._discardStart, "record larger than the maximum record size")
             else:
-                # _decodeOne's well-formed case, inlined (one call less per record)
-                newline = find(b"\n", start, end)
-                if newline > 0 and newline + 1 < end:
-                    meta = buffer[start:newline]
-                    parts = meta.split(b" ", 4)
-                    if len(parts) == 4 and parts[1] and parts[0] in _FAST_TYPES:
-                        try:
-                            timestamp = int(parts[2])
-                            latency = int(parts[3]) if parts[3] else -1
-                        except ValueError:
-                            timestamp = latency = _BAD
-                        if (
-                            -0x8000000000000000 <= timestamp <= 0x7FFFFFFFFFFFFFFF
-                            and -0x8000000000000000 <= latency <= 0x7FFFFFFFFFFFFFFF
-                        ):
-                            append(Message(_FAST_TYPES[parts[0]], parts[1], timestamp, latency, buffer[newline + 1 : end], meta))
-                            start = end + 14
-                            scan = start
-                            continue
+                start, end = split(buffer, start, scan, messages, Message)
+                if end < 0:
+                    break
+                # a record the fast path leaves: malformed, a session's
+                # close, or written unusually (the full check)
                 self._decodeOne(buffer, start, end, messages)
             start = end + 14
             scan = start
@@ -139,7 +234,6 @@ class RecordDecoder:
         if start < len(buffer):
             rest = buffer[start:] if start else buffer
             self._hold(rest, rest)
-        return messages
 
     def _hold(self, data: bytes, probe: bytes) -> None:
         """

@@ -65,6 +65,11 @@ class Message:
     @ivar rawMeta: the meta line exactly as read (without its newline), kept so that a
         record copied from one file to another stays byte-identical; L{None} for
         messages made here.
+
+    The compiled record decoder (C{twisted_gor._framing.useMessageClass})
+    fills these slots directly, without calling C{__init__}: keep
+    C{__init__} a plain assignment of its arguments to the slots (it checks
+    the slots, and falls back to calling the class if they change).
     """
 
     __slots__ = ("type", "id", "timestamp", "latency", "payload", "rawMeta", "_session")

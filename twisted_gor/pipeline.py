@@ -25,6 +25,7 @@ second per component), and never reaches the input or the other outputs.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from typing import Callable, Sequence
 
@@ -36,6 +37,8 @@ from zope.interface import implementer
 
 from twisted_gor._interfaces import (
     IBackpressure,
+    IBatchReceiver,
+    IBatchWriter,
     IInput,
     IMessageFilter,
     IMessageReceiver,
@@ -46,6 +49,9 @@ from twisted_gor._interfaces import (
 from twisted_gor.limiter import Limit, Limiter, makeLimiter
 from twisted_gor.message import MESSAGE_TYPES, REQUEST, Message
 from twisted_gor.stats import Counters
+
+
+_payloadOf = operator.attrgetter("payload")
 
 
 def _fnv1a32(data: bytes) -> int:
@@ -148,7 +154,7 @@ class _Route:
         self.stats = stats
 
 
-@implementer(IMessageReceiver, ITakenReporter)
+@implementer(IBatchReceiver, ITakenReporter)
 class _InputPort:
     """
     What one input pushes into: applies that input's limit, then the pipeline.
@@ -166,11 +172,26 @@ class _InputPort:
             return
         self._entry.messageReceived(message)
 
+    def messagesReceived(self, messages: list[Message]) -> int:
+        allow = self._limiter.allow
+        receive = self._entry.messageReceived
+        paused = self._pipeline._paused
+        taken = 0
+        for message in messages:
+            taken += 1
+            if not allow():
+                self._stats.increment("dropped.limit")
+                continue
+            receive(message)
+            if paused:
+                break
+        return taken
+
     def whenTaken(self) -> Deferred[None]:
         return self._pipeline.whenTaken()
 
 
-@implementer(IMessageReceiver, IBackpressure, ITakenReporter)
+@implementer(IBatchReceiver, IBackpressure, ITakenReporter)
 class Pipeline:
     """
     Fan-out from inputs to outputs.
@@ -233,6 +254,15 @@ class Pipeline:
                 chosen = [*self._routes[kind], *self._observers[kind]]
                 if chosen and all(r.limiter is None for r in chosen):
                     self._direct[kind] = (tuple(r.output.write for r in chosen), tuple(chosen))
+        # Batches (L{messagesReceived}) go straight to the outputs when every
+        # type takes the same direct route (no rotation, no per-output limit,
+        # no observer) and every output takes batches: (route, writeMany).
+        self._batchRoutes: tuple[tuple[_Route, Callable[[list[Message]], None]], ...] | None = None
+        routesPerKind = {self._direct[kind][1] if kind in self._direct else None for kind in MESSAGE_TYPES}
+        if len(routesPerKind) == 1 and not self._hasObservers:
+            (shared,) = routesPerKind
+            if shared is not None and all(IBatchWriter.providedBy(r.output) for r in shared):
+                self._batchRoutes = tuple((r, IBatchWriter(r.output).writeMany) for r in shared)
         for output, _ in outputs:
             output.setBackpressure(self)
         self._reporters = [r for r in (ITakenReporter(o, None) for o, _ in outputs) if r is not None]
@@ -326,6 +356,39 @@ class Pipeline:
             stats.increment("dropped.no_output")
             return
         self._writeAll(routes, message)
+
+    def messagesReceived(self, messages: list[Message]) -> int:
+        """
+        Route a batch: in one pass to the outputs' C{writeMany} when nothing
+        applies per message (no filter, no prettifier, nothing to truncate,
+        the same outputs for every type, all taking batches); else as
+        L{messageReceived} with each, stopping after one that paused the
+        inputs. Returns how many were taken.
+        """
+        if not messages:
+            return 0
+        routes = self._batchRoutes
+        if (
+            routes is None
+            or self._filters
+            or self._prettify is not None
+            or max(map(len, map(_payloadOf, messages))) > self._copyBufferSize
+        ):
+            receive = self.messageReceived
+            paused = self._paused
+            taken = 0
+            for message in messages:
+                receive(message)
+                taken += 1
+                if paused:
+                    break
+            return taken
+        for route, writeMany in routes:
+            try:
+                writeMany(messages)
+            except Exception:
+                self.errors.report(route.output, route.stats, "writeMany")
+        return len(messages)
 
     def _writeAll(self, routes: list[_Route], message: Message) -> None:
         """

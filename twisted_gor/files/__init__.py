@@ -29,4 +29,13 @@ Decisions:
   - A gzip recording is read with L{input.GzipReader}: an error loses
     nothing decompressed before it; a loop over files without one valid
     record fails the input instead of idling.
+  - C{FILE|max} from one file goes out in batches (up to
+    L{input.BATCH} records a turn) while its records come in order: exactly
+    what the reordering window would emit, without a heap operation, a
+    pacing call and a pipeline call per record; the first record out of
+    order hands the file over to the window for good. The pipeline passes a
+    batch whole to the outputs' C{writeMany} (L{twisted_gor._interfaces.IBatchWriter})
+    when nothing applies per message; C{--output-file} then buffers one
+    joined piece (record sizes kept, so a failed write still counts whole
+    records). Any other speed, several files or a dry run: record by record.
 """

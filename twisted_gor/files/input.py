@@ -20,6 +20,7 @@ import glob
 import gzip
 import heapq
 import math
+import operator
 import os
 import zlib
 from collections import deque
@@ -44,6 +45,9 @@ CHUNK_SIZE = 1 << 20
 MAX_RECORD_SIZE = 256 << 20
 BATCH = 2000
 """Most messages emitted in one reactor turn before yielding."""
+
+_payloadOf = operator.attrgetter("payload")
+_timestampOf = operator.attrgetter("timestamp")
 
 
 def expandInputFiles(pattern: str) -> list[str]:
@@ -184,9 +188,15 @@ class _FileStream:
     One file being read: decoded records waiting in a timestamp-ordered window.
     """
 
-    def __init__(self, path: str, owner: "FileInput") -> None:
+    def __init__(self, path: str, owner: "FileInput", ordered: bool = False) -> None:
         self.path = path
         self.owner = owner
+        # In order (every record so far at or after the one before): the
+        # window would give them back as read, so they stay in ``pending``
+        # and go out in batches (L{FileInput._emitOrdered}); the first
+        # record out of order moves them into the window for good.
+        self.ordered = ordered
+        self.lastTimestamp = -(1 << 63)
         self.file: IO[bytes] | None = None
         self.decoder = RecordDecoder(self._malformed, MAX_RECORD_SIZE)
         self.pending: deque[Message] = deque()
@@ -213,6 +223,8 @@ class _FileStream:
         """
         Move decoded records into the window up to C{depth}.
         """
+        if self.ordered:
+            return
         window, pending = self.window, self.pending
         while len(window) < depth and pending:
             m = pending.popleft()
@@ -354,7 +366,9 @@ class FileInput(InputBase):
         paths = expandInputFiles(self.config.pattern) if self.stats["loops"] else self.config.paths
         if not paths:
             self.log.warn("{name}: no file matches any more", name=self.name)
-        self._streams = [_FileStream(p, self) for p in paths]
+        # One file at full speed (|max) is emitted in batches while in order.
+        ordered = len(paths) == 1 and self.config.speed == math.inf and not self.config.dryRun
+        self._streams = [_FileStream(p, self, ordered) for p in paths]
         self._heldBytes = 0
         self._pacer.restart()
         for stream in self._streams:
@@ -387,8 +401,16 @@ class FileInput(InputBase):
             self.stats.increment("bytes", len(data))
             messages = stream.decoder.feed(data)
             self.stats.increment("read", len(messages))
-            size = sum([len(m.payload) for m in messages])
+            size = sum(map(len, map(_payloadOf, messages)))
             self._heldBytes += size
+            if stream.ordered and messages:
+                timestamps = list(map(_timestampOf, messages))
+                if timestamps[0] >= stream.lastTimestamp and sorted(timestamps) == timestamps:
+                    stream.lastTimestamp = timestamps[-1]
+                else:
+                    # out of order: the window from now on, as if it had
+                    # been used all along (it would hold these same records)
+                    stream.ordered = False
             stream.pending.extend(messages)
         else:
             self._endOfFile(stream)
@@ -465,6 +487,9 @@ class FileInput(InputBase):
         budget = BATCH
         streams = self._streams
         single = streams[0] if len(streams) == 1 else None
+        if single is not None and single.ordered:
+            self._emitOrdered(single, now)
+            return
         if single is not None and not dryRun:
             budget = self._emitSingle(single, now, budget)
             if budget <= 0:
@@ -511,6 +536,51 @@ class FileInput(InputBase):
             if budget == 0:
                 self._schedule(0)
                 return
+
+    def _emitOrdered(self, stream: _FileStream, now: float) -> None:
+        """
+        L{_emitDue} for one file at full speed whose records came in order:
+        what the window would emit (each record once C{readDepth} records
+        from it on are read, or the file ended, or the read-ahead budget is
+        spent), in batches of up to L{BATCH} records.
+        """
+        pending = stream.pending
+        depth = self.readDepth
+        popleft = pending.popleft
+        budget = BATCH
+        while budget > 0 and self._running and not self.paused and stream.ordered:
+            count = len(pending) if stream.eof else len(pending) - depth + 1
+            if count <= 0:
+                if not pending or self._heldBytes < self._readAheadSize:
+                    break
+                count = 1
+            if count > budget:
+                count = budget
+            batch = [popleft() for _ in range(count)]
+            self._heldBytes -= sum(map(len, map(_payloadOf, batch)))
+            taken = self.emitMany(batch)
+            if taken < count:
+                # paused on the way: the rest waits, in order
+                rest = batch[taken:]
+                pending.extendleft(reversed(rest))
+                self._heldBytes += sum(map(len, map(_payloadOf, rest)))
+            if taken:
+                self._pacer.advance(batch[taken - 1].timestamp, now)
+            budget -= count
+            if not stream.reading and not stream.eof and len(pending) < self._lookahead // 2 and self._wantsMore(stream):
+                self._readMore(stream)
+        if not self._running:
+            return
+        if not stream.ordered:
+            # a read turned it over to the window
+            stream.fill(depth)
+            self._schedule(0)
+        elif budget <= 0:
+            self._schedule(0)
+        elif stream.done:
+            self._finish()
+        elif self._wantsMore(stream):
+            self._readMore(stream)
 
     def _emitSingle(self, stream: _FileStream, now: float, budget: int) -> int:
         """

@@ -27,12 +27,14 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from twisted_gor._blockingio import SerialWorker
+from twisted_gor._interfaces import IBatchWriter
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor.config import BuildContext
 from twisted_gor.files.names import expandName, hasTokens, nextChunkIndex, withChunkIndex
-from twisted_gor.framing import encodeMessage
+from twisted_gor.framing import encodeMessage, encodeRecords
 from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
 
@@ -112,9 +114,11 @@ class _OpenFile:
         )
         self.whole = self.raw.offset
 
-    def writeRecords(self, records: list[bytes]) -> int:
+    def writeRecords(self, records: list[bytes], sizes: list[int] | None = None) -> int:
         """
-        Write C{records}; return how many bytes reached the file.
+        Write C{records} (pieces of whole records, of C{sizes} bytes each
+        when given, else one record a piece); return how many bytes reached
+        the file.
 
         @raise WriteFailed: after cutting the file back to its last whole
             record (of this batch, when some fit).
@@ -132,10 +136,10 @@ class _OpenFile:
                 # The bytes the OS took: keep the whole records among them.
                 took = self.raw.offset - start
                 size = 0
-                for record in records:
-                    if size + len(record) > took:
+                for length in map(len, records) if sizes is None else sizes:
+                    if size + length > took:
                         break
-                    size += len(record)
+                    size += length
                     written += 1
                 self.whole = start + size
             self._cutBack()
@@ -185,6 +189,7 @@ class _AlreadyFailed(Exception):
     """
 
 
+@implementer(IBatchWriter)
 class FileOutput(OutputBase):
     """
     Writes records to a file (or a series of files).
@@ -212,6 +217,8 @@ class FileOutput(OutputBase):
         self._baseName: str | None = None
         self._chunk = 0
         self._buffer: list[bytes] = []
+        self._sizes: list[int] = []
+        """The size of each record in C{_buffer} (a piece may hold many)."""
         self._buffered = 0
         self.flow.highBytes = self.pauseBacklog
         self.flow.lowBytes = self.pauseBacklog // 2
@@ -279,9 +286,40 @@ class FileOutput(OutputBase):
                 self._switchTo(name)
                 buffered = size
         self._buffer.append(data)
+        self._sizes.append(size)
         self._buffered = buffered
         self._fileBytes += size
         self._fileRecords += 1
+        self._total += size
+        if buffered >= WRITE_THRESHOLD:
+            self._submitBuffer()
+
+    def writeMany(self, messages: list[Message]) -> None:
+        """
+        Buffer a batch as one piece when nothing applies per record (one
+        file, no rotation, within the bounds); else record by record.
+        """
+        if not messages:
+            return
+        data, sizes = encodeRecords(messages)
+        size = len(data)
+        buffered = self._buffered + size
+        if (
+            self._failed
+            or self._worker is None
+            or self._naming
+            or self._name is None
+            or (self.config.maxSize and self._total + size > self.config.maxSize)
+            or self.flow.bytes + buffered > self.flow.maxBytes
+        ):
+            for message in messages:
+                self.write(message)
+            return
+        self._buffer.append(data)
+        self._sizes.extend(sizes)
+        self._buffered = buffered
+        self._fileBytes += size
+        self._fileRecords += len(messages)
         self._total += size
         if buffered >= WRITE_THRESHOLD:
             self._submitBuffer()
@@ -318,15 +356,16 @@ class FileOutput(OutputBase):
     def _submitBuffer(self) -> None:
         if not self._buffer or self._worker is None:
             return
-        records = self._buffer
-        self.flow.add(self._buffered, len(records))
+        records, sizes = self._buffer, self._sizes
+        self.flow.add(self._buffered, len(sizes))
         self._buffer = []
+        self._sizes = []
         self._buffered = 0
-        self._worker.submit(self._writeData, records).addCallbacks(
-            self._written, self._writeFailed, callbackArgs=(len(records),), errbackArgs=(len(records),)
+        self._worker.submit(self._writeData, records, sizes).addCallbacks(
+            self._written, self._writeFailed, callbackArgs=(len(sizes),), errbackArgs=(len(sizes),)
         )
 
-    def _writeData(self, records: list[bytes]) -> int:
+    def _writeData(self, records: list[bytes], sizes: list[int] | None = None) -> int:
         """
         On the worker thread: write one batch, or give up on the file after
         the first failure (cut back to its last whole record).
@@ -334,13 +373,13 @@ class FileOutput(OutputBase):
         if self._dead or self._file is None:
             raise _AlreadyFailed()
         try:
-            self._file.writeRecords(records)
+            self._file.writeRecords(records, sizes)
         except WriteFailed:
             self._dead = True
             self._file.abandon()
             self._file = None
             raise
-        return sum(len(r) for r in records)
+        return sum(map(len, records))
 
     def _written(self, size: int, count: int) -> None:
         self.written += count
