@@ -55,6 +55,9 @@ def checkout(rev: str) -> Path:
     path = Path(f"/tmp/gor-icount-{sha[:10]}")
     if not path.exists():
         subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=REPO, check=True, capture_output=True)
+    if (path / "setup.py").exists():
+        # the compiled speed-ups, as an installed copy would run them
+        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=path, check=True, capture_output=True)
     return path
 
 
