@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol as TypingProtocol
 
+from twisted.internet import tcp
+from twisted.internet.endpoints import _WrappingProtocol
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -183,6 +185,24 @@ def lostReason(reason: Failure) -> str:
     return "reset"
 
 
+def _unwrap(transport: Any, protocol: Protocol) -> None:
+    """
+    Make a plain TCP C{transport} deliver straight to C{protocol} instead of
+    through the endpoint's L{_WrappingProtocol}, whose only work after the
+    connection is made is forwarding each C{dataReceived} and the final
+    C{connectionLost} (one Python call per read saved). The wrapper stays
+    in place for anything else (TLS, another transport or wrapper), and the
+    protocol sees the same calls in the same order either way.
+    """
+    wrapper = getattr(transport, "protocol", None)
+    if (
+        type(wrapper) is _WrappingProtocol
+        and getattr(wrapper, "_wrappedProtocol", None) is protocol
+        and isinstance(transport, tcp.Connection)
+    ):
+        transport.protocol = protocol
+
+
 class IClientListener(TypingProtocol):
     """
     What an L{HttpClientProtocol} reports to (a replay worker).
@@ -239,6 +259,7 @@ class HttpClientProtocol(Protocol):
         self.connected = True
         transport: Any = self.transport
         self._writer = WriteNow(transport)
+        _unwrap(transport, self)
         try:
             host = transport.getHost()
             self._local = (host.host, host.port)
