@@ -707,7 +707,9 @@ class HttpOutput(OutputBase):
             return
         queue.append(message)
         self.flow.add(size)
-        self._dispatch()
+        if self.idle or len(self.workers) < self.maxWorkers:
+            # (else every worker is busy: _dispatch would take nothing)
+            self._dispatch()
 
     def _prepare(self, payload: bytes) -> bytes | None:
         netloc = self._hostOnly
@@ -752,7 +754,7 @@ class HttpOutput(OutputBase):
             payload = self._prepare(message.payload)
             if payload is None:
                 pass
-            elif not circuit.allow():
+            elif circuit.state != CLOSED and not circuit.allow():
                 # The target is down and not due for a probe: count the
                 # request at once instead of spending a socket on it.
                 self.stats.increment("sent")
