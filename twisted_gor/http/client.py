@@ -92,9 +92,16 @@ class ResponseParser(Framer):
         parser: ResponseParser = _newParser(cls)
         parser.isHead = isHead
         parser.keepTotal = keep
-        parser.keep = keep if keep > 0 else -1
+        if keep > 0:
+            parser.keep = keep
+            parser.raw = []
+            parser._complete(data, *found)
+            return parser
+        # nothing kept (the usual replay): _complete without the raw bytes
+        parser.keep = -1
         parser.raw = []
-        parser._complete(data, *found)
+        parser.size, parser.status, parser.closeAfter = found
+        parser.done = True
         return parser
 
     def _complete(self, data: bytes, total: int, status: int, closeAfter: bool) -> None:
