@@ -122,6 +122,29 @@ def runGor(args: list[str]) -> tuple[float, str, int, float]:
     return wall, text, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
+def processCpu(pid: int) -> float:
+    """
+    CPU seconds (user+sys) of process C{pid} and its children now running
+    (nginx's master and workers), from /proc.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    total = 0.0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def nginxRequests(port: int) -> int:
     """
     nginx's stub_status request count (this query included).
@@ -307,12 +330,14 @@ def main() -> None:
                 speed = "|10000%" if not extra else "|1000000000%"
                 before = tcpCounters()
                 watch = Watch(port, opts.requests)
+                nginxBefore = processCpu(nginx.pid)
                 watch.start()
                 wall, err, rss, cpu = runGor(
                     ["--input-file", path + speed, "--output-http", f"127.0.0.1:{port}", *extra]
                 )
                 watch.stopping.set()
                 watch.join()
+                nginxPer1k = 1000 * (processCpu(nginx.pid) - nginxBefore) / opts.requests * 1000
                 after = tcpCounters()
                 tcp = {k: after[k] - before[k] for k in TCP_KEYS}
                 c = counters(err, "output_http")
@@ -324,13 +349,14 @@ def main() -> None:
                     f"round {round}: wrk {ceiling:,.0f} req/s; {label}: "
                     f"{c.get('succeeded', 0)}/{opts.requests} succeeded in {seconds:.2f}s = {rate:,.0f} req/s "
                     f"(at nginx {watch.rate:,.0f} req/s; process wall time incl. interpreter start {wall:.2f}s) "
-                    f"({100 * rate / ceiling if ceiling else 0:.0f}% of wrk), CPU {cpuPer1k:.1f} ms/1k, "
+                    f"({100 * rate / ceiling if ceiling else 0:.0f}% of wrk), CPU {cpuPer1k:.1f} ms/1k (nginx {nginxPer1k:.1f}), "
                     f"peak RSS {rss / 1024:.0f} MB, counters {c}, kernel TCP during the run {tcp}",
                     flush=True,
                 )
                 sample(f"{label}: replay rate", rate, "req/s", "higher")
                 sample(f"{label}: replay rate at nginx", watch.rate, "req/s", "higher")
                 sample(f"{label}: CPU per 1k requests", cpuPer1k, "ms", "lower", 1.0)
+                sample(f"{label}: nginx CPU per 1k requests", nginxPer1k, "ms", "none")
                 if ceiling:
                     sample(f"{label}: share of wrk", 100 * rate / ceiling, "%", "higher")
                     sample("wrk on the same URL", ceiling, "req/s", "none")

@@ -22,7 +22,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twisted_gor._writenow import WriteNow
+from twisted_gor._writenow import WriteBatch, WriteNow
 from twisted_gor._http1 import IDLE, STOPPED, Frame, Framer, FramingError
 from twisted_gor.http.fastpath import frameResponse
 from twisted_gor.selfports import SelfPorts
@@ -249,6 +249,10 @@ class HttpClientProtocol(Protocol):
 
     log = Logger()
     selfPorts: SelfPorts | None = None
+    batch: WriteBatch | None = None
+    """Where requests on a plain TCP connection are gathered until the end
+    of the reactor turn (L{twisted_gor._writenow.WriteBatch}); L{None}: sent
+    at once."""
 
     def __init__(self, listener: IClientListener, keep: int = 0) -> None:
         self.listener = listener
@@ -292,7 +296,11 @@ class HttpClientProtocol(Protocol):
         self._parser = ResponseParser(isHead, keep) if keep > 0 else None
         writer = self._writer
         if writer is not None:
-            writer.write(payload)
+            batch = self.batch
+            if batch is not None and writer.direct:
+                batch.write(writer, payload)
+            else:
+                writer.write(payload)
         else:
             assert self.transport is not None
             self.transport.write(payload)

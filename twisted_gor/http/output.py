@@ -55,6 +55,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_gor._interfaces import IMessageReceiver, IReplayObserver, IReplaySource, IResponseSource
+from twisted_gor._writenow import WriteBatch
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor import _httphead as proto
 from twisted_gor.config import REPLAY_RESULTS, REPLAYED_RESPONSES, BuildContext, Capabilities
@@ -246,6 +247,7 @@ class _ClientFactory(Factory):
     def buildProtocol(self, addr: Any) -> HttpClientProtocol:
         protocol = HttpClientProtocol(self.worker, self.worker.output.keep)
         protocol.selfPorts = self.worker.output.selfPorts
+        protocol.batch = self.worker.output.batch
         return protocol
 
 
@@ -560,6 +562,8 @@ class HttpOutput(OutputBase):
         stats.track("sent", lambda: self._sent)
         stats.track("succeeded", lambda: self._succeeded)
         self.seconds = self.reactor.seconds
+        # requests of one reactor turn are sent together at its end
+        self.batch = WriteBatch(self.reactor)
         self.redirects = config.redirects
         target = config.target
         # origin-form requests get only their Host set: one compiled step
