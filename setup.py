@@ -16,6 +16,7 @@ SPEEDUPS: list[tuple[str, str]] = [
     # (module name, Cython source), e.g.
     # ("twisted_gor.raw._fastcapture", "twisted_gor/raw/_fastcapture.pyx"),
     ("twisted_gor._framing", "twisted_gor/_framing.pyx"),
+    ("twisted_gor.http._cfastpath", "twisted_gor/http/_cfastpath.pyx"),
 ]
 
 

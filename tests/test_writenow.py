@@ -10,11 +10,12 @@ from typing import Any
 from twisted.internet import reactor as _reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.protocol import ClientFactory, Factory, Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from twisted_gor._writenow import WriteNow
+from twisted_gor._writenow import WriteBatch, WriteNow
 
 reactor: Any = _reactor
 
@@ -163,3 +164,65 @@ class WriteNowTests(TestCase):
         writer = WriteNow(transport)
         writer.write(b"abc")
         self.assertEqual(transport.value(), b"abc")
+
+
+class WriteBatchTests(TestCase):
+    """
+    L{WriteBatch}: the writes of one reactor turn leave together at its end.
+    """
+
+    def test_gatheredUntilTurnEnds(self) -> None:
+        """
+        Writes wait for the reactor's next run of timed calls (one
+        C{callLater(0)} per turn), then go out in order through their writers.
+        """
+        clock = Clock()
+        a, b = StringTransport(), StringTransport()
+        batch = WriteBatch(clock)
+        batch.write(WriteNow(a), b"one ")
+        batch.write(WriteNow(b), b"two")
+        batch.write(WriteNow(a), b"three")
+        self.assertEqual((a.value(), b.value(), batch.pending, len(clock.getDelayedCalls())), (b"", b"", 3, 1))
+        clock.advance(0)
+        self.assertEqual((a.value(), b.value(), batch.pending, clock.getDelayedCalls()), (b"one three", b"two", 0, []))
+        batch.write(WriteNow(b), b"!")
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        batch.flush()
+        self.assertEqual((b.value(), clock.getDelayedCalls()), (b"two!", []))
+
+    @inlineCallbacks
+    def test_realConnection(self) -> Any:
+        """
+        On loopback, the batched bytes are sent on the socket at the end of
+        the turn (nothing left buffered in the transport).
+        """
+        client, server = yield WriteNowTests.connect(self)  # type: ignore[arg-type]
+        writer = WriteNow(client.transport)
+        self.assertTrue(writer.direct)
+        batch = WriteBatch(reactor)
+        server.expect = 11
+        batch.write(writer, b"hello ")
+        batch.write(writer, b"world")
+        self.assertEqual(server.data, b"")
+        got = yield server.got
+        self.assertEqual((got, client.transport.dataBuffer, batch.pending), (b"hello world", b"", 0))
+
+    def test_clientSendsOtherTransportsAtOnce(self) -> None:
+        """
+        The replay client batches only writers that send on the socket: on
+        any other transport (TLS, a test's) the request is written at once.
+        """
+        from twisted_gor.http.client import HttpClientProtocol
+
+        clock = Clock()
+
+        class Listener:
+            def clientConnected(self, client: Any) -> None:
+                pass
+
+        protocol = HttpClientProtocol(Listener())  # type: ignore[arg-type]
+        protocol.batch = WriteBatch(clock)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.sendRequest(b"GET / HTTP/1.1\r\n\r\n")
+        self.assertEqual((transport.value(), protocol.batch.pending), (b"GET / HTTP/1.1\r\n\r\n", 0))

@@ -16,18 +16,24 @@ from __future__ import annotations
 
 from typing import Any, Protocol as TypingProtocol
 
+from twisted.internet import tcp
+from twisted.internet.endpoints import _WrappingProtocol
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twisted_gor._writenow import WriteNow
-from twisted_gor._http1 import IDLE, LENGTH, MAX_HEAD, NO_BODY, STOPPED, Frame, Framer, FramingError, parseHead
+from twisted_gor._writenow import WriteBatch, WriteNow
+from twisted_gor._http1 import IDLE, STOPPED, Frame, Framer, FramingError
+from twisted_gor.http.fastpath import frameResponse
 from twisted_gor.selfports import SelfPorts
 
 try:
     from OpenSSL.SSL import Error as _TLSError
 except ImportError:  # pragma: no cover - pyOpenSSL is a Twisted[tls] dependency
     _TLSError = None  # type: ignore[assignment,misc]
+
+_newParser = object.__new__
+
 
 class BadResponse(FramingError):
     """
@@ -72,6 +78,45 @@ class ResponseParser(Framer):
         """
         return b"".join(self.raw)
 
+    @classmethod
+    def quick(cls, data: bytes, isHead: bool, keep: int) -> "ResponseParser | None":
+        """
+        A done parser for the response at the start of C{data} when one read
+        holds all of it and its head alone frames it (L{frameResponse}),
+        without running the incremental framer; else L{None}. The same as
+        C{ResponseParser(isHead, keep).feed(data)} for those responses.
+        """
+        found = frameResponse(data, isHead)
+        if found is None:
+            return None
+        parser: ResponseParser = _newParser(cls)
+        parser.isHead = isHead
+        parser.keepTotal = keep
+        if keep > 0:
+            parser.keep = keep
+            parser.raw = []
+            parser._complete(data, *found)
+            return parser
+        # nothing kept (the usual replay): _complete without the raw bytes
+        parser.keep = -1
+        parser.raw = []
+        parser.size, parser.status, parser.closeAfter = found
+        parser.done = True
+        return parser
+
+    def _complete(self, data: bytes, total: int, status: int, closeAfter: bool) -> None:
+        keep = self.keepTotal
+        if keep > 0:
+            if total > keep:
+                self.raw.append(data[:keep])
+                self.truncated = True
+            else:
+                self.raw.append(data[:total] if total < len(data) else data)
+        self.size = total
+        self.status = status
+        self.closeAfter = closeAfter
+        self.done = True
+
     def frameReceived(self, frame: Frame) -> None:
         self.size += frame.size
         if self.keepTotal > 0:
@@ -104,35 +149,15 @@ class ResponseParser(Framer):
         """
         if self.done:
             return data
-        if self.state == IDLE and not self.size and data[:5] == b"HTTP/":
+        if self.state == IDLE and not self.size:
             # Fast path: the whole response in this read, framed by its
-            # head alone (Content-Length, or no body). parseHead decides;
-            # anything else (interim, chunked, until close, split) takes
-            # Framer.feed.
-            e = data.find(b"\r\n\r\n")
-            if 0 < e < MAX_HEAD and data.find(b"\n\n", 0, e + 2) < 0:
-                end = e + 4
-                try:
-                    frame: Frame | None = parseHead(data[:end], False, self.requestMethod)
-                except FramingError:
-                    frame = None
-                if frame is not None and not frame.interim and not frame.tunnel and not frame.flags:
-                    kind = frame.bodyKind
-                    total = end + frame.length if kind == LENGTH else end if kind == NO_BODY else -1
-                    if 0 < total <= len(data):
-                        keep = self.keepTotal
-                        if keep > 0:
-                            if total > keep:
-                                self.raw.append(data[:keep])
-                                self.truncated = True
-                            else:
-                                self.raw.append(data[:total] if total < len(data) else data)
-                        self.size = total
-                        self.status = frame.status
-                        self.closeAfter = frame.closeAfter
-                        self.done = True
-                        self.state = STOPPED  # stop(): nothing is buffered on this path
-                        return data[total:] if total < len(data) else b""
+            # head alone (Content-Length, or no body): see fastpath.
+            quick = frameResponse(data, self.isHead)
+            if quick is not None:
+                self._complete(data, *quick)
+                self.state = STOPPED  # stop(): nothing is buffered on this path
+                total = quick[0]
+                return data[total:] if total < len(data) else b""
         used = Framer.feed(self, data)
         if self.done:
             return data[used:] if used < len(data) else b""
@@ -165,6 +190,24 @@ def lostReason(reason: Failure) -> str:
     if _TLSError is not None and reason.check(_TLSError):
         return "tls"
     return "reset"
+
+
+def _unwrap(transport: Any, protocol: Protocol) -> None:
+    """
+    Make a plain TCP C{transport} deliver straight to C{protocol} instead of
+    through the endpoint's L{_WrappingProtocol}, whose only work after the
+    connection is made is forwarding each C{dataReceived} and the final
+    C{connectionLost} (one Python call per read saved). The wrapper stays
+    in place for anything else (TLS, another transport or wrapper), and the
+    protocol sees the same calls in the same order either way.
+    """
+    wrapper = getattr(transport, "protocol", None)
+    if (
+        type(wrapper) is _WrappingProtocol
+        and getattr(wrapper, "_wrappedProtocol", None) is protocol
+        and isinstance(transport, tcp.Connection)
+    ):
+        transport.protocol = protocol
 
 
 class IClientListener(TypingProtocol):
@@ -206,6 +249,10 @@ class HttpClientProtocol(Protocol):
 
     log = Logger()
     selfPorts: SelfPorts | None = None
+    batch: WriteBatch | None = None
+    """Where requests on a plain TCP connection are gathered until the end
+    of the reactor turn (L{twisted_gor._writenow.WriteBatch}); L{None}: sent
+    at once."""
 
     def __init__(self, listener: IClientListener, keep: int = 0) -> None:
         self.listener = listener
@@ -213,6 +260,8 @@ class HttpClientProtocol(Protocol):
         self.busy = False
         self.connected = False
         self._parser: ResponseParser | None = None
+        self._isHead = False
+        self._keepNext = keep
         self._local: tuple[str, int] | None = None
         self._failed = False
         self._writer: WriteNow | None = None
@@ -221,6 +270,7 @@ class HttpClientProtocol(Protocol):
         self.connected = True
         transport: Any = self.transport
         self._writer = WriteNow(transport)
+        _unwrap(transport, self)
         try:
             host = transport.getHost()
             self._local = (host.host, host.port)
@@ -238,10 +288,19 @@ class HttpClientProtocol(Protocol):
             protocol's C{keep} when L{None}.
         """
         self.busy = True
-        self._parser = ResponseParser(isHead, self.keep if keep is None else keep)
+        self._isHead = isHead
+        keep = self.keep if keep is None else keep
+        self._keepNext = keep
+        # Without bytes to keep, the parser is made when the first bytes of
+        # the response come (most arrive whole: ResponseParser.quick).
+        self._parser = ResponseParser(isHead, keep) if keep > 0 else None
         writer = self._writer
         if writer is not None:
-            writer.write(payload)
+            batch = self.batch
+            if batch is not None and writer.direct:
+                batch.write(writer, payload)
+            else:
+                writer.write(payload)
         else:
             assert self.transport is not None
             self.transport.write(payload)
@@ -249,9 +308,19 @@ class HttpClientProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         parser = self._parser
         if parser is None:
-            # Bytes while no request is outstanding: the connection is unusable.
-            self.abort()
-            return
+            if not self.busy:
+                # Bytes while no request is outstanding: the connection is unusable.
+                self.abort()
+                return
+            parser = ResponseParser.quick(data, self._isHead, self._keepNext)
+            if parser is None:
+                parser = self._parser = ResponseParser(self._isHead, self._keepNext)
+            else:
+                self.busy = False
+                if parser.closeAfter:
+                    self.abort()
+                self.listener.responseDone(self, parser)
+                return
         try:
             parser.feed(data)
         except BadResponse as e:
@@ -305,6 +374,9 @@ class HttpClientProtocol(Protocol):
             self.selfPorts.remove(*self._local)
             self._local = None
         parser = self._parser
+        if parser is None and self.busy:
+            # nothing of the response came yet
+            parser = ResponseParser(self._isHead, self._keepNext)
         if parser is not None:
             self._parser = None
             self.busy = False

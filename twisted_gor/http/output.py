@@ -55,12 +55,14 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twisted_gor._interfaces import IMessageReceiver, IReplayObserver, IReplaySource, IResponseSource
+from twisted_gor._writenow import WriteBatch
 from twisted_gor.base import OutputBase, resolveReactor
 from twisted_gor import _httphead as proto
 from twisted_gor.config import REPLAY_RESULTS, REPLAYED_RESPONSES, BuildContext, Capabilities
 from twisted_gor.failurelog import FailureLog
 from twisted_gor.http.circuit import CLOSED, PROBING, Circuit
 from twisted_gor.http.client import HttpClientProtocol, ResponseParser
+from twisted_gor.http.fastpath import setOriginHostFast
 from twisted_gor.http.sessions import ReplaySession, SessionScheduler
 from twisted_gor.queuestats import QueueStats
 from twisted_gor.redact import redactURL
@@ -245,6 +247,7 @@ class _ClientFactory(Factory):
     def buildProtocol(self, addr: Any) -> HttpClientProtocol:
         protocol = HttpClientProtocol(self.worker, self.worker.output.keep)
         protocol.selfPorts = self.worker.output.selfPorts
+        protocol.batch = self.worker.output.batch
         return protocol
 
 
@@ -261,7 +264,6 @@ class _Worker:
         self.payload = b""
         self.isHead = False
         self.startedAt = 0.0
-        self.startNs = 0
         self.redirectsLeft = 0
         self.stopped = False
         self.closing: HttpClientProtocol | None = None
@@ -272,13 +274,24 @@ class _Worker:
     def busy(self) -> bool:
         return self.message is not None
 
+    @property
+    def startNs(self) -> int:
+        """
+        When the current request was taken, in ns since the epoch.
+        """
+        return int(self.startedAt * 1e9)
+
     def take(self, message: Message, payload: bytes) -> None:
         self.message = message
         self.payload = payload
         self.isHead = payload.startswith(b"HEAD ")
-        self.startedAt = self.output.reactor.seconds()
-        self.startNs = int(self.startedAt * 1e9)
-        self.redirectsLeft = self.output.config.redirects
+        output = self.output
+        self.startedAt = output.seconds()
+        self.redirectsLeft = output.redirects
+        client = self.client
+        if client is not None and client.connected and output.keep <= 0:
+            client.sendRequest(payload, self.isHead)  # _sendOn, inlined: the usual case
+            return
         self._send()
 
     def _sendOn(self, client: HttpClientProtocol) -> None:
@@ -543,6 +556,20 @@ class HttpOutput(OutputBase):
         stats.gauge("connections.open", lambda: sum(1 for w in self.workers if w.client is not None))
         self.latency = stats.histogram("latency")
         self.failureLog = FailureLog(str(self.name), self.reactor)
+        # per-request counters bumped as attributes (shown through track)
+        self._sent = 0
+        self._succeeded = 0
+        stats.track("sent", lambda: self._sent)
+        stats.track("succeeded", lambda: self._succeeded)
+        self.seconds = self.reactor.seconds
+        # requests of one reactor turn are sent together at its end
+        self.batch = WriteBatch(self.reactor)
+        self.redirects = config.redirects
+        target = config.target
+        # origin-form requests get only their Host set: one compiled step
+        self._hostOnly = (
+            target.netloc if not (target.basePath or config.originalHost or target.authorization is not None) else None
+        )
 
     def _sessionWorker(self, session: ReplaySession) -> _Worker:
         worker = _Worker(self)
@@ -684,9 +711,16 @@ class HttpOutput(OutputBase):
             return
         queue.append(message)
         self.flow.add(size)
-        self._dispatch()
+        if self.idle or len(self.workers) < self.maxWorkers:
+            # (else every worker is busy: _dispatch would take nothing)
+            self._dispatch()
 
     def _prepare(self, payload: bytes) -> bytes | None:
+        netloc = self._hostOnly
+        if netloc is not None:
+            prepared = setOriginHostFast(payload, netloc)
+            if prepared is not None:
+                return prepared
         if not proto.isRequestLine(payload):
             self.stats.increment("dropped.not_http")
             return None
@@ -724,7 +758,7 @@ class HttpOutput(OutputBase):
             payload = self._prepare(message.payload)
             if payload is None:
                 pass
-            elif not circuit.allow():
+            elif circuit.state != CLOSED and not circuit.allow():
                 # The target is down and not due for a probe: count the
                 # request at once instead of spending a socket on it.
                 self.stats.increment("sent")
@@ -747,7 +781,7 @@ class HttpOutput(OutputBase):
         A worker is done with C{message} (successfully or not).
         """
         stats = self.stats
-        stats.increment("sent")
+        self._sent += 1
         if error is not None:
             stats.increment("failed." + error)
             self.failureLog.failed(error)
@@ -762,16 +796,16 @@ class HttpOutput(OutputBase):
                     max=self.circuit.maxDelay,
                 )
         else:
-            stats.increment("succeeded")
-            self.latency.observe(self.reactor.seconds() - worker.startedAt)
-            if self.circuit.succeeded():
+            self._succeeded += 1
+            self.latency.observe(self.seconds() - worker.startedAt)
+            circuit = self.circuit
+            if (circuit.failures or circuit.state != CLOSED) and circuit.succeeded():
                 self.log.info("{name}: target answering again; replaying", name=self.name)
-        now = self.reactor.seconds()
-        rtt = int((now - worker.startedAt) * 1e9)
         tracking = self.config.trackResponse and self.responseReceiver is not None
         if tracking or self.observers:
             # One result per replay: observers get it, and the type-3
             # message (when tracking) is derived from it.
+            rtt = int((self.seconds() - worker.startedAt) * 1e9)
             raw = parser.rawBytes() if parser is not None else None
             result = ReplayResult(message, worker.payload, status, raw, worker.startNs, rtt, error)
             if self.observers:
@@ -789,7 +823,8 @@ class HttpOutput(OutputBase):
         if worker.stopped:
             return
         self.idle.append(worker)
-        self._dispatch()
+        if self.queue or self._drained:
+            self._dispatch()
 
     def tlsFailed(self, failure: Failure | None) -> None:
         """
