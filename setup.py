@@ -15,6 +15,7 @@ from setuptools.extension import Extension
 SPEEDUPS: list[tuple[str, str]] = [
     # (module name, Cython source), e.g.
     # ("twisted_gor.raw._fastcapture", "twisted_gor/raw/_fastcapture.pyx"),
+    ("twisted_gor.raw._fastcapture", "twisted_gor/raw/_fastcapture.pyx"),
 ]
 
 

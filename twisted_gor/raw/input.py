@@ -37,6 +37,7 @@ from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
 from twisted_gor.raw.address import CaptureAddress, bpfFilter, parseAddress
 from twisted_gor.raw.decode import NotTCP, decoderFor, fastLayout
+from twisted_gor.raw.fastpath import BUILD_ERROR, FastPacket
 from twisted_gor.raw.pcapfile import PcapFileReader
 from twisted_gor.raw.reader import PcapReader
 from twisted_gor.raw.reassembly import MAX_CONNECTIONS, MAX_HELD_BYTES, Tracker
@@ -167,6 +168,7 @@ class RawInput(InputBase):
         self._loop: Optional[task.LoopingCall] = None
         self._fileClock = 0
         self._lastStats = 0.0
+        self._compiled: list[Any] = []
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -267,7 +269,17 @@ class RawInput(InputBase):
             self._fileReader.stop()
         self.tracker.finish()
         self.handles = []
+        self._logCompiled()
         return succeed(None)
+
+    def _logCompiled(self) -> None:
+        if self._compiled:
+            self.log.info(
+                "{name}: {count} messages emitted by the compiled path",
+                name=self.name,
+                count=sum(handler.fast for handler in self._compiled),
+            )
+            self._compiled = []
 
     def whenExhausted(self) -> Optional[Deferred[None]]:
         """
@@ -319,7 +331,14 @@ class RawInput(InputBase):
                 log.failure("while processing a captured packet")
 
         tracker = self.tracker
-        handler = packetReceived if wallClock else tracker.packetHandler(fastLayout(linktype), packetReceived)
+        handler = packetReceived if wallClock else tracker.packetHandler(fastLayout(linktype), packetReceived, sink=self)
+        if FastPacket is not None and isinstance(handler, FastPacket):
+            self._compiled.append(handler)
+        log.info(
+            "{name}: per-packet path: {path}",
+            name=self.name,
+            path="compiled" if self._compiled else f"pure Python ({BUILD_ERROR or 'this link type or clock'})",
+        )
         if not fileMode:
             return handler
 
