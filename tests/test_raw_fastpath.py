@@ -647,3 +647,62 @@ class SelectionTests(SynchronousTestCase):
             self.assertEqual(type(tracker.packetHandler(layout, lambda ts, d: None, compiled=True)).__name__, "FastPacket")
         if fastpath.FastPacket is not None:
             self.assertEqual(type(tracker.packetHandler(layout, lambda ts, d: None)).__name__, "FastPacket")
+
+
+class ReadCoalescingTests(SynchronousTestCase):
+    """
+    L{twisted_gor.raw.reader.PcapReader} with C{coalesce}: at low rates a
+    small read pauses the descriptor for the coalescing time; at high rates
+    every readiness is read.
+    """
+
+    def _reader(self) -> tuple[Any, Any, list[int]]:
+        from twisted.internet.testing import MemoryReactorClock
+
+        from twisted_gor.raw.reader import PcapReader
+        from twisted_gor.testing import FakePcapHandle
+
+        handle = FakePcapHandle()
+        reactor = MemoryReactorClock()
+        got: list[int] = []
+        reader = PcapReader(handle, lambda ts, data: got.append(ts), reactor=reactor, coalesce=0.1)
+        reader.startReading()
+        return reader, (handle, reactor), got
+
+    def test_lowRatePauses(self) -> None:
+        """
+        Under L{PcapReader.lowRate} packets per second, a read of fewer than
+        L{PcapReader.busyBatch} packets stops reading until the coalescing
+        time has passed; nothing is lost, the next read takes what came.
+        """
+        reader, (handle, reactor), got = self._reader()
+        handle.packets.append((1, b"x"))
+        reader.doRead()
+        reactor.advance(1.0)
+        handle.packets.append((2, b"x"))
+        reader.doRead()  # one second measured at 2 packets/s: low
+        handle.packets.append((3, b"x"))
+        reader.doRead()
+        self.assertNotIn(reader, reactor.getReaders())
+        handle.packets.extend([(4, b"x"), (5, b"x")])
+        reactor.advance(0.1)
+        self.assertIn(reader, reactor.getReaders())
+        reader.doRead()
+        self.assertEqual(got, [1, 2, 3, 4, 5])
+        reader.connectionLost(None)  # type: ignore[arg-type]
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_highRateNeverPauses(self) -> None:
+        """
+        Over the rate, small reads do not pause.
+        """
+        reader, (handle, reactor), got = self._reader()
+        for second in range(3):
+            handle.packets.extend([(second, b"x")] * 20_000)
+            while handle.packets:
+                reader.doRead()
+            reactor.advance(1.0)
+            handle.packets.append((second, b"x"))
+            reader.doRead()
+            self.assertIn(reader, reactor.getReaders())
+        self.assertEqual(len(got), 60_003)

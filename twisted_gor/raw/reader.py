@@ -31,6 +31,10 @@ class PcapReader(abstract.FileDescriptor):
     busyBatch = 256
     """A read of at least this many packets means traffic is heavy: read
     again as soon as more is ready, without coalescing."""
+    lowRate = 10_000
+    """Packets per second (measured over about a second) under which reads
+    are coalesced; above it every readiness is read (pausing a busy capture,
+    even briefly, lost packets in the kernel at 80k packets/s)."""
 
     def __init__(
         self,
@@ -53,6 +57,9 @@ class PcapReader(abstract.FileDescriptor):
         self._name = name
         self._coalesce = coalesce
         self._resume: Any = None
+        self._low = False
+        self._windowStart = -1.0
+        self._windowPackets = 0
         self.packets = 0
         self.errors = 0
         self.connected = 1
@@ -79,9 +86,18 @@ class PcapReader(abstract.FileDescriptor):
         if n < 0:
             return Failure(OSError(f"pcap error on {self._name}: {handle.geterr()}"))
         self.packets += n
-        if self._coalesce and n < self.busyBatch:
-            self.stopReading()
-            self._resume = self.reactor.callLater(self._coalesce, self._resumeReading)
+        if self._coalesce:
+            now = self.reactor.seconds()
+            self._windowPackets += n
+            elapsed = now - self._windowStart
+            if self._windowStart < 0:
+                self._windowStart = now
+            elif elapsed >= 1.0:
+                self._low = self._windowPackets < self.lowRate * elapsed
+                self._windowStart, self._windowPackets = now, 0
+            if self._low and n < self.busyBatch:
+                self.stopReading()
+                self._resume = self.reactor.callLater(self._coalesce, self._resumeReading)
         return None
 
     def _resumeReading(self) -> None:
