@@ -17,6 +17,7 @@ SPEEDUPS: list[tuple[str, str]] = [
     # ("twisted_gor.raw._fastcapture", "twisted_gor/raw/_fastcapture.pyx"),
     ("twisted_gor._framing", "twisted_gor/_framing.pyx"),
     ("twisted_gor.http._cfastpath", "twisted_gor/http/_cfastpath.pyx"),
+    ("twisted_gor.raw._fastcapture", "twisted_gor/raw/_fastcapture.pyx"),
 ]
 
 

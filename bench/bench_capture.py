@@ -88,7 +88,16 @@ SCENARIOS = [
     ("GET tiny + track-response", "/", True, None),
     ("GET 4 KiB + track-response", "/4k", True, None),
     ("POST 1 KiB body", "/post", False, "post.lua"),
+    ("paced 5k req/s", "/", False, "rps=500"),
+    ("paced 1k req/s", "/", False, "rps=100"),
 ]
+"""(name, path, track responses, wrk script or C{rps=N}: h2load --h1 -c 10
+at N requests/s per connection)."""
+
+TOOLS = ("gor",)
+"""What captures: C{gor} (this checkout), C{pure} (C{TWISTED_GOR_PURE=1}),
+C{goreplay} (C{--goreplay PATH}); set from the command line."""
+GOREPLAY = ""
 
 
 def cpu(pid: int) -> float:
@@ -146,44 +155,68 @@ def waitFor(path: str, text: str, timeout: float = 15.0) -> None:
     raise RuntimeError(f"{text!r} not seen in {path}: {open(path, errors='replace').read()[-2000:]}")
 
 
-def run(name: str, path: str, track: bool, lua: str | None, workdir: str, duration: float, gorCpu: str, loadCpu: str) -> dict:
+def run(
+    name: str, path: str, track: bool, lua: str | None, workdir: str, duration: float, gorCpu: str, loadCpu: str,
+    tool: str = "gor", tcpdumpToo: bool = True,
+) -> dict:
     out = os.path.join(workdir, "capture.gor")
     log = os.path.join(workdir, "gor.log")
     pcapOut = os.path.join(workdir, "capture.pcap")
     for p in (out, pcapOut):
         if os.path.exists(p):
             os.unlink(p)
-    args = [sys.executable, "-m", "twisted_gor", "--input-raw", f"127.0.0.1:{PORT}", "--output-file", out, "--stats", *EXTRA]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    if tool == "goreplay":
+        args = [GOREPLAY, "--input-raw", f"127.0.0.1:{PORT}", "--output-file", out, "--output-file-append"]
+    else:
+        args = [sys.executable, "-m", "twisted_gor", "--input-raw", f"127.0.0.1:{PORT}", "--output-file", out, "--stats", *EXTRA]
+        if tool == "pure":
+            env["TWISTED_GOR_PURE"] = "1"
+        else:
+            env.pop("TWISTED_GOR_PURE", None)
     if track:
         args.append("--input-raw-track-response")
-    env = dict(os.environ, PYTHONPATH=REPO)
     gor = subprocess.Popen(["taskset", "-c", gorCpu, *args], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
     bpf = f"tcp dst port {PORT}" + (f" or tcp src port {PORT}" if track else "")
     tcpdumpLog = os.path.join(workdir, "tcpdump.log")
-    tcpdump = subprocess.Popen(
-        ["taskset", "-c", gorCpu, "tcpdump", "-i", "lo", "-w", pcapOut, "-B", "32768", bpf],
-        stdout=subprocess.DEVNULL,
-        stderr=open(tcpdumpLog, "w"),
-    )
+    procs = [gor]
+    tcpdump = None
+    if tcpdumpToo:
+        tcpdump = subprocess.Popen(
+            ["taskset", "-c", gorCpu, "tcpdump", "-i", "lo", "-w", pcapOut, "-B", "32768", bpf],
+            stdout=subprocess.DEVNULL,
+            stderr=open(tcpdumpLog, "w"),
+        )
+        procs.append(tcpdump)
     try:
-        waitFor(log, ": capturing on")
-        waitFor(tcpdumpLog, "listening")
+        if tool == "goreplay":
+            time.sleep(2.0)  # GoReplay logs nothing when its capture starts
+        else:
+            waitFor(log, ": capturing on")
+        if tcpdump is not None:
+            waitFor(tcpdumpLog, "listening")
         time.sleep(0.5)
         before = served()
-        gorCpu0, dumpCpu0 = cpu(gor.pid), cpu(tcpdump.pid)
-        wrk = ["taskset", "-c", loadCpu, "wrk", "-t1", "-c10", f"-d{int(duration)}s"]
-        if lua:
-            wrk += ["-s", os.path.join(workdir, lua)]
-        result = subprocess.run([*wrk, f"http://127.0.0.1:{PORT}{path}"], capture_output=True, text=True)
+        gorCpu0 = cpu(gor.pid)
+        dumpCpu0 = cpu(tcpdump.pid) if tcpdump is not None else 0.0
+        if lua and lua.startswith("rps="):
+            load = ["taskset", "-c", loadCpu, "h2load", "--h1", "-c10", "-t1", f"--rps={lua[4:]}", f"-D{int(duration)}"]
+        else:
+            load = ["taskset", "-c", loadCpu, "wrk", "-t1", "-c10", f"-d{int(duration)}s"]
+            if lua:
+                load += ["-s", os.path.join(workdir, lua)]
+        result = subprocess.run([*load, f"http://127.0.0.1:{PORT}{path}"], capture_output=True, text=True)
         time.sleep(1.0)
         after = served() - 1
-        gorCpu1, dumpCpu1 = cpu(gor.pid), cpu(tcpdump.pid)
+        gorCpu1 = cpu(gor.pid)
+        dumpCpu1 = cpu(tcpdump.pid) if tcpdump is not None else 0.0
         peak = rss(gor.pid)
     finally:
         # SIGTERM: a bench started in the background inherits an ignored SIGINT
         gor.send_signal(signal.SIGTERM)
-        tcpdump.send_signal(signal.SIGINT)
-        for proc in (gor, tcpdump):
+        if tcpdump is not None:
+            tcpdump.send_signal(signal.SIGINT)
+        for proc in procs:
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
@@ -198,7 +231,7 @@ def run(name: str, path: str, track: bool, lua: str | None, workdir: str, durati
     stats = re.findall(r"summary: input_raw\([^)]*\): (.*)", text)
     others = re.findall(r"summary: ((?:output|pipeline|read)[^\n]*)", text)
     problems = re.findall(r"\] (?:ERROR|CRITICAL|WARNING) ([^\n]*)", text)[:5]
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout) or re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", result.stdout)
     return {
         "name": name,
         "served": requests,
@@ -273,6 +306,7 @@ def record(path: str, duration: int, loadCpu: str) -> None:
 
 
 def main() -> None:
+    global PORT, STATUS_PORT, GOREPLAY, TOOLS
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--only", default="")
@@ -281,7 +315,16 @@ def main() -> None:
     parser.add_argument("--file", default="", help="FILE.pcap:PORT: offline CPU per message")
     parser.add_argument("--record", default="", help="write a pcap of the GET load to this path")
     parser.add_argument("--json", action="store_true", help="print one JSON object of the figures at the end")
+    parser.add_argument("--port", type=int, default=18080, help="nginx port (the stub_status port is the next one)")
+    parser.add_argument("--goreplay", default="", help="also run GoReplay (this binary) on each load, interleaved")
+    parser.add_argument("--pure", action="store_true", help="also run with TWISTED_GOR_PURE=1 (the pure-Python twins)")
+    parser.add_argument("--no-tcpdump", action="store_true", help="do not run tcpdump beside the capture")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every tool on every load (medians printed)")
     options = parser.parse_args()
+    PORT, STATUS_PORT = options.port, options.port + 1
+    tools = ["gor"] + (["pure"] if options.pure else []) + (["goreplay"] if options.goreplay else [])
+    TOOLS = tuple(tools)
+    GOREPLAY = options.goreplay
     if options.file:
         fileMain(options.file)
         if options.json:
@@ -306,22 +349,39 @@ def main() -> None:
     nginx = subprocess.Popen(["taskset", "-c", options.load_cpu, "nginx", "-c", os.path.join(workdir, "nginx.conf"), "-p", workdir])
     try:
         time.sleep(0.5)
-        print(f"{'scenario':30} {'req/s':>8} {'served':>8} {'captured':>8} {'complete':>9} {'resp':>8} {'gor ms/1k':>10} {'tcpdump ms/1k':>14} {'ratio':>6} {'RSS MB':>7}")
+        print(f"{'scenario':30} {'tool':>8} {'req/s':>8} {'served':>8} {'captured':>8} {'complete':>9} {'resp':>8} {'ms/1k':>7} {'tcpdump ms/1k':>14} {'ratio':>6} {'RSS MB':>7}")
         for name, path, track, lua in SCENARIOS:
             if options.only and options.only not in name:
                 continue
-            r = run(name, path, track, lua, workdir, options.duration, options.gor_cpu, options.load_cpu)
-            complete = 100.0 * r["captured"] / max(r["served"], 1)
-            ratio = r["gorMsPer1k"] / r["dumpMsPer1k"] if r["dumpMsPer1k"] else float("inf")
-            resp = f"{r['responses']}" if track else "-"
-            print(
-                f"{name:30} {r['rps']:8.0f} {r['served']:8d} {r['captured']:8d} {complete:8.2f}% {resp:>8} "
-                f"{r['gorMsPer1k']:10.1f} {r['dumpMsPer1k']:14.1f} {ratio:6.1f} {r['rssMB']:7.0f}"
-            )
-            print(f"    gor counters: {r['stats']}")
-            for line in r["others"] + r["problems"]:
-                print(f"    {line}")
-            sys.stdout.flush()
+            perTool: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+            for _ in range(options.repeat):
+                for tool in TOOLS:
+                    r = run(
+                        name, path, track, lua, workdir, options.duration, options.gor_cpu, options.load_cpu,
+                        tool=tool, tcpdumpToo=not options.no_tcpdump,
+                    )  # fmt: skip
+                    complete = 100.0 * r["captured"] / max(r["served"], 1)
+                    ratio = r["gorMsPer1k"] / r["dumpMsPer1k"] if r["dumpMsPer1k"] else float("inf")
+                    resp = f"{r['responses']}" if track else "-"
+                    perTool[tool].append(r["gorMsPer1k"])
+                    if tool == "gor":
+                        ours = (r, complete, ratio)
+                    print(
+                        f"{name:30} {tool:>8} {r['rps']:8.0f} {r['served']:8d} {r['captured']:8d} {complete:8.2f}% {resp:>8} "
+                        f"{r['gorMsPer1k']:7.2f} {r['dumpMsPer1k']:14.1f} {ratio:6.1f} {r['rssMB']:7.0f}"
+                    )
+                    if tool != "goreplay":
+                        print(f"    gor counters: {r['stats']}")
+                        for line in r["others"] + r["problems"]:
+                            print(f"    {line}")
+                    sys.stdout.flush()
+            medians = {tool: sorted(v)[len(v) // 2] for tool, v in perTool.items()}
+            if "goreplay" in medians and medians["goreplay"]:
+                for tool in TOOLS:
+                    if tool != "goreplay":
+                        print(f"    {name}: {tool} / goreplay CPU (median of {options.repeat}): {medians[tool] / medians['goreplay']:.2f}x")
+                        figure(f"{name}: {tool} / goreplay CPU", medians[tool] / medians["goreplay"], "x", "lower")
+            r, complete, ratio = ours
             figure(f"{name}: completeness", complete, "%", "higher")
             if track:
                 figure(f"{name}: responses captured", 100.0 * r["responses"] / max(r["served"], 1), "%", "higher")

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Optional
 
 from twisted.application.service import Service
-from twisted.internet import task
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
@@ -37,6 +36,7 @@ from twisted_gor.limiter import Limit
 from twisted_gor.message import Message
 from twisted_gor.raw.address import CaptureAddress, bpfFilter, parseAddress
 from twisted_gor.raw.decode import NotTCP, decoderFor, fastLayout
+from twisted_gor.raw.fastpath import BUILD_ERROR, FastPacket
 from twisted_gor.raw.pcapfile import PcapFileReader
 from twisted_gor.raw.reader import PcapReader
 from twisted_gor.raw.reassembly import MAX_CONNECTIONS, MAX_HELD_BYTES, Tracker
@@ -120,7 +120,18 @@ class RawInput(InputBase):
 
     log = Logger()
     expireInterval = 0.1
+    """Housekeeping interval while segments wait behind gaps (kernel drops
+    are noticed and their gaps given up within it)."""
+    slowInterval = 0.5
+    """Housekeeping interval otherwise (at most a quarter of the expiry):
+    partial messages and idle connections expire within it."""
     statsInterval = 1.0
+    readCoalesce = 0.1
+    """At low rates the pcap descriptor is read at most this often (and at
+    most every ten pcap block timeouts; not at all in immediate mode), see
+    L{PcapReader}: a wake-up for every 10 ms pcap block costs more than its
+    packets at a few thousand requests per second. Messages then reach the
+    outputs up to this much later; their timestamps are the packets'."""
 
     def __init__(
         self,
@@ -164,9 +175,10 @@ class RawInput(InputBase):
         self.readers: list[PcapReader] = []
         self._fileReader: Optional[PcapFileReader] = None
         self._exhausted: Optional[Deferred[None]] = Deferred() if self.address.isFile else None
-        self._loop: Optional[task.LoopingCall] = None
+        self._nextTick: Any = None
         self._fileClock = 0
         self._lastStats = 0.0
+        self._compiled: list[Any] = []
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -242,14 +254,16 @@ class RawInput(InputBase):
             self._fileReader.start()
             return
         for device, handle in self.handles:
-            reader = PcapReader(handle, self._makeReceiver(handle.datalink()), reactor, name=f"pcap({device})")
+            reader = PcapReader(
+                handle,
+                self._makeReceiver(handle.datalink()),
+                reactor,
+                name=f"pcap({device})",
+                coalesce=min(self.readCoalesce, 10 * self.config.bufferTimeout) if self.config.bufferTimeout > 0 else 0.0,
+            )
             self.readers.append(reader)
             reader.startReading()
-        self._loop = task.LoopingCall(self._tick)
-        self._loop.clock = reactor
-        self._loop.start(self.expireInterval, now=False).addErrback(
-            lambda f: self.log.failure("capture housekeeping failed", f)
-        )
+        self._nextTick = reactor.callLater(self.expireInterval, self._tick)
 
     def stopService(self) -> Deferred[None]:
         """
@@ -262,8 +276,9 @@ class RawInput(InputBase):
         partial messages are given up (and counted).
         """
         Service.stopService(self)
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
+        if self._nextTick is not None and self._nextTick.active():
+            self._nextTick.cancel()
+        self._nextTick = None
         if not self.readers:
             self._finishStop()
             return succeed(None)
@@ -315,6 +330,16 @@ class RawInput(InputBase):
             self._fileReader.stop()
         self.tracker.finish()
         self.handles = []
+        self._logCompiled()
+
+    def _logCompiled(self) -> None:
+        if self._compiled:
+            self.log.info(
+                "{name}: {count} messages emitted by the compiled path",
+                name=self.name,
+                count=sum(handler.fast for handler in self._compiled),
+            )
+            self._compiled = []
 
     def whenExhausted(self) -> Optional[Deferred[None]]:
         """
@@ -366,7 +391,14 @@ class RawInput(InputBase):
                 log.failure("while processing a captured packet")
 
         tracker = self.tracker
-        handler = packetReceived if wallClock else tracker.packetHandler(fastLayout(linktype), packetReceived)
+        handler = packetReceived if wallClock else tracker.packetHandler(fastLayout(linktype), packetReceived, sink=self)
+        if FastPacket is not None and isinstance(handler, FastPacket):
+            self._compiled.append(handler)
+        log.info(
+            "{name}: per-packet path: {path}",
+            name=self.name,
+            path="compiled" if self._compiled else f"pure Python ({BUILD_ERROR or 'this link type or clock'})",
+        )
         if not fileMode:
             return handler
 
@@ -418,6 +450,12 @@ class RawInput(InputBase):
                 self._updateKernelStats()
         except Exception:
             self.log.failure("capture housekeeping failed")
+        if self.running and self.readers:
+            if self.tracker.heldSegments:
+                interval = self.expireInterval
+            else:
+                interval = max(self.expireInterval, min(self.slowInterval, self.config.expire / 4))
+            self._nextTick = self._reactor.callLater(interval, self._tick)
 
     def _updateKernelStats(self) -> None:
         if self._fileReader is not None:

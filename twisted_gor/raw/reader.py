@@ -28,6 +28,13 @@ class PcapReader(abstract.FileDescriptor):
 
     log = Logger()
     maxPacketsPerRead = 2000
+    busyBatch = 256
+    """A read of at least this many packets means traffic is heavy: read
+    again as soon as more is ready, without coalescing."""
+    lowRate = 10_000
+    """Packets per second (measured over about a second) under which reads
+    are coalesced; above it every readiness is read (pausing a busy capture,
+    even briefly, lost packets in the kernel at 80k packets/s)."""
 
     def __init__(
         self,
@@ -35,11 +42,24 @@ class PcapReader(abstract.FileDescriptor):
         packetReceived: Callable[[int, bytes], None],
         reactor: Any = None,
         name: str = "pcap",
+        coalesce: float = 0.0,
     ) -> None:
+        """
+        @param coalesce: after a read of fewer than L{busyBatch} packets,
+            stop watching the descriptor for this many seconds (the kernel
+            ring keeps the packets meanwhile): at low rates one wake-up
+            reads several pcap blocks instead of one each (0 = read at
+            every readiness).
+        """
         abstract.FileDescriptor.__init__(self, reactor)
         self._handle: Optional[PcapHandle] = handle
         self._packetReceived = packetReceived
         self._name = name
+        self._coalesce = coalesce
+        self._resume: Any = None
+        self._low = False
+        self._windowStart = -1.0
+        self._windowPackets = 0
         self.packets = 0
         self.errors = 0
         self.connected = 1
@@ -66,12 +86,32 @@ class PcapReader(abstract.FileDescriptor):
         if n < 0:
             return Failure(OSError(f"pcap error on {self._name}: {handle.geterr()}"))
         self.packets += n
+        if self._coalesce:
+            now = self.reactor.seconds()
+            self._windowPackets += n
+            elapsed = now - self._windowStart
+            if self._windowStart < 0:
+                self._windowStart = now
+            elif elapsed >= 1.0:
+                self._low = self._windowPackets < self.lowRate * elapsed
+                self._windowStart, self._windowPackets = now, 0
+            if self._low and n < self.busyBatch:
+                self.stopReading()
+                self._resume = self.reactor.callLater(self._coalesce, self._resumeReading)
         return None
+
+    def _resumeReading(self) -> None:
+        self._resume = None
+        if self._handle is not None:
+            self.startReading()
 
     def connectionLost(self, reason: Failure) -> None:
         """
         Close the handle.
         """
+        if self._resume is not None and self._resume.active():
+            self._resume.cancel()
+        self._resume = None
         abstract.FileDescriptor.connectionLost(self, reason)
         if self._handle is not None:
             self._handle.close()

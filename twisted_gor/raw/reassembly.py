@@ -30,7 +30,7 @@ import heapq
 import os
 import struct
 from collections import deque
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from twisted.logger import Logger
 
@@ -46,6 +46,15 @@ HALF = 0x80000000
 MAX_PENDING_BYTES = 64 * 1024 * 1024
 MAX_HELD_BYTES = 256 * 1024 * 1024
 MAX_QUEUED_REQUESTS = 1024
+ALL = 1 << 63
+"""A cutoff later than any capture time: give up every gap (L{Tracker.skipGap})."""
+HELD_OVERHEAD = 160
+"""Bytes of memory a held segment costs besides its payload (its tuple, dict
+entry and bytes header), counted against L{Tracker.maxHeld}."""
+FINISH_MAX_BYTES = 32 * 1024 * 1024
+"""At most this many held bytes are fed when a capture stops
+(L{Tracker.finish}); the rest is given up, counted as
+C{dropped.held_at_stop}, so that stopping stays prompt."""
 MAX_CONNECTIONS = 10_000
 """Connections tracked at once by default (about 2 KiB each when idle)."""
 
@@ -346,15 +355,17 @@ class HalfStream:
                 return
             self.pendingBytes -= len(old[0])
             self.conn.tracker.heldBytes -= len(old[0])
+            self.conn.tracker.heldSegments -= 1
         pending[seq] = (payload, ack, ts)
         self.pendingBytes += len(payload)
         tracker = self.conn.tracker
         tracker.heldBytes += len(payload)
         if self.gapSince is None:
             self.gapSince = ts
+        tracker.heldSegments += 1
         if self.pendingBytes > MAX_PENDING_BYTES:
-            tracker.skipGap(self, ts)
-        if tracker.heldBytes > tracker.maxHeld:
+            tracker.skipGap(self, ts, cutoff=ALL)
+        if tracker.heldBytes + tracker.heldSegments * HELD_OVERHEAD > tracker.maxHeld:
             tracker.relieve(ts)
 
     def take(self, seq: int) -> tuple[bytes, int, int]:
@@ -365,7 +376,9 @@ class HalfStream:
         item = self.pending.pop(seq)
         size = len(item[0])
         self.pendingBytes -= size
-        self.conn.tracker.heldBytes -= size
+        tracker = self.conn.tracker
+        tracker.heldBytes -= size
+        tracker.heldSegments -= 1
         return item
 
     def release(self) -> None:
@@ -373,7 +386,9 @@ class HalfStream:
         Forget every held segment (uncounted: the caller counts what it gives
         up).
         """
-        self.conn.tracker.heldBytes -= self.pendingBytes
+        tracker = self.conn.tracker
+        tracker.heldBytes -= self.pendingBytes
+        tracker.heldSegments -= len(self.pending)
         self.pendingBytes = 0
         self.pending.clear()
 
@@ -468,6 +483,7 @@ class Tracker:
         self.selfPorts = SelfPorts() if selfPorts is None else selfPorts
         self.maxHeld = maxHeld if maxHeld > 0 else MAX_HELD_BYTES
         self.heldBytes = 0
+        self.heldSegments = 0
         self.maxConnections = maxConnections if maxConnections > 0 else MAX_CONNECTIONS
         self.streams: dict[StreamKey, HalfStream] = {}
         self.connections: dict[StreamKey, Connection] = {}
@@ -498,7 +514,9 @@ class Tracker:
                 return
         stream.segment(ts, seq, ack, flags, payload)
 
-    def packetHandler(self, layout: Optional[tuple[int, int]], slow: Packet) -> Packet:
+    def packetHandler(
+        self, layout: Optional[tuple[int, int]], slow: Packet, compiled: Optional[bool] = None, sink: Any = None
+    ) -> Packet:
         """
         A per-packet function that handles the common case itself: a data
         segment without SYN/FIN/RST, IPv4 without options or IPv6 without
@@ -507,9 +525,25 @@ class Tracker:
         stream key is one slice of the frame, its header fields one
         C{unpack_from}, and in-order data goes straight to the stream's
         parser. Everything else goes to C{slow} (decode, then L{segment}).
+
+        @param compiled: use the compiled twin
+            (L{twisted_gor.raw._fastcapture.FastPacket}, which also emits
+            whole simple messages itself); L{None}: when it is built and
+            C{TWISTED_GOR_PURE} is not set (L{twisted_gor.raw.fastpath}).
+        @param sink: for the compiled twin: the capture input whose receiver
+            gets the messages directly (see L{FastPacket}); L{None}: through
+            L{emit}.
         """
         if layout is None:
             return slow
+        if compiled is None or compiled:
+            from twisted_gor.raw import fastpath
+
+            fast = fastpath.FastPacket if compiled is None else fastpath.Compiled
+            if fast is not None:
+                return fast(self, layout, slow, sink)  # type: ignore[no-any-return,unused-ignore]
+            if compiled:
+                raise RuntimeError(fastpath.BUILD_ERROR)
         etOff, ip = layout
         noEthertype = etOff < 0
         et1 = etOff + 1
@@ -694,10 +728,16 @@ class Tracker:
         if stream.parser.abort(self.allowIncomplete) and not self.allowIncomplete:
             self.stats.increment("dropped.expired_request" if stream.isClient else "dropped.expired_response")
 
-    def skipGap(self, stream: HalfStream, ts: int, reason: str = "dropped.gaps") -> None:
+    def skipGap(self, stream: HalfStream, ts: int, reason: str = "dropped.gaps", cutoff: Optional[int] = None) -> None:
         """
         Give up waiting for the bytes missing before the held segments,
         counted as C{reason}.
+
+        @param cutoff: also give up every later gap of the stream whose next
+            held segment was captured at or before C{cutoff} (ns, capture
+            clock), in one pass over the held segments in sequence order
+            (L{_feedHeld}); L{None}: only the first gap (the held segments
+            that become contiguous are fed).
         """
         pending = stream.pending
         if not pending:
@@ -721,7 +761,49 @@ class Tracker:
                 return
             stream.nextSeq = min(pending, key=lambda s: (s - nxt) & MASK)
             self.stats.increment(reason)
-        stream.drain(ts)
+        if cutoff is None:
+            stream.drain(ts)
+        else:
+            self._feedHeld(stream, ts, cutoff, reason)
+
+    def _feedHeld(self, stream: HalfStream, ts: int, cutoff: int, reason: str) -> None:
+        """
+        Feed the held segments of C{stream} in sequence order from its next
+        expected byte, giving up (counted as C{reason}) each gap whose next
+        segment was captured at or before C{cutoff}; stop at the first
+        younger gap, which then waits from the time its next segment came.
+        One sort and one pass: a stream with many gaps (kernel drops under
+        overload) costs O(n log n), not a pass per gap.
+        """
+        pending = stream.pending
+        nxt = stream.nextSeq
+        assert nxt is not None
+        for s in sorted(pending, key=lambda s: (s - nxt) & MASK):
+            item = pending.get(s)
+            if item is None:
+                continue
+            current = stream.nextSeq
+            assert current is not None
+            ahead = (s - current) & MASK
+            if ahead >= HALF:
+                payload, ack, its = stream.take(s)
+                over = (current - s) & MASK
+                if over >= len(payload):
+                    self.stats.increment("segments.duplicate")
+                    continue
+                stream.nextSeq = (s + len(payload)) & MASK
+                stream.parser.feed(payload[over:], its, current, ack, False)
+                continue
+            if ahead:
+                if item[2] > cutoff:
+                    stream.gapSince = item[2]
+                    return
+                self.giveUp(stream)
+                self.stats.increment(reason)
+            payload, ack, its = stream.take(s)
+            stream.nextSeq = (s + len(payload)) & MASK
+            stream.parser.feed(payload, its, s, ack, True)
+        stream.gapSince = None
 
     def relieve(self, ts: int) -> None:
         """
@@ -733,13 +815,20 @@ class Tracker:
         waiting = [s for s in self.streams.values() if s.pending]
         waiting.sort(key=lambda s: s.gapSince if s.gapSince is not None else ts)
         for stream in waiting:
-            while stream.pending and self.heldBytes > target:
+            while stream.pending and self.heldCost() > target:
                 before = self.heldBytes
-                self.skipGap(stream, ts, "dropped.gaps_held_limit")
+                self.skipGap(stream, ts, "dropped.gaps_held_limit", cutoff=ALL)
                 if self.heldBytes >= before:
                     break
-            if self.heldBytes <= target:
+            if self.heldCost() <= target:
                 return
+
+    def heldCost(self) -> int:
+        """
+        The memory held behind gaps, in bytes: payloads plus
+        L{HELD_OVERHEAD} per segment (what L{maxHeld} bounds).
+        """
+        return self.heldBytes + self.heldSegments * HELD_OVERHEAD
 
     def _purgeBehind(self, stream: HalfStream) -> None:
         """
@@ -867,7 +956,7 @@ class Tracker:
             if stream.pending:
                 since = stream.gapSince
                 if since is not None and now - since >= expireNs:
-                    self.skipGap(stream, now)
+                    self.skipGap(stream, now, cutoff=now - expireNs)
                 continue
             parser = stream.parser
             if parser.hasPartial():
@@ -895,21 +984,33 @@ class Tracker:
 
     def skipAllGaps(self, now: int) -> None:
         """
-        Give up every open gap now (the kernel dropped packets).
+        Give up every open gap now, all the gaps of each stream at once (the
+        kernel dropped packets: what is missing will never come).
         """
         for stream in list(self.streams.values()):
             if stream.pending and stream.gapSince is not None:
-                self.skipGap(stream, now)
+                self.skipGap(stream, now, cutoff=ALL)
 
-    def finish(self) -> None:
+    def finish(self, maxBytes: int = FINISH_MAX_BYTES) -> None:
         """
-        The capture ended: every gap and partial message expires now.
+        The capture ended: every gap and partial message expires now. At
+        most C{maxBytes} of held segments are fed (in sequence order, gaps
+        given up); held segments beyond that are abandoned, counted as
+        C{dropped.held_at_stop} (segments), so a stop under a backlog is
+        prompt.
         """
+        budget = maxBytes
         for stream in list(self.streams.values()):
             if stream.pending:
-                self._flushAll(stream)
+                if stream.pendingBytes <= budget:
+                    budget -= stream.pendingBytes
+                    self._flushAll(stream)
+                else:
+                    self.stats.increment("dropped.held_at_stop", len(stream.pending))
+                    stream.release()
             if stream.parser.close(stream.lastTs):
                 self.giveUp(stream)
         self.streams.clear()
         self.connections.clear()
         self.heldBytes = 0
+        self.heldSegments = 0

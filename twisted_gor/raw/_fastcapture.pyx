@@ -1,0 +1,534 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# -*- test-case-name: tests.test_raw_fastpath -*-
+"""
+The compiled twin of L{twisted_gor.raw.reassembly.Tracker.packetHandler}'s
+per-packet function (see L{twisted_gor.raw.fastpath}).
+
+L{FastPacket} is the pcap callback itself. For the in-order common case (a
+data segment on a known stream, IPv4 without options or IPv6 without
+extension headers, the next expected bytes, the parser between messages, the
+segment being exactly one whole message) it goes from the frame's bytes to an
+emitted message without a Python-level call: the request line / status line
+and the framing headers are checked with the rules of
+L{twisted_gor._http1.parseHead} (ported, and tested differentially against
+it), the id is made as L{twisted_gor.raw.reassembly.Connection.requestDone}
+makes it, and the message goes to the input's receiver. Everything else is
+handed, untouched, to the same Python code the pure-Python function calls:
+the stream's C{_data}, its parser's C{feed}, the connection's
+C{requestDone}, or the general decoder C{slow}. So the compiled code only
+ever decides "this is the simple case, and its outcome is X", where X is what
+the Python code would do; any doubt goes to Python.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize, PyBytes_CheckExact
+from cpython.dict cimport PyDict_GetItem
+from cpython.long cimport PyLong_CheckExact
+from cpython.object cimport PyObject
+from libc.string cimport memcmp, memchr
+from libc.stdio cimport snprintf
+
+from twisted.logger import Logger
+
+from twisted_gor._http1 import IDLE as _PY_IDLE, MAX_HEAD as _PY_MAX_HEAD
+from twisted_gor.message import Message
+
+cdef object _objectNew = object.__new__
+cdef object _Message = Message
+cdef int IDLE = _PY_IDLE
+cdef Py_ssize_t MAX_HEAD = _PY_MAX_HEAD
+cdef unsigned long long MASK = 0xFFFFFFFF
+cdef Py_ssize_t MAX_QUEUED_REQUESTS = 1024
+
+cdef bytes _GET = b"GET"
+cdef bytes _HEAD = b"HEAD"
+cdef bytes _CONNECT = b"CONNECT"
+cdef const char* _HEX = b"0123456789abcdef"
+
+# RFC 9110 token characters: [!#$%&'*+.^_`|~0-9A-Za-z-]
+cdef unsigned char TOKEN[256]
+cdef int _c
+for _c in range(256):
+    TOKEN[_c] = 0
+for _c in b"!#$%&'*+.^_`|~-":
+    TOKEN[_c] = 1
+for _c in range(ord("0"), ord("9") + 1):
+    TOKEN[_c] = 1
+for _c in range(ord("A"), ord("Z") + 1):
+    TOKEN[_c] = 1
+for _c in range(ord("a"), ord("z") + 1):
+    TOKEN[_c] = 1
+
+
+cdef inline unsigned int be16(const unsigned char* p) noexcept nogil:
+    return (p[0] << 8) | p[1]
+
+
+cdef inline unsigned int be32(const unsigned char* p) noexcept nogil:
+    return (<unsigned int>p[0] << 24) | (<unsigned int>p[1] << 16) | (<unsigned int>p[2] << 8) | p[3]
+
+
+cdef inline unsigned char lower(unsigned char c) noexcept nogil:
+    if 65 <= c <= 90:
+        return c + 32
+    return c
+
+
+cdef Py_ssize_t findHeadEnd(const unsigned char* d, Py_ssize_t n) noexcept nogil:
+    """The index of the first CRLFCRLF in d[:n], or -1 (bytes.find)."""
+    cdef Py_ssize_t i = 0
+    cdef const unsigned char* q
+    while i + 4 <= n:
+        q = <const unsigned char*>memchr(d + i, 13, n - i - 3)
+        if q == NULL:
+            return -1
+        i = q - d
+        if d[i + 1] == 10 and d[i + 2] == 13 and d[i + 3] == 10:
+            return i
+        i += 1
+    return -1
+
+
+cdef bint hasLFLF(const unsigned char* d, Py_ssize_t n) noexcept nogil:
+    """Whether d[:n] contains two consecutive LF."""
+    cdef Py_ssize_t i = 0
+    cdef const unsigned char* q
+    while i + 1 < n:
+        q = <const unsigned char*>memchr(d + i, 10, n - i - 1)
+        if q == NULL:
+            return False
+        i = q - d
+        if d[i + 1] == 10:
+            return True
+        i += 1
+    return False
+
+
+cdef Py_ssize_t requestLine(const unsigned char* d, Py_ssize_t n, Py_ssize_t* nl) noexcept nogil:
+    """
+    _http1._REQUEST_LINE.match(d[:n]): the end of the method, or -1; *nl is
+    the index of the line's LF.
+    """
+    cdef Py_ssize_t i = 0, j, m
+    while i < n and TOKEN[d[i]]:
+        i += 1
+    if i == 0 or i >= n or d[i] != 32:
+        return -1
+    m = i
+    i += 1
+    j = i
+    while i < n and d[i] > 32 and d[i] != 127:
+        i += 1
+    if i == j or i >= n or d[i] != 32:
+        return -1
+    i += 1
+    if n - i < 8 or memcmp(d + i, b"HTTP/1.", 7) != 0 or not (48 <= d[i + 7] <= 57):
+        return -1
+    i += 8
+    if i < n and d[i] == 13:
+        i += 1
+    if i >= n or d[i] != 10:
+        return -1
+    nl[0] = i
+    return m
+
+
+cdef int statusLine(const unsigned char* d, Py_ssize_t n, Py_ssize_t* nl) noexcept nogil:
+    """
+    _http1._STATUS_LINE.match(d[:n]): the status, or -1; *nl is the index of
+    the line's LF.
+    """
+    cdef Py_ssize_t i
+    if n < 13 or memcmp(d, b"HTTP/1.", 7) != 0 or not (48 <= d[7] <= 57) or d[8] != 32:
+        return -1
+    for i in range(9, 12):
+        if not (48 <= d[i] <= 57):
+            return -1
+    i = 12
+    if d[i] == 32:
+        i += 1
+        while i < n and d[i] != 13 and d[i] != 10:
+            i += 1
+        if i >= n:
+            return -1
+    if d[i] == 13:
+        i += 1
+        if i >= n:
+            return -1
+    if d[i] != 10:
+        return -1
+    nl[0] = i
+    return (d[9] - 48) * 100 + (d[10] - 48) * 10 + (d[11] - 48)
+
+
+cdef inline bint nameAt(const unsigned char* d, Py_ssize_t k, Py_ssize_t end, const char* name, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t i
+    if end - k < size:
+        return False
+    for i in range(size):
+        if lower(d[k + i]) != <unsigned char>name[i]:
+            return False
+    return True
+
+
+cdef int scanFraming(const unsigned char* d, Py_ssize_t start, Py_ssize_t end, bint response, long long* length) noexcept nogil:
+    """
+    The framing headers of the head d[start:end] (start at the start line's
+    LF), as _http1._FRAMING / _RESPONSE_FRAMING find them: 0 = none, 1 =
+    exactly one C{Content-Length} of 1 to 18 digits with no space before its
+    colon (*length set), -1 = anything else (Python decides). C{Connection}
+    headers of responses are ignored (they do not change the framing).
+    """
+    cdef Py_ssize_t p = start, k, sp
+    cdef const unsigned char* q
+    cdef int kind, count = 0, digits
+    cdef long long value
+    while p < end:
+        q = <const unsigned char*>memchr(d + p, 10, end - p)
+        if q == NULL:
+            break
+        p = q - d
+        k = p + 1
+        if nameAt(d, k, end, b"content-length", 14):
+            kind = 1
+            k += 14
+        elif nameAt(d, k, end, b"transfer-encoding", 17):
+            kind = 2
+            k += 17
+        elif response and nameAt(d, k, end, b"connection", 10):
+            kind = 3
+            k += 10
+        else:
+            p += 1
+            continue
+        sp = k
+        while k < end and (d[k] == 32 or d[k] == 9):
+            k += 1
+        if k >= end or d[k] != 58:
+            p += 1
+            continue
+        if kind == 3:
+            p += 1
+            continue
+        if kind == 2 or k > sp or count:
+            return -1
+        k += 1
+        while k < end and (d[k] == 32 or d[k] == 9):
+            k += 1
+        value = 0
+        digits = 0
+        while k < end and d[k] != 13 and d[k] != 10:
+            if not (48 <= d[k] <= 57) or digits >= 18:
+                return -1
+            value = value * 10 + (d[k] - 48)
+            digits += 1
+            k += 1
+        if not digits:
+            return -1
+        count = 1
+        length[0] = value
+        p += 1
+    return count
+
+
+def requestFraming(bytes data):
+    """
+    For the differential tests: the compiled verdict on a segment that is
+    one request: C{(method, headEnd, bodyLength)} when the compiled path
+    would emit it whole, else L{None}.
+    """
+    cdef const unsigned char* d = <const unsigned char*>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), e, nl, m
+    cdef long long length = 0
+    cdef int r
+    e = _wholeHead(d, n)
+    if e < 0:
+        return None
+    m = requestLine(d, e, &nl)
+    if m < 0:
+        return None
+    r = scanFraming(d, nl, e, False, &length)
+    if r < 0 or e + length != n:
+        return None
+    return (data[:m], e, length)
+
+
+def responseFraming(bytes data):
+    """
+    For the differential tests: C{(status, headEnd, bodyLength)} when the
+    compiled path would take the response as one whole message (before the
+    request method is considered), else L{None}.
+    """
+    cdef const unsigned char* d = <const unsigned char*>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data), e, nl
+    cdef long long length = 0
+    cdef int r, status
+    e = _wholeHead(d, n)
+    if e < 0:
+        return None
+    status = statusLine(d, e, &nl)
+    if status < 200 or status == 204 or status == 304:
+        return None
+    r = scanFraming(d, nl, e, True, &length)
+    if r != 1 or e + length != n:
+        return None
+    return (status, e, length)
+
+
+cdef inline Py_ssize_t _wholeHead(const unsigned char* d, Py_ssize_t n) noexcept nogil:
+    """
+    HTTPStreamParser.feed's fast-path precondition on the data: the end of
+    the head (past CRLFCRLF), or -1.
+    """
+    cdef Py_ssize_t e
+    if n < 1 or d[0] <= 32:
+        return -1
+    e = findHeadEnd(d, n)
+    if not (0 < e < MAX_HEAD) or hasLFLF(d, e + 2):
+        return -1
+    return e + 4
+
+
+cdef class FastPacket:
+    """
+    The per-packet function of L{twisted_gor.raw.reassembly.Tracker.packetHandler},
+    compiled (see the module docstring).
+
+    @param sink: the capture input (its C{receiver}, C{emitted} and
+        C{stats}), so messages go to the receiver directly; L{None}: through
+        C{tracker.emit}.
+    """
+
+    cdef object tracker
+    cdef object slow
+    cdef object sink
+    cdef dict streams
+    cdef object close
+    cdef object stats
+    cdef object log
+    cdef Py_ssize_t etOff
+    cdef Py_ssize_t ip
+    cdef bint noEthertype
+    cdef public unsigned long long fast
+    """Messages emitted without leaving compiled code (for tests and benches)."""
+
+    def __init__(self, tracker, tuple layout, slow, sink=None):
+        self.tracker = tracker
+        self.slow = slow
+        self.sink = sink
+        self.streams = tracker.streams
+        self.close = tracker.close
+        self.stats = tracker.stats
+        self.log = Logger(namespace="twisted_gor.raw.reassembly.Tracker")
+        self.etOff = layout[0]
+        self.ip = layout[1]
+        self.noEthertype = layout[0] < 0
+        self.fast = 0
+
+    def __call__(self, ts, data):
+        cdef const unsigned char* d
+        cdef Py_ssize_t n, ip = self.ip, start, end, keyOff, keyLen
+        cdef unsigned int seq, ack, offFlags, total, frag
+        cdef unsigned char v
+        cdef PyObject* found
+        if not PyBytes_CheckExact(data) or not PyLong_CheckExact(ts):
+            self.slow(ts, data)
+            return
+        d = <const unsigned char*>PyBytes_AS_STRING(data)
+        n = PyBytes_GET_SIZE(data)
+        if n < ip + 40:
+            self.slow(ts, data)
+            return
+        v = d[ip]
+        if v == 0x45:
+            if not self.noEthertype and (d[self.etOff] != 0x08 or d[self.etOff + 1] != 0x00):
+                self.slow(ts, data)
+                return
+            total = be16(d + ip + 2)
+            frag = be16(d + ip + 6)
+            seq = be32(d + ip + 24)
+            ack = be32(d + ip + 28)
+            offFlags = be16(d + ip + 32)
+            if d[ip + 9] != 6 or frag & 0x3FFF or offFlags & 0x07:
+                self.slow(ts, data)
+                return
+            start = ip + 20 + ((offFlags >> 12) << 2)
+            end = ip + total
+            keyOff = ip + 12
+            keyLen = 12
+        elif (v >> 4) == 6 and n >= ip + 60:
+            if not self.noEthertype and (d[self.etOff] != 0x86 or d[self.etOff + 1] != 0xDD):
+                self.slow(ts, data)
+                return
+            total = be16(d + ip + 4)
+            seq = be32(d + ip + 44)
+            ack = be32(d + ip + 48)
+            offFlags = be16(d + ip + 52)
+            if d[ip + 6] != 6 or offFlags & 0x07 or not total:
+                self.slow(ts, data)
+                return
+            start = ip + 40 + ((offFlags >> 12) << 2)
+            end = ip + 40 + total
+            keyOff = ip + 8
+            keyLen = 36
+        else:
+            self.slow(ts, data)
+            return
+        key = PyBytes_FromStringAndSize(<const char*>d + keyOff, keyLen)
+        found = PyDict_GetItem(self.streams, key)
+        if found == NULL:
+            self.slow(ts, data)
+            return
+        stream = <object>found
+        if stream.closed or not (start < end <= n):
+            self.slow(ts, data)
+            return
+        payload = PyBytes_FromStringAndSize(<const char*>d + start, end - start)
+        try:
+            stream.lastTs = ts
+            nextSeq = stream.nextSeq
+            if nextSeq is not None and <unsigned long long>nextSeq == seq and not stream.pending:
+                stream.nextSeq = (seq + <unsigned long long>(end - start)) & MASK
+                self._feed(stream, payload, ts, seq, ack)
+            else:
+                stream._data(ts, seq, ack, payload)
+            fin = stream.finSeq
+            if fin is not None and fin == stream.nextSeq:
+                self.close(stream, ts, False)
+        except Exception:
+            self.stats.increment("errors")
+            self.log.failure("while processing a captured packet")
+
+    cdef _feed(self, stream, bytes payload, ts, unsigned int seq, unsigned int ack):
+        """
+        HTTPStreamParser.feed(payload, ts, seq, ack, True), its whole-message
+        fast path done here when the message is simple.
+        """
+        cdef const unsigned char* d = <const unsigned char*>PyBytes_AS_STRING(payload)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(payload), e, nl, m
+        cdef long long length = 0
+        cdef long long cts
+        cdef int r, status
+        parser = stream.parser
+        keep = parser.keep
+        if parser.state != IDLE or (keep and n > keep):
+            parser.feed(payload, ts, seq, ack, True)
+            return
+        e = _wholeHead(d, n)
+        if e < 0:
+            parser.feed(payload, ts, seq, ack, True)
+            return
+        cts = ts
+        if parser.isRequest:
+            m = requestLine(d, e, &nl)
+            if m < 0:
+                parser.feed(payload, ts, seq, ack, True)
+                return
+            r = scanFraming(d, nl, e, False, &length)
+            if r < 0 or e + length != n:
+                parser.feed(payload, ts, seq, ack, True)
+                return
+            conn = stream.conn
+            tracker = self.tracker
+            method = _GET if m == 3 and d[0] == 71 and d[1] == 69 and d[2] == 84 else payload[:m]
+            parser.lastTs = ts
+            parser._seq = seq
+            parser._ack = ack
+            parser.startPos = 0
+            parser.truncated = False
+            if not (conn.selfChecked and not conn.selfCapture and tracker.realIPHeader is None and tracker.emitSession is None):
+                conn.requestDone(payload, ts, ts, seq, ack, method, True)
+                return
+            rid = self._requestId(conn, ack)
+            if tracker.trackResponse:
+                queue = conn.queue
+                queue.append((ack, rid, method, ts))
+                if len(queue) > MAX_QUEUED_REQUESTS:
+                    queue.popleft()
+            self._emit(1, rid, ts, cts, 0, payload)
+            return
+        status = statusLine(d, e, &nl)
+        if status < 200 or status == 204 or status == 304:
+            parser.feed(payload, ts, seq, ack, True)
+            return
+        r = scanFraming(d, nl, e, True, &length)
+        if r != 1 or e + length != n:
+            parser.feed(payload, ts, seq, ack, True)
+            return
+        conn = stream.conn
+        queue = conn.queue
+        if not queue:
+            parser.feed(payload, ts, seq, ack, True)
+            return
+        entry = queue[0]
+        if entry[0] != seq:
+            parser.feed(payload, ts, seq, ack, True)
+            return
+        method = entry[2]
+        if method == _HEAD or (method == _CONNECT and status < 300):
+            parser.feed(payload, ts, seq, ack, True)
+            return
+        parser.lastTs = ts
+        parser._seq = seq
+        parser._ack = ack
+        parser.startPos = 0
+        parser.truncated = False
+        parser.switched = False
+        queue.popleft()
+        rid = entry[1]
+        latency = cts - <long long>entry[3]
+        if latency < 0:
+            latency = 0
+        server = conn.server
+        if server is not None and server.parser.switched:
+            client = conn.client
+            if client is not None:
+                client.parser.upgrade()
+        if conn.selfChecked and not conn.selfCapture:
+            self._emit(2, rid, ts, cts, latency, payload)
+        else:
+            self.tracker.emitResponse(conn, rid, ts, latency, payload, True)
+
+    cdef bytes _requestId(self, conn, unsigned int ack):
+        """Connection.requestDone's id: GoReplay's, Ack+1, +2 when pipelined."""
+        cdef unsigned int used
+        cdef char buf[8]
+        cdef int i
+        cdef long long lastRawAck = conn.lastRawAck
+        if lastRawAck == <long long>ack:
+            used = (<unsigned long long>(<unsigned int>conn.lastIdAck) + 1) & MASK
+        else:
+            used = ack
+        conn.lastRawAck = ack
+        conn.lastIdAck = used
+        for i in range(8):
+            buf[7 - i] = _HEX[(used >> (4 * i)) & 0xF]
+        return conn.idPrefix + PyBytes_FromStringAndSize(buf, 8)
+
+    cdef _emit(self, int kind, bytes rid, ts, long long cts, long long latency, bytes payload):
+        """RawInput._emitMessage (or tracker.emit), with the meta line made here."""
+        cdef char buf[96]
+        cdef int size
+        sink = self.sink
+        if sink is None:
+            self.tracker.emit(kind, rid, ts, latency, payload)
+            self.fast += 1
+            return
+        receiver = sink.receiver
+        if receiver is None:
+            sink.stats.increment("dropped.no_receiver")
+            return
+        sink.emitted += 1
+        self.fast += 1
+        message = _objectNew(_Message)
+        message.type = kind
+        message.id = rid
+        message.timestamp = ts
+        message.latency = latency
+        message.payload = payload
+        message._session = None
+        if PyBytes_GET_SIZE(rid) <= 40:
+            size = snprintf(buf, sizeof(buf), b"%d %s %lld %lld", kind, PyBytes_AS_STRING(rid), cts, latency)
+            message.rawMeta = PyBytes_FromStringAndSize(buf, size)
+        else:
+            message.rawMeta = None
+        receiver.messageReceived(message)
