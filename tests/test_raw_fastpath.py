@@ -689,7 +689,7 @@ class ReadCoalescingTests(SynchronousTestCase):
         self.assertIn(reader, reactor.getReaders())
         reader.doRead()
         self.assertEqual(got, [1, 2, 3, 4, 5])
-        reader.connectionLost(None)  # type: ignore[arg-type]
+        reader.connectionLost(None)
         self.assertEqual(reactor.getDelayedCalls(), [])
 
     def test_highRateNeverPauses(self) -> None:

@@ -87,7 +87,8 @@ class PcapReader(abstract.FileDescriptor):
             return Failure(OSError(f"pcap error on {self._name}: {handle.geterr()}"))
         self.packets += n
         if self._coalesce:
-            now = self.reactor.seconds()
+            reactor: Any = self.reactor  # an IReactorTime too (the global one, or a test's clock)
+            now = reactor.seconds()
             self._windowPackets += n
             elapsed = now - self._windowStart
             if self._windowStart < 0:
@@ -97,7 +98,7 @@ class PcapReader(abstract.FileDescriptor):
                 self._windowStart, self._windowPackets = now, 0
             if self._low and n < self.busyBatch:
                 self.stopReading()
-                self._resume = self.reactor.callLater(self._coalesce, self._resumeReading)
+                self._resume = reactor.callLater(self._coalesce, self._resumeReading)
         return None
 
     def _resumeReading(self) -> None:
