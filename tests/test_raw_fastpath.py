@@ -589,9 +589,9 @@ class GorLiveCompiledTests(TestCase):
                 self.assertEqual(code, 0, err.decode())
             total = sum(int(n) for mode in modes for n in open(prefix + mode + ".count").read().split())
             await waitUntil(
-                lambda: len(_readGor(out)) >= total,
+                lambda: os.path.exists(out) and len(_readGor(out)) >= total,
                 30,
-                describe=lambda: f"{len(_readGor(out))} of {total} records written:\n{gor.logText}",
+                describe=lambda: f"{len(_readGor(out)) if os.path.exists(out) else 0} of {total} records written:\n{gor.logText}",
             )
         finally:
             gor.signal("INT")
