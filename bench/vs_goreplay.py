@@ -59,30 +59,8 @@ SETTLE_WAIT = 3.0
 """Seconds waited after a capture load before the CPU is read (the idle CPU
 of that wait, measured before the load, is taken off)."""
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_buffer_size 64k;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200 "ok"; }}
-        location = /4k {{ root {dir}/www; default_type text/plain; }}
-        location /post {{ return 200 "ok"; }}
-    }}
-    server {{
-        listen 127.0.0.1:{status};
-        location / {{ stub_status; }}
-    }}
-}}
-"""
-
-POST_LUA = 'wrk.method = "POST"\nwrk.body = string.rep("x", 1024)\nwrk.headers["Content-Type"] = "text/plain"\n'
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_capture import NGINX_CONF, POST_LUA  # type: ignore[import-not-found]  # noqa: E402  (as bench_capture)
 
 
 @dataclass
