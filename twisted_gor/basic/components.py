@@ -185,21 +185,11 @@ class StdoutOutput(OutputBase):
             self.stats.increment("dropped.closed")
             return
         data = encodeMessage(message)
-        if self._writer is not None:
-            if self._backlog is not None:
-                # The reader is slow and the descriptor asked us to pause;
-                # what live inputs keep sending is bounded here.
-                if self._backlog + len(data) > self.maxBacklog:
-                    self.stats.increment("dropped.backlog")
-                    return
-                self._backlog += len(data)
-            self._writer.write(data)
-        elif self._worker is not None:
-            self._worker.submit(os.write, self._fd, data).addErrback(self._failed)
-        else:
-            self.stats.increment("dropped.not_started")
-            return
-        self.stats.increment("written")
+        sent = self._send(data, 1)
+        if sent == "backlog":
+            self.stats.increment("dropped.backlog")
+        elif sent == "sent":
+            self.stats.increment("written")
 
     def writeMany(self, messages: list[Message]) -> None:
         """
@@ -210,21 +200,33 @@ class StdoutOutput(OutputBase):
             for message in messages:
                 self.write(message)
             return
-        data = encodeRecords(messages)[0]
+        sent = self._send(encodeRecords(messages)[0], len(messages))
+        if sent == "backlog":
+            for message in messages:
+                self.write(message)
+        elif sent == "sent":
+            self.stats.increment("written", len(messages))
+
+    def _send(self, data: bytes, count: int) -> str:
+        """
+        Hand C{data} (C{count} records) to the pipe writer or the file
+        worker: C{"sent"}, C{"backlog"} (it would cross L{maxBacklog} while
+        the reader is slow; nothing written) or C{"not started"} (counted).
+        """
         if self._writer is not None:
             if self._backlog is not None:
+                # The reader is slow and the descriptor asked us to pause;
+                # what live inputs keep sending is bounded here.
                 if self._backlog + len(data) > self.maxBacklog:
-                    for message in messages:
-                        self.write(message)
-                    return
+                    return "backlog"
                 self._backlog += len(data)
             self._writer.write(data)
         elif self._worker is not None:
             self._worker.submit(os.write, self._fd, data).addErrback(self._failed)
         else:
-            self.stats.increment("dropped.not_started", len(messages))
-            return
-        self.stats.increment("written", len(messages))
+            self.stats.increment("dropped.not_started", count)
+            return "not started"
+        return "sent"
 
     def _failed(self, failure: Failure) -> None:
         if not self._broken:
