@@ -561,7 +561,7 @@ class GorLiveCompiledTests(TestCase):
         from twisted.internet.utils import getProcessOutputAndValue
 
         from tests.support import startGor
-        from tests.test_raw_live import CLIENT, Site, _readGor
+        from tests.test_raw_live import CLIENT, Site, _readGor, _recordsSoFar
 
         listening, port = listenLocal(server.Site(Site()), "127.0.0.1", globalReactor)
         self.addCleanup(listening.stopListening)
@@ -589,9 +589,9 @@ class GorLiveCompiledTests(TestCase):
                 self.assertEqual(code, 0, err.decode())
             total = sum(int(n) for mode in modes for n in open(prefix + mode + ".count").read().split())
             await waitUntil(
-                lambda: os.path.exists(out) and len(_readGor(out)) >= total,
+                lambda: _recordsSoFar(out) >= total,
                 30,
-                describe=lambda: f"{len(_readGor(out)) if os.path.exists(out) else 0} of {total} records written:\n{gor.logText}",
+                describe=lambda: f"{_recordsSoFar(out)} of {total} records written:\n{gor.logText}",
             )
         finally:
             gor.signal("INT")

@@ -233,11 +233,25 @@ class LiveCaptureTests(TestCase):
 
 
 def _readGor(path: str) -> list[Message]:
+    """
+    Every record in the file at C{path}.
+    """
     decoder = RecordDecoder(lambda offset, reason: None)
     with open(path, "rb") as f:
         messages = decoder.feed(f.read())
     decoder.finish()
     return messages + decoder.feed(b"")
+
+
+def _recordsSoFar(path: str) -> int:
+    """
+    How many records C{gor} has written to C{path} so far: none while the
+    file does not exist yet (the first poll can come before gor creates it).
+    """
+    try:
+        return len(_readGor(path))
+    except FileNotFoundError:
+        return 0
 
 
 class GorCommandTests(TestCase):
@@ -301,9 +315,9 @@ class GorCommandTests(TestCase):
             total = sum(int(n) for pair in counts for n in pair)
             # every request and response captured and on disk
             await waitUntil(
-                lambda: len(_readGor(out)) >= total,
+                lambda: _recordsSoFar(out) >= total,
                 30,
-                describe=lambda: f"{len(_readGor(out))} of {total} records written:\n{gor.logText}",
+                describe=lambda: f"{_recordsSoFar(out)} of {total} records written:\n{gor.logText}",
             )
         finally:
             gor.signal("INT")
