@@ -187,7 +187,11 @@ class Watch(threading.Thread):
         polls = 0
         deadline = time.monotonic() + self.limit
         try:
-            while not self.stopping.is_set() and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                # (stopping is checked after a poll: nginx counts a request
+                # once its response is written, so the last one may be
+                # counted after the replaying process has exited)
+                stopping = self.stopping.is_set()
                 count = nginxRequests(self.port)
                 polls += 1
                 now = time.monotonic()
@@ -196,6 +200,8 @@ class Watch(threading.Thread):
                     self.first = now
                 if self.seen >= self.total:
                     self.last = now
+                    return
+                if stopping:
                     return
                 time.sleep(self.interval)
         finally:
