@@ -6,6 +6,15 @@ the file), completeness, and CPU ms per 1,000 requests of gor and tcpdump
 (user+sys from /proc/<pid>/stat over the load window).
 
 Usage (root): python bench/bench_capture.py [--duration 10] [--only NAME]
+[--port 18080] [--goreplay /path/to/gor] [--base /work/main] [--pure]
+[--no-tcpdump] [--repeat N]
+
+Loads: wrk at full rate (tiny GET, with track-response, 4 KiB responses, 1 KiB
+POSTs) and h2load --h1 paced at 5k and 1k requests/s. Every load is run by each
+tool in turn (interleaved): this checkout (C{gor}), another checkout's venv
+(C{--base}, the A of an A/B), this checkout with C{TWISTED_GOR_PURE=1}
+(C{--pure}: the pure-Python twins) and GoReplay (C{--goreplay}, with
+C{--output-file-append}); with GoReplay the CPU ratios to it are printed.
 
 Offline (no root, no load generator): C{--file dump.pcap:PORT} runs
 C{gor --input-raw dump.pcap:PORT --output-null} (plus C{--track}) and prints
@@ -98,6 +107,7 @@ TOOLS = ("gor",)
 """What captures: C{gor} (this checkout), C{pure} (C{TWISTED_GOR_PURE=1}),
 C{goreplay} (C{--goreplay PATH}); set from the command line."""
 GOREPLAY = ""
+BASE = ""
 
 
 def cpu(pid: int) -> float:
@@ -169,14 +179,20 @@ def run(
     if tool == "goreplay":
         args = [GOREPLAY, "--input-raw", f"127.0.0.1:{PORT}", "--output-file", out, "--output-file-append"]
     else:
-        args = [sys.executable, "-m", "twisted_gor", "--input-raw", f"127.0.0.1:{PORT}", "--output-file", out, "--stats", *EXTRA]
+        python = sys.executable
+        if tool == "base":
+            # another checkout (e.g. main) with its own venv
+            python = os.path.join(BASE, ".venv", "bin", "python")
+            env["PYTHONPATH"] = BASE
+        args = [python, "-m", "twisted_gor", "--input-raw", f"127.0.0.1:{PORT}", "--output-file", out, "--stats", *EXTRA]
         if tool == "pure":
             env["TWISTED_GOR_PURE"] = "1"
         else:
             env.pop("TWISTED_GOR_PURE", None)
     if track:
         args.append("--input-raw-track-response")
-    gor = subprocess.Popen(["taskset", "-c", gorCpu, *args], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    cwd = BASE if tool == "base" else REPO
+    gor = subprocess.Popen(["taskset", "-c", gorCpu, *args], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=cwd)
     bpf = f"tcp dst port {PORT}" + (f" or tcp src port {PORT}" if track else "")
     tcpdumpLog = os.path.join(workdir, "tcpdump.log")
     procs = [gor]
@@ -306,7 +322,7 @@ def record(path: str, duration: int, loadCpu: str) -> None:
 
 
 def main() -> None:
-    global PORT, STATUS_PORT, GOREPLAY, TOOLS
+    global PORT, STATUS_PORT, GOREPLAY, TOOLS, BASE
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--only", default="")
@@ -317,14 +333,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object of the figures at the end")
     parser.add_argument("--port", type=int, default=18080, help="nginx port (the stub_status port is the next one)")
     parser.add_argument("--goreplay", default="", help="also run GoReplay (this binary) on each load, interleaved")
+    parser.add_argument("--base", default="", help="also run another checkout (its .venv), e.g. /work/main: the A of an A/B")
     parser.add_argument("--pure", action="store_true", help="also run with TWISTED_GOR_PURE=1 (the pure-Python twins)")
     parser.add_argument("--no-tcpdump", action="store_true", help="do not run tcpdump beside the capture")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every tool on every load (medians printed)")
     options = parser.parse_args()
     PORT, STATUS_PORT = options.port, options.port + 1
-    tools = ["gor"] + (["pure"] if options.pure else []) + (["goreplay"] if options.goreplay else [])
+    tools = (["base"] if options.base else []) + ["gor"] + (["pure"] if options.pure else []) + (["goreplay"] if options.goreplay else [])
     TOOLS = tuple(tools)
     GOREPLAY = options.goreplay
+    BASE = os.path.abspath(options.base) if options.base else ""
     if options.file:
         fileMain(options.file)
         if options.json:

@@ -4,6 +4,7 @@ Live capture: C{--input-raw}, pcap in the reactor and TCP reassembly.
 Modules: L{address} (GoReplay address forms, the kernel BPF filter),
 L{source} (the pypcap seam), L{reader} (the pcap descriptor in the reactor),
 L{decode} (link/IP/TCP decoding), L{reassembly} (TCP streams, ids, pairing),
+L{fastpath} (the compiled per-packet twin, C{_fastcapture.pyx}, or not),
 L{httpstream} (HTTP/1.x message boundaries), L{pcapfile} (savefiles),
 L{input} (the service), L{flags}.
 
@@ -29,6 +30,22 @@ Decisions:
     CPU per 1k requests at 1k req/s, 100 ms 11-13 (GoReplay: 2 s). A stop
     reads the ring for one more timeout, so nothing captured before it is
     left unread.
+  - Under 10k packets/s the descriptor is read at most every 100 ms
+    (L{reader}; matters with a shorter C{--input-raw-buffer-timeout}), and
+    housekeeping runs every 0.5 s unless segments wait behind a gap (then
+    every 0.1 s), so an idle capture wakes twice a second.
+  - The per-packet path has a compiled twin (L{fastpath}, Cython
+    C{_fastcapture.pyx}): decode, stream lookup, in-order reassembly and the
+    whole-message rules of L{twisted_gor._http1} (ported, tested
+    differentially), up to the message handed to the receiver with its meta
+    line; anything not simple (out of order, split, chunked, malformed,
+    first message of a connection, sessions, real-IP header) goes to the
+    Python code unchanged. C{TWISTED_GOR_PURE=1} selects the pure twin.
+  - Overload: after kernel drops every gap of a stream is given up in one
+    sorted pass (not one gap per tick), held segments cost their payload
+    plus 160 bytes against C{--input-raw-max-held}, and a stop feeds at most
+    32 MB of held segments (the rest counted C{dropped.held_at_stop}), so
+    memory stays bounded and exit prompt.
   - Reassembly is by sequence number per direction, not by Ack as in
     GoReplay, so requests spanning Ack changes and pipelined requests are
     kept. Ids still follow GoReplay (ports, client IP, Ack of the first
@@ -43,7 +60,8 @@ Decisions:
     C{dropped.gaps}, C{dropped.gaps_held_limit} (over
     C{--input-raw-max-held}, the oldest gaps are given up),
     C{dropped.expired_request}/C{_response},
-    C{dropped.unparsable}, C{dropped.decode}, C{dropped.midstream_segments};
+    C{dropped.unparsable}, C{dropped.decode}, C{dropped.midstream_segments},
+    C{dropped.held_at_stop};
     C{skipped.self_capture} for gor's own connections
     (the service's L{twisted_gor.selfports.SelfPorts}).
   - Session data (C{--recognize-tcp-sessions}) only with the flag: it costs

@@ -16,7 +16,8 @@ C{dropped.expired_request} / C{dropped.expired_response}
 (incomplete messages given up), C{dropped.unparsable}, C{dropped.decode}
 (malformed frames), C{skipped.not_tcp}, C{skipped.filtered},
 C{skipped.self_capture} (gor's own replay traffic), C{incomplete} (emitted
-incomplete with C{--input-raw-allow-incomplete}), C{segments.*}.
+incomplete with C{--input-raw-allow-incomplete}), C{dropped.held_at_stop}
+(held segments a stop did not feed), C{segments.*}.
 """
 
 from __future__ import annotations
