@@ -228,14 +228,18 @@ class Bench:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        self.replayFile = ""
+        self.replayFiles: set[str] = set()
 
     def close(self) -> None:
         """
-        Stop nginx, remove the work directory.
+        Stop nginx, remove the work directory (kept, and named, when
+        C{VS_KEEP} is set in the environment: the tools' logs are in it).
         """
         stop(self.nginx, signal.SIGQUIT)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if os.environ.get("VS_KEEP"):
+            print(f"kept {self.dir}", flush=True)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- capture ----------------------------------------------------------------
 
@@ -327,17 +331,18 @@ class Bench:
 
     def makeReplayFile(self, count: int) -> str:
         """
-        A .gor file of C{count} GETs, 100 us apart.
+        A .gor file of C{count} GETs, 100 us apart (one per count: the
+        loads replay different numbers of requests).
         """
-        if self.replayFile:
-            return self.replayFile
-        path = os.path.join(self.dir, "replay.gor")
+        path = os.path.join(self.dir, f"replay-{count}.gor")
+        if path in self.replayFiles:
+            return path
         start = time.time_ns()
         with open(path, "wb") as f:
             for i in range(count):
                 head = f"1 {i:024x} {start + i * 100_000} 0\n".encode()
                 f.write(head + f"GET /r?n={i} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode() + SEPARATOR)
-        self.replayFile = path
+        self.replayFiles.add(path)
         return path
 
     def replay(self, tool: Tool, count: int, speed: str, tuned: bool) -> dict[str, float]:
