@@ -264,6 +264,49 @@ class FramingRulesTests(SynchronousTestCase):
                 self.assertEqual(verdict, pyWhole(data, isRequest, method), (data, isRequest, method))
 
 
+class MetaLineTests(SynchronousTestCase):
+    """
+    The compiled meta line (made without C{snprintf}) against
+    L{Message.meta}: the same bytes, or L{None} where the message makes it.
+    """
+
+    def setUp(self) -> None:
+        needCompiled()
+
+    def _check(self, kind: int, rid: bytes, ts: int, latency: int) -> None:
+        line = needCompiled().metaLine(kind, rid, ts, latency)
+        if len(rid) > 40 or ts < 0 or latency < 0:
+            self.assertIsNone(line)
+        else:
+            self.assertEqual(line, Message(kind, rid, ts, latency, b"").meta())
+
+    def test_edges(self) -> None:
+        """
+        Zero, one digit, powers of ten, the largest 64-bit value, negative
+        values and ids of 40 and 41 bytes.
+        """
+        rid = b"0123456789abcdef0123456789abcdef01234567"
+        for value in (0, 1, 9, 10, 99, 100, 10**18, 2**63 - 1, -1):
+            for kind in (1, 2, 3):
+                self._check(kind, rid, value, 0)
+                self._check(kind, rid[:24], 1_700_000_000_123_456_789, value)
+        self._check(1, rid + b"8", 5, 5)
+        self._check(1, b"", 5, 5)
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.sampled_from([1, 2, 3]),
+        st.binary(min_size=0, max_size=44).map(lambda b: b.hex().encode()[: len(b)]),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    )
+    def test_generated(self, kind: int, rid: bytes, ts: int, latency: int) -> None:
+        """
+        Generated fields: the same meta line as L{Message.meta}.
+        """
+        self._check(kind, rid, ts, latency)
+
+
 class Sink:
     """
     What the compiled path needs of the capture input: C{receiver},

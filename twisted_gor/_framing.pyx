@@ -67,6 +67,14 @@ def useMessageClass(type cls):
     return True
 
 
+cdef bint _messageSlotsReady() noexcept:
+    """
+    Whether L{_newMessage} may be called: L{useMessageClass} accepted the
+    message class (other compiled modules ask before making messages).
+    """
+    return _messageClass is not None
+
+
 cdef inline void _fill(object obj, int i, object value) noexcept:
     Py_INCREF(value)
     (<PyObject **>((<char *><PyObject *>obj) + _offsets[i]))[0] = <PyObject *>value

@@ -24,8 +24,9 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStri
 from cpython.dict cimport PyDict_GetItem
 from cpython.long cimport PyLong_CheckExact
 from cpython.object cimport PyObject
-from libc.string cimport memcmp, memchr
-from libc.stdio cimport snprintf
+from libc.string cimport memchr, memcmp, memcpy
+
+from twisted_gor._framing cimport _messageSlotsReady, _newMessage
 
 from twisted.logger import Logger
 
@@ -288,6 +289,49 @@ cdef inline Py_ssize_t _wholeHead(const unsigned char* d, Py_ssize_t n) noexcept
     return e + 4
 
 
+cdef inline Py_ssize_t _decimal(char* out, unsigned long long v) noexcept nogil:
+    """Write C{v} in decimal at C{out} (room for 20 digits); its length."""
+    cdef char tmp[20]
+    cdef Py_ssize_t n = 0, i
+    while True:
+        tmp[n] = <char>(48 + v % 10)
+        n += 1
+        v //= 10
+        if v == 0:
+            break
+    for i in range(n):
+        out[i] = tmp[n - 1 - i]
+    return n
+
+
+cdef bytes _metaLine(int kind, bytes rid, long long ts, long long latency):
+    """
+    C{b"%d %s %d %d" % (kind, rid, ts, latency)} (L{Message.meta}) for a kind
+    of one digit, an id of at most 40 bytes and a timestamp and latency that
+    are not negative; L{None} otherwise (the message makes it when asked).
+    """
+    cdef char buf[96]
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(rid), n
+    if size > 40 or ts < 0 or latency < 0 or not (0 <= kind <= 9):
+        return None
+    buf[0] = <char>(48 + kind)
+    buf[1] = 32
+    memcpy(buf + 2, PyBytes_AS_STRING(rid), size)
+    n = 2 + size
+    buf[n] = 32
+    n += 1
+    n += _decimal(buf + n, <unsigned long long>ts)
+    buf[n] = 32
+    n += 1
+    n += _decimal(buf + n, <unsigned long long>latency)
+    return PyBytes_FromStringAndSize(buf, n)
+
+
+def metaLine(int kind, bytes rid, long long ts, long long latency):
+    """For the differential tests: the meta line the compiled path writes."""
+    return _metaLine(kind, rid, ts, latency)
+
+
 cdef class FastPacket:
     """
     The per-packet function of L{twisted_gor.raw.reassembly.Tracker.packetHandler},
@@ -506,8 +550,6 @@ cdef class FastPacket:
 
     cdef _emit(self, int kind, bytes rid, ts, long long cts, long long latency, bytes payload):
         """RawInput._emitMessage (or tracker.emit), with the meta line made here."""
-        cdef char buf[96]
-        cdef int size
         sink = self.sink
         if sink is None:
             self.tracker.emit(kind, rid, ts, latency, payload)
@@ -519,16 +561,16 @@ cdef class FastPacket:
             return
         sink.emitted += 1
         self.fast += 1
-        message = _objectNew(_Message)
-        message.type = kind
-        message.id = rid
-        message.timestamp = ts
-        message.latency = latency
-        message.payload = payload
-        message._session = None
-        if PyBytes_GET_SIZE(rid) <= 40:
-            size = snprintf(buf, sizeof(buf), b"%d %s %lld %lld", kind, PyBytes_AS_STRING(rid), cts, latency)
-            message.rawMeta = PyBytes_FromStringAndSize(buf, size)
+        meta = _metaLine(kind, rid, cts, latency)
+        if _messageSlotsReady():
+            message = _newMessage(kind, rid, cts, latency, payload, meta)
         else:
-            message.rawMeta = None
+            message = _objectNew(_Message)
+            message.type = kind
+            message.id = rid
+            message.timestamp = ts
+            message.latency = latency
+            message.payload = payload
+            message.rawMeta = meta
+            message._session = None
         receiver.messageReceived(message)
