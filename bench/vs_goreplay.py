@@ -228,7 +228,6 @@ class Bench:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        self.replayFiles: set[str] = set()
 
     def close(self) -> None:
         """
@@ -335,14 +334,13 @@ class Bench:
         loads replay different numbers of requests).
         """
         path = os.path.join(self.dir, f"replay-{count}.gor")
-        if path in self.replayFiles:
+        if os.path.exists(path):
             return path
         start = time.time_ns()
         with open(path, "wb") as f:
             for i in range(count):
                 head = f"1 {i:024x} {start + i * 100_000} 0\n".encode()
                 f.write(head + f"GET /r?n={i} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode() + SEPARATOR)
-        self.replayFiles.add(path)
         return path
 
     def replay(self, tool: Tool, count: int, speed: str, tuned: bool) -> dict[str, float]:

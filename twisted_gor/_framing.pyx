@@ -42,7 +42,8 @@ cdef type _messageClass = None
 def useMessageClass(type cls):
     """
     Make L{splitRecords} fill the slots of C{cls} directly (no call of its
-    C{__init__}) when it is the factory: only for a class that is exactly
+    C{__init__}) when it is the factory, and L{_newMessage} (the compiled
+    capture path's messages, C{twisted_gor.raw._fastcapture}) usable: only for a class that is exactly
     C{__slots__ = _FIELDS} over C{object} (L{twisted_gor.message.Message},
     whose C{__init__} assigns each argument to its slot), each an object
     slot. Returns whether it does; otherwise the factory is called.

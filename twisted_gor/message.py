@@ -66,10 +66,11 @@ class Message:
         record copied from one file to another stays byte-identical; L{None} for
         messages made here.
 
-    The compiled record decoder (C{twisted_gor._framing.useMessageClass})
-    fills these slots directly, without calling C{__init__}: keep
-    C{__init__} a plain assignment of its arguments to the slots (it checks
-    the slots, and falls back to calling the class if they change).
+    The compiled record decoder and capture path
+    (C{twisted_gor._framing.useMessageClass}) fill these slots directly,
+    without calling C{__init__}: keep C{__init__} a plain assignment of its
+    arguments to the slots (it checks the slots, and falls back to calling
+    the class if they change).
     """
 
     __slots__ = ("type", "id", "timestamp", "latency", "payload", "rawMeta", "_session")

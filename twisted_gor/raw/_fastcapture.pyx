@@ -32,8 +32,10 @@ from twisted.logger import Logger
 
 from twisted_gor._http1 import IDLE as _PY_IDLE, MAX_HEAD as _PY_MAX_HEAD
 from twisted_gor.message import Message
+# Importing the framing module hands Message to _framing.useMessageClass (when
+# the compiled twins are in use), which is what lets _newMessage fill its slots.
+import twisted_gor.framing
 
-cdef object _objectNew = object.__new__
 cdef object _Message = Message
 cdef int IDLE = _PY_IDLE
 cdef Py_ssize_t MAX_HEAD = _PY_MAX_HEAD
@@ -565,12 +567,5 @@ cdef class FastPacket:
         if _messageSlotsReady():
             message = _newMessage(kind, rid, cts, latency, payload, meta)
         else:
-            message = _objectNew(_Message)
-            message.type = kind
-            message.id = rid
-            message.timestamp = ts
-            message.latency = latency
-            message.payload = payload
-            message.rawMeta = meta
-            message._session = None
+            message = _Message(kind, rid, ts, latency, payload, meta)
         receiver.messageReceived(message)
