@@ -49,23 +49,42 @@ def useMessageClass(type cls):
     slot. Returns whether it does; otherwise the factory is called.
     """
     global _messageClass
-    cdef PyMemberDef *member
     _messageClass = None
     if type(cls) is not type or cls.__mro__ != (cls, object) or tuple(cls.__dict__.get("__slots__", ())) != _FIELDS:
         return False
     if cls.__dictoffset__ or cls.__weakrefoffset__ or cls.__new__ is not object.__new__:
         return False
     for i, name in enumerate(_FIELDS):
-        descriptor = cls.__dict__[name]
-        if type(descriptor) is not <object>&PyMemberDescr_Type:
+        if name not in cls.__dict__:
             return False
-        member = (<PyMemberDescrObject *><PyObject *>descriptor).d_member
-        # T_OBJECT_EX (16), writable, inside the object
-        if member.type != 16 or member.flags != 0 or member.offset < sizeof(PyObject) or member.offset >= cls.__basicsize__:
+        _offsets[i] = _slotOffset(cls, name)
+        if _offsets[i] < 0:
             return False
-        _offsets[i] = member.offset
     _messageClass = cls
     return True
+
+
+cdef Py_ssize_t _slotOffset(type cls, str name):
+    """
+    Where in an instance of exactly C{cls} the C{__slots__} entry C{name}
+    (of C{cls} or a base) keeps its value: the byte offset of an object
+    pointer (NULL while unset), or -1 when C{name} is not such a slot
+    (L{_slotGet} and L{_slotSet} read and write it).
+    """
+    cdef PyMemberDef *member
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            descriptor = klass.__dict__[name]
+            break
+    else:
+        return -1
+    if type(descriptor) is not <object>&PyMemberDescr_Type:
+        return -1
+    member = (<PyMemberDescrObject *><PyObject *>descriptor).d_member
+    # T_OBJECT_EX (16), writable, inside the object
+    if member.type != 16 or member.flags != 0 or member.offset < sizeof(PyObject) or member.offset >= cls.__basicsize__:
+        return -1
+    return member.offset
 
 
 cdef bint _messageSlotsReady() noexcept:

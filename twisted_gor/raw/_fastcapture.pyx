@@ -22,16 +22,19 @@ the Python code would do; any doubt goes to Python.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize, PyBytes_CheckExact
 from cpython.dict cimport PyDict_GetItem
+from cpython.list cimport PyList_Append, PyList_GET_SIZE
 from cpython.long cimport PyLong_CheckExact
 from cpython.object cimport PyObject
 from libc.string cimport memchr, memcmp, memcpy
 
-from twisted_gor._framing cimport _messageSlotsReady, _newMessage
+from twisted_gor._framing cimport _messageSlotsReady, _newMessage, _slotOffset, _slotGet, _slotSet
 
 from twisted.logger import Logger
 
 from twisted_gor._http1 import IDLE as _PY_IDLE, MAX_HEAD as _PY_MAX_HEAD
 from twisted_gor.message import Message
+from twisted_gor.raw.httpstream import HTTPStreamParser
+from twisted_gor.raw.reassembly import Connection, HalfStream
 # Importing the framing module hands Message to _framing.useMessageClass (when
 # the compiled twins are in use), which is what lets _newMessage fill its slots.
 import twisted_gor.framing
@@ -41,6 +44,57 @@ cdef int IDLE = _PY_IDLE
 cdef Py_ssize_t MAX_HEAD = _PY_MAX_HEAD
 cdef unsigned long long MASK = 0xFFFFFFFF
 cdef Py_ssize_t MAX_QUEUED_REQUESTS = 1024
+cdef Py_ssize_t BATCH_BYTES = 1 << 20
+"""Payload bytes of a sink's batch that make it hand the batch on at once."""
+
+# The slots read and written per packet, by offset (PyObject_GetAttr and
+# SetAttr were about a fifth of the capture's CPU): only on objects of exactly
+# these types, whose layout the offsets describe; any other object, and every
+# object when an offset is missing, goes the Python way.
+cdef type _Stream = HalfStream
+cdef type _Conn = Connection
+cdef type _Parser = HTTPStreamParser
+cdef Py_ssize_t S_CLOSED = _slotOffset(_Stream, "closed")
+cdef Py_ssize_t S_LASTTS = _slotOffset(_Stream, "lastTs")
+cdef Py_ssize_t S_NEXTSEQ = _slotOffset(_Stream, "nextSeq")
+cdef Py_ssize_t S_PENDING = _slotOffset(_Stream, "pending")
+cdef Py_ssize_t S_FINSEQ = _slotOffset(_Stream, "finSeq")
+cdef Py_ssize_t S_PARSER = _slotOffset(_Stream, "parser")
+cdef Py_ssize_t S_CONN = _slotOffset(_Stream, "conn")
+cdef Py_ssize_t P_STATE = _slotOffset(_Parser, "state")
+cdef Py_ssize_t P_KEEP = _slotOffset(_Parser, "keep")
+cdef Py_ssize_t P_ISREQUEST = _slotOffset(_Parser, "isRequest")
+cdef Py_ssize_t P_LASTTS = _slotOffset(_Parser, "lastTs")
+cdef Py_ssize_t P_SEQ = _slotOffset(_Parser, "_seq")
+cdef Py_ssize_t P_ACK = _slotOffset(_Parser, "_ack")
+cdef Py_ssize_t P_STARTPOS = _slotOffset(_Parser, "startPos")
+cdef Py_ssize_t P_TRUNCATED = _slotOffset(_Parser, "truncated")
+cdef Py_ssize_t P_SWITCHED = _slotOffset(_Parser, "switched")
+cdef Py_ssize_t C_SELFCHECKED = _slotOffset(_Conn, "selfChecked")
+cdef Py_ssize_t C_SELFCAPTURE = _slotOffset(_Conn, "selfCapture")
+cdef Py_ssize_t C_QUEUE = _slotOffset(_Conn, "queue")
+cdef Py_ssize_t C_LASTRAWACK = _slotOffset(_Conn, "lastRawAck")
+cdef Py_ssize_t C_LASTIDACK = _slotOffset(_Conn, "lastIdAck")
+cdef Py_ssize_t C_IDPREFIX = _slotOffset(_Conn, "idPrefix")
+cdef Py_ssize_t C_SERVER = _slotOffset(_Conn, "server")
+cdef Py_ssize_t C_CLIENT = _slotOffset(_Conn, "client")
+cdef bint SLOTS = min(
+    S_CLOSED, S_LASTTS, S_NEXTSEQ, S_PENDING, S_FINSEQ, S_PARSER, S_CONN,
+    P_STATE, P_KEEP, P_ISREQUEST, P_LASTTS, P_SEQ, P_ACK, P_STARTPOS, P_TRUNCATED, P_SWITCHED,
+    C_SELFCHECKED, C_SELFCAPTURE, C_QUEUE, C_LASTRAWACK, C_LASTIDACK, C_IDPREFIX, C_SERVER, C_CLIENT,
+) >= 0
+
+def slotsUsed():
+    """For the tests: whether the slots are read by offset (every one found)."""
+    return SLOTS
+
+
+cdef inline object _get(object obj, Py_ssize_t offset):
+    """C{getattr} of a slot by offset: AttributeError while it is unset."""
+    cdef PyObject *value = _slotGet(obj, offset)
+    if value == NULL:
+        raise AttributeError("slot not set")
+    return <object>value
 
 cdef bytes _GET = b"GET"
 cdef bytes _HEAD = b"HEAD"
@@ -341,12 +395,18 @@ cdef class FastPacket:
 
     @param sink: the capture input (its C{receiver}, C{emitted} and
         C{stats}), so messages go to the receiver directly; L{None}: through
-        C{tracker.emit}.
+        C{tracker.emit}. A sink with a C{batch} list (L{twisted_gor.raw.input.RawInput})
+        gets the messages appended to it instead, and hands them on itself
+        after each read of packets (C{flushBatch}, also called here once
+        the batch holds L{BATCH_BYTES} of payload).
     """
 
     cdef object tracker
     cdef object slow
     cdef object sink
+    cdef list batch
+    cdef object flushBatch
+    cdef Py_ssize_t batchBytes
     cdef dict streams
     cdef object close
     cdef object stats
@@ -354,6 +414,8 @@ cdef class FastPacket:
     cdef Py_ssize_t etOff
     cdef Py_ssize_t ip
     cdef bint noEthertype
+    cdef bint plainRequests
+    cdef bint trackResponse
     cdef public unsigned long long fast
     """Messages emitted without leaving compiled code (for tests and benches)."""
 
@@ -361,6 +423,11 @@ cdef class FastPacket:
         self.tracker = tracker
         self.slow = slow
         self.sink = sink
+        batch = getattr(sink, "batch", None)
+        if type(batch) is list:
+            self.batch = batch
+            self.flushBatch = sink.flushBatch
+        self.batchBytes = 0
         self.streams = tracker.streams
         self.close = tracker.close
         self.stats = tracker.stats
@@ -368,6 +435,9 @@ cdef class FastPacket:
         self.etOff = layout[0]
         self.ip = layout[1]
         self.noEthertype = layout[0] < 0
+        # (set once, when the tracker is made)
+        self.plainRequests = tracker.realIPHeader is None and tracker.emitSession is None
+        self.trackResponse = bool(tracker.trackResponse)
         self.fast = 0
 
     def __call__(self, ts, data):
@@ -376,7 +446,7 @@ cdef class FastPacket:
         cdef unsigned int seq, ack, offFlags, total, frag
         cdef unsigned char v
         cdef PyObject* found
-        if not PyBytes_CheckExact(data) or not PyLong_CheckExact(ts):
+        if not SLOTS or not PyBytes_CheckExact(data) or not PyLong_CheckExact(ts):
             self.slow(ts, data)
             return
         d = <const unsigned char*>PyBytes_AS_STRING(data)
@@ -425,20 +495,20 @@ cdef class FastPacket:
             self.slow(ts, data)
             return
         stream = <object>found
-        if stream.closed or not (start < end <= n):
+        if type(stream) is not _Stream or _get(stream, S_CLOSED) or not (start < end <= n):
             self.slow(ts, data)
             return
         payload = PyBytes_FromStringAndSize(<const char*>d + start, end - start)
         try:
-            stream.lastTs = ts
-            nextSeq = stream.nextSeq
-            if nextSeq is not None and <unsigned long long>nextSeq == seq and not stream.pending:
-                stream.nextSeq = (seq + <unsigned long long>(end - start)) & MASK
+            _slotSet(stream, S_LASTTS, ts)
+            nextSeq = _get(stream, S_NEXTSEQ)
+            if nextSeq is not None and <unsigned long long>nextSeq == seq and not _get(stream, S_PENDING):
+                _slotSet(stream, S_NEXTSEQ, (seq + <unsigned long long>(end - start)) & MASK)
                 self._feed(stream, payload, ts, seq, ack)
             else:
                 stream._data(ts, seq, ack, payload)
-            fin = stream.finSeq
-            if fin is not None and fin == stream.nextSeq:
+            fin = _get(stream, S_FINSEQ)
+            if fin is not None and fin == _get(stream, S_NEXTSEQ):
                 self.close(stream, ts, False)
         except Exception:
             self.stats.increment("errors")
@@ -454,9 +524,16 @@ cdef class FastPacket:
         cdef long long length = 0
         cdef long long cts
         cdef int r, status
-        parser = stream.parser
-        keep = parser.keep
-        if parser.state != IDLE or (keep and n > keep):
+        parser = _get(stream, S_PARSER)
+        if type(parser) is not _Parser:
+            parser.feed(payload, ts, seq, ack, True)
+            return
+        keep = _get(parser, P_KEEP)
+        if _get(parser, P_STATE) != IDLE or (keep and n > keep):
+            parser.feed(payload, ts, seq, ack, True)
+            return
+        conn = _get(stream, S_CONN)
+        if type(conn) is not _Conn:
             parser.feed(payload, ts, seq, ack, True)
             return
         e = _wholeHead(d, n)
@@ -464,7 +541,7 @@ cdef class FastPacket:
             parser.feed(payload, ts, seq, ack, True)
             return
         cts = ts
-        if parser.isRequest:
+        if _get(parser, P_ISREQUEST):
             m = requestLine(d, e, &nl)
             if m < 0:
                 parser.feed(payload, ts, seq, ack, True)
@@ -473,20 +550,14 @@ cdef class FastPacket:
             if r < 0 or e + length != n:
                 parser.feed(payload, ts, seq, ack, True)
                 return
-            conn = stream.conn
-            tracker = self.tracker
             method = _GET if m == 3 and d[0] == 71 and d[1] == 69 and d[2] == 84 else payload[:m]
-            parser.lastTs = ts
-            parser._seq = seq
-            parser._ack = ack
-            parser.startPos = 0
-            parser.truncated = False
-            if not (conn.selfChecked and not conn.selfCapture and tracker.realIPHeader is None and tracker.emitSession is None):
+            self._settle(parser, ts, seq, ack)
+            if not (_get(conn, C_SELFCHECKED) and not _get(conn, C_SELFCAPTURE) and self.plainRequests):
                 conn.requestDone(payload, ts, ts, seq, ack, method, True)
                 return
             rid = self._requestId(conn, ack)
-            if tracker.trackResponse:
-                queue = conn.queue
+            if self.trackResponse:
+                queue = _get(conn, C_QUEUE)
                 queue.append((ack, rid, method, ts))
                 if len(queue) > MAX_QUEUED_REQUESTS:
                     queue.popleft()
@@ -500,8 +571,7 @@ cdef class FastPacket:
         if r != 1 or e + length != n:
             parser.feed(payload, ts, seq, ack, True)
             return
-        conn = stream.conn
-        queue = conn.queue
+        queue = _get(conn, C_QUEUE)
         if not queue:
             parser.feed(payload, ts, seq, ack, True)
             return
@@ -513,42 +583,46 @@ cdef class FastPacket:
         if method == _HEAD or (method == _CONNECT and status < 300):
             parser.feed(payload, ts, seq, ack, True)
             return
-        parser.lastTs = ts
-        parser._seq = seq
-        parser._ack = ack
-        parser.startPos = 0
-        parser.truncated = False
-        parser.switched = False
+        self._settle(parser, ts, seq, ack)
+        _slotSet(parser, P_SWITCHED, False)
         queue.popleft()
         rid = entry[1]
         latency = cts - <long long>entry[3]
         if latency < 0:
             latency = 0
-        server = conn.server
+        server = _get(conn, C_SERVER)
         if server is not None and server.parser.switched:
-            client = conn.client
+            client = _get(conn, C_CLIENT)
             if client is not None:
                 client.parser.upgrade()
-        if conn.selfChecked and not conn.selfCapture:
+        if _get(conn, C_SELFCHECKED) and not _get(conn, C_SELFCAPTURE):
             self._emit(2, rid, ts, cts, latency, payload)
         else:
             self.tracker.emitResponse(conn, rid, ts, latency, payload, True)
+
+    cdef void _settle(self, parser, ts, unsigned int seq, unsigned int ack):
+        """The parser's state after feed took one whole message."""
+        _slotSet(parser, P_LASTTS, ts)
+        _slotSet(parser, P_SEQ, seq)
+        _slotSet(parser, P_ACK, ack)
+        _slotSet(parser, P_STARTPOS, 0)
+        _slotSet(parser, P_TRUNCATED, False)
 
     cdef bytes _requestId(self, conn, unsigned int ack):
         """Connection.requestDone's id: GoReplay's, Ack+1, +2 when pipelined."""
         cdef unsigned int used
         cdef char buf[8]
         cdef int i
-        cdef long long lastRawAck = conn.lastRawAck
+        cdef long long lastRawAck = _get(conn, C_LASTRAWACK)
         if lastRawAck == <long long>ack:
-            used = (<unsigned long long>(<unsigned int>conn.lastIdAck) + 1) & MASK
+            used = (<unsigned long long>(<unsigned int>_get(conn, C_LASTIDACK)) + 1) & MASK
         else:
             used = ack
-        conn.lastRawAck = ack
-        conn.lastIdAck = used
+        _slotSet(conn, C_LASTRAWACK, ack)
+        _slotSet(conn, C_LASTIDACK, used)
         for i in range(8):
             buf[7 - i] = _HEX[(used >> (4 * i)) & 0xF]
-        return conn.idPrefix + PyBytes_FromStringAndSize(buf, 8)
+        return _get(conn, C_IDPREFIX) + PyBytes_FromStringAndSize(buf, 8)
 
     cdef _emit(self, int kind, bytes rid, ts, long long cts, long long latency, bytes payload):
         """RawInput._emitMessage (or tracker.emit), with the meta line made here."""
@@ -557,15 +631,26 @@ cdef class FastPacket:
             self.tracker.emit(kind, rid, ts, latency, payload)
             self.fast += 1
             return
-        receiver = sink.receiver
-        if receiver is None:
-            sink.stats.increment("dropped.no_receiver")
-            return
-        sink.emitted += 1
+        batch = self.batch
+        if batch is None:
+            receiver = sink.receiver
+            if receiver is None:
+                sink.stats.increment("dropped.no_receiver")
+                return
+            sink.emitted += 1
         self.fast += 1
         meta = _metaLine(kind, rid, cts, latency)
         if _messageSlotsReady():
             message = _newMessage(kind, rid, cts, latency, payload, meta)
         else:
             message = _Message(kind, rid, ts, latency, payload, meta)
-        receiver.messageReceived(message)
+        if batch is None:
+            receiver.messageReceived(message)
+            return
+        if PyList_GET_SIZE(batch) == 0:
+            self.batchBytes = 0
+        PyList_Append(batch, message)
+        self.batchBytes += PyBytes_GET_SIZE(payload)
+        if self.batchBytes >= BATCH_BYTES:
+            self.batchBytes = 0
+            self.flushBatch()

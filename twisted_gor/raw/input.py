@@ -31,6 +31,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
+from twisted_gor._interfaces import IBatchReceiver
 from twisted_gor.base import InputBase, resolveReactor
 from twisted_gor.config import CAPTURED_RESPONSES, BuildContext, Capabilities
 from twisted_gor.limiter import Limit
@@ -180,6 +181,17 @@ class RawInput(InputBase):
         self._fileClock = 0
         self._lastStats = 0.0
         self._compiled: list[Any] = []
+        self.batch: list[Message] = []
+        """
+        The messages completed during the current read of packets, handed
+        on together after it (L{flushBatch}). The compiled per-packet path
+        appends its messages here; the Python paths append only when it is
+        not empty (so the order is kept) and otherwise deliver at once.
+        Bound: what one read of at most L{PcapReader.maxPacketsPerRead}
+        packets completes, and at most 1 MiB of payload from the compiled
+        path (C{BATCH_BYTES}) before it is handed on mid-read.
+        """
+        self._closesInBatch = 0
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -247,7 +259,11 @@ class RawInput(InputBase):
         if self.address.isFile:
             device, handle = self.handles[0]
             self._fileReader = PcapFileReader(
-                handle, self._makeReceiver(handle.datalink(), fileMode=True), reactor, self.config.originalTiming
+                handle,
+                self._makeReceiver(handle.datalink(), fileMode=True),
+                reactor,
+                self.config.originalTiming,
+                afterRead=self.flushBatch,
             )
             self._fileReader.done.addCallback(self._fileDone)
             if self.paused:
@@ -260,6 +276,7 @@ class RawInput(InputBase):
                 self._makeReceiver(handle.datalink()),
                 reactor,
                 name=f"pcap({device})",
+                afterRead=self.flushBatch,
                 coalesce=min(self.readCoalesce, 10 * self.config.bufferTimeout) if self.config.bufferTimeout > 0 else 0.0,
             )
             self.readers.append(reader)
@@ -413,8 +430,42 @@ class RawInput(InputBase):
 
         return packetFromFile
 
+    def flushBatch(self) -> None:
+        """
+        Hand the messages of L{batch} to the receiver: in one call when it
+        takes batches (what it does not take, because the outputs paused
+        the inputs on the way, follows one by one: a capture cannot wait,
+        the outputs count what they cannot keep), else one by one.
+        """
+        batch = self.batch
+        if not batch:
+            return
+        messages = batch[:]
+        del batch[:]
+        closes, self._closesInBatch = self._closesInBatch, 0
+        receiver = self.receiver
+        if receiver is None:
+            self.stats.increment("dropped.no_receiver", len(messages))
+            return
+        self.emitted += len(messages) - closes
+        try:
+            taken = 0
+            if IBatchReceiver.providedBy(receiver):
+                taken = receiver.messagesReceived(messages)
+                if taken >= len(messages):
+                    return
+            receive = receiver.messageReceived
+            for message in messages[taken:] if taken else messages:
+                receive(message)
+        except Exception:
+            self.stats.increment("errors")
+            self.log.failure("{name}: while handing on captured messages", name=self.name)
+
     def _emitMessage(self, kind: int, rid: bytes, ts: int, latency: int, payload: bytes) -> None:
         # InputBase.emit, inlined: this runs once per captured message.
+        if self.batch:
+            self.batch.append(Message(kind, rid, ts, latency, payload))
+            return
         receiver = self.receiver
         if receiver is None:
             self.stats.increment("dropped.no_receiver")
@@ -423,6 +474,12 @@ class RawInput(InputBase):
         receiver.messageReceived(Message(kind, rid, ts, latency, payload))
 
     def _emitSessionMessage(self, kind: int, rid: bytes, ts: int, latency: int, payload: bytes, session: bytes) -> None:
+        if self.batch:
+            if not payload:
+                self._closesInBatch += 1
+                self.stats.increment("sessions.closed")
+            self.batch.append(Message(kind, rid, ts, latency, payload, None, session))
+            return
         receiver = self.receiver
         if receiver is None:
             self.stats.increment("dropped.no_receiver")

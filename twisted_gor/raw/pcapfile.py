@@ -36,8 +36,14 @@ class PcapFileReader:
         packetReceived: Callable[[int, bytes], None],
         reactor: Any,
         originalTiming: bool = False,
+        afterRead: Callable[[], None] = lambda: None,
     ) -> None:
+        """
+        @param afterRead: called after each batch of packets (each packet
+            with C{originalTiming}) was delivered.
+        """
         self._handle = handle
+        self._afterRead = afterRead
         self._packetReceived = packetReceived
         self._reactor = reactor
         self._originalTiming = originalTiming
@@ -74,7 +80,10 @@ class PcapFileReader:
             received(ts, data)
 
         while not self._stopped:
-            n = handle.dispatch(self.batch, deliver)
+            try:
+                n = handle.dispatch(self.batch, deliver)
+            finally:
+                self._afterRead()
             self.packets = counted[0]
             if n <= 0:
                 self._checkError(n)
@@ -104,6 +113,7 @@ class PcapFileReader:
             self._held = None
             self.packets += 1
             self._packetReceived(ts, data)
+            self._afterRead()
 
     def _checkError(self, n: int) -> None:
         if n < 0 and not self._stopped:

@@ -43,6 +43,7 @@ class PcapReader(abstract.FileDescriptor):
         reactor: Any = None,
         name: str = "pcap",
         coalesce: float = 0.0,
+        afterRead: Optional[Callable[[], None]] = None,
     ) -> None:
         """
         @param coalesce: after a read of fewer than L{busyBatch} packets,
@@ -50,10 +51,13 @@ class PcapReader(abstract.FileDescriptor):
             ring keeps the packets meanwhile): at low rates one wake-up
             reads several pcap blocks instead of one each (0 = read at
             every readiness).
+        @param afterRead: called after each read of packets (the capture
+            input hands on the messages the read completed), never raises.
         """
         abstract.FileDescriptor.__init__(self, reactor)
         self._handle: Optional[PcapHandle] = handle
         self._packetReceived = packetReceived
+        self._afterRead = afterRead
         self._name = name
         self._coalesce = coalesce
         self._resume: Any = None
@@ -82,6 +86,11 @@ class PcapReader(abstract.FileDescriptor):
         except Exception:
             self.errors += 1
             self.log.failure("while reading packets from {name}", name=self._name)
+            n = None
+        afterRead = self._afterRead
+        if afterRead is not None:
+            afterRead()
+        if n is None:
             return None
         if n < 0:
             return Failure(OSError(f"pcap error on {self._name}: {handle.geterr()}"))
