@@ -194,7 +194,7 @@ class FlagTests(SynchronousTestCase):
         self.assertEqual(first.address, "lo:80")
         self.assertIsNotNone(first.limit)
         self.assertTrue(first.trackResponse)
-        self.assertEqual(first.bufferTimeout, 0.1)
+        self.assertEqual(first.bufferTimeout, 0.5)
         self.assertEqual(first.maxHeld, 256 * 1024 * 1024)
 
     def test_maxHeld(self) -> None:

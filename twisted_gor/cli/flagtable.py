@@ -133,7 +133,7 @@ GOREPLAY: tuple[GoFlag, ...] = (
     GoFlag("input-raw-monitor"),
     GoFlag("input-raw-override-snaplen"),
     GoFlag("input-raw-buffer-size", 0, note="a bigger kernel buffer by default: fewer kernel drops"),
-    GoFlag("input-raw-buffer-timeout", 0.0, note="0 meant 2s in GoReplay; 100ms batches packets for at most a tenth of a second"),
+    GoFlag("input-raw-buffer-timeout", 0.0, note="0 meant 2s in GoReplay; 500ms: at low rates packets wait at most half a second"),
     GoFlag("input-raw-timestamp-type", ""),
     GoFlag("input-raw-stats"),
     GoFlag("input-raw-ignore-interface"),

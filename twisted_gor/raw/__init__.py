@@ -23,11 +23,13 @@ Decisions:
   - Engines C{raw_socket} and C{af_packet} are aliases of C{libpcap} (which
     reads an AF_PACKET ring on Linux); C{vxlan} and C{--input-raw-protocol
     binary} exit 2 with a message.
-  - Default kernel buffer 32 MB and a 100 ms block timeout (TPACKET_V3),
+  - Default kernel buffer 32 MB and a 500 ms block timeout (TPACKET_V3),
     not immediate mode: immediate mode's fixed-size frames overflowed at ~50k
     req/s on loopback (see bench/README-capture.md). At low rates each wake-up
     costs more than the packets it brings (cold caches): 10 ms cost 33 ms of
-    CPU per 1k requests at 1k req/s, 100 ms 11-13 (GoReplay: 2 s). A stop
+    CPU per 1k requests at 1k req/s, 100 ms 6-13, 500 ms 3-3.6 (GoReplay:
+    2 s). A full block is handed over at once, so at high rates nothing
+    waits for the timeout. A stop
     reads the ring for one more timeout, so nothing captured before it is
     left unread.
   - Under 10k packets/s the descriptor is read at most every 100 ms

@@ -96,8 +96,8 @@ FLAGS: list[Flag] = [
     Flag(
         "input-raw-buffer-timeout",
         DURATION,
-        "pcap block timeout (default 100ms: packets batched in the kernel ring for at most this long); 0 = immediate mode.",
-        default=0.1,
+        "pcap block timeout (default 500ms: at low rates packets wait in the kernel ring for at most this long, a full block is handed over at once); 0 = immediate mode.",
+        default=0.5,
         check=nonNegative,
     ),
     Flag("input-raw-immediate-mode", BOOL, "Old flag: immediate mode, one wakeup per packet (same as --input-raw-buffer-timeout 0)."),
@@ -173,7 +173,7 @@ def configure(values: FlagValues, config: GorConfig) -> None:
         snaplen = OVERRIDE_SNAPLEN if values.get("input-raw-override-snaplen") else DEFAULT_SNAPLEN
     bufferTimeout = values.get("input-raw-buffer-timeout")
     if bufferTimeout is None:
-        bufferTimeout = 0.1
+        bufferTimeout = 0.5
     if values.get("input-raw-immediate-mode"):
         bufferTimeout = 0.0
     bufferSize = values["input-raw-buffer-size"] or RawInputConfig.bufferSize

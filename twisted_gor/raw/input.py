@@ -85,7 +85,7 @@ class RawInputConfig(Capabilities):
     ignoreInterfaces: list[str] = field(default_factory=list)
     vlan: bool = False
     vlanIds: list[int] = field(default_factory=list)
-    bufferTimeout: float = 0.1
+    bufferTimeout: float = 0.5
     originalTiming: bool = False
     dataOnly: bool = True
     maxHeld: int = MAX_HELD_BYTES
