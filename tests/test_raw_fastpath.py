@@ -813,6 +813,24 @@ class ReadCoalescingTests(SynchronousTestCase):
         reader.connectionLost(None)
         self.assertEqual(reactor.getDelayedCalls(), [])
 
+    def test_readsWhilePausedKeepOneResume(self) -> None:
+        """
+        Reads while paused (a stop drains the ring by calling C{doRead})
+        leave one pending resume, which closing cancels: nothing is left
+        in the reactor.
+        """
+        reader, (handle, reactor), got = self._reader()
+        handle.packets.append((1, b"x"))
+        reader.doRead()
+        reactor.advance(1.0)
+        for ts in range(2, 6):
+            handle.packets.append((ts, b"x"))
+            reader.doRead()
+        self.assertEqual(len(reactor.getDelayedCalls()), 1)
+        reader.connectionLost(None)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        self.assertEqual(got, [1, 2, 3, 4, 5])
+
     def test_highRateNeverPauses(self) -> None:
         """
         Over the rate, small reads do not pause.

@@ -105,7 +105,9 @@ class PcapReader(abstract.FileDescriptor):
             elif elapsed >= 1.0:
                 self._low = self._windowPackets < self.lowRate * elapsed
                 self._windowStart, self._windowPackets = now, 0
-            if self._low and n < self.busyBatch:
+            if self._low and n < self.busyBatch and self._resume is None:
+                # (a read while already paused, e.g. a stop's drain, keeps
+                # the one pending resume)
                 self.stopReading()
                 self._resume = reactor.callLater(self._coalesce, self._resumeReading)
         return None
