@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_gor._blockingio import SynchronousWorker
 from twisted_gor.files.names import chunkIndex, expandName, nextChunkIndex, withChunkIndex
-from twisted_gor.files.output import FileOutput, FileOutputConfig
+from twisted_gor.files.output import IOV_MAX, FileOutput, FileOutputConfig, _FdWriter
 from twisted_gor.framing import encodeMessage, iterMessages
 from twisted_gor.message import Message
 
@@ -159,3 +159,56 @@ class FileOutputTests(SynchronousTestCase):
         self.successResultOf(out.stopService())
         self.assertEqual(out.stats["written"], 2)
         self.assertEqual(out.stats["dropped.max_size"], 3)
+
+
+class GatheredWriteTests(SynchronousTestCase):
+    """
+    L{_FdWriter.writePieces} writes a batch's pieces with C{writev}, in order,
+    without joining them first.
+    """
+
+    def pieces(self, count: int) -> list[bytes]:
+        return [bytes([65 + i % 26]) * (i % 37) for i in range(count)]
+
+    def writeAll(self, pieces: list[bytes]) -> bytes:
+        path = self.mktemp()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        writer = _FdWriter(fd, path)
+        written = writer.writePieces(pieces)
+        writer.close()
+        self.assertEqual(written, sum(map(len, pieces)))
+        self.assertEqual(writer.offset, written)
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_morePiecesThanOneCallTakes(self) -> None:
+        """
+        More pieces than C{IOV_MAX} (and empty ones) reach the file whole and
+        in order.
+        """
+        pieces = self.pieces(3 * IOV_MAX + 5)
+        self.assertEqual(self.writeAll(pieces), b"".join(pieces))
+
+    def test_shortWrites(self) -> None:
+        """
+        A C{writev} that takes only part of what it is given (as on a disk
+        filling up, or a signal) is continued where it stopped, also inside a
+        piece.
+        """
+        realWritev = os.writev
+        calls = []
+
+        def stingyWritev(fd: int, buffers: list[bytes]) -> int:
+            calls.append(len(buffers))
+            return realWritev(fd, [memoryview(b"".join(bytes(b) for b in buffers))[:11]])
+
+        self.patch(os, "writev", stingyWritev)
+        pieces = self.pieces(200)
+        self.assertEqual(self.writeAll(pieces), b"".join(pieces))
+        self.assertGreater(len(calls), sum(map(len, pieces)) // 11 - 1)
+
+    def test_onePiece(self) -> None:
+        """
+        A single piece is written as it is.
+        """
+        self.assertEqual(self.writeAll([b"x" * 100_000]), b"x" * 100_000)

@@ -42,6 +42,17 @@ WRITE_THRESHOLD = 256 * 1024
 """Buffered bytes that trigger a write without waiting for the flush timer."""
 
 
+def _iovMax() -> int:
+    try:
+        return max(16, os.sysconf("SC_IOV_MAX"))
+    except (AttributeError, ValueError, OSError):
+        return 1024
+
+
+IOV_MAX = _iovMax()
+"""Pieces given to one C{writev} call (the system's limit)."""
+
+
 class WriteFailed(Exception):
     """
     Writing a batch failed; the file was cut back to its last whole record.
@@ -78,6 +89,32 @@ class _FdWriter:
             self.offset += n
             view = view[n:]
         return len(data)
+
+    def writePieces(self, records: list[bytes]) -> int:
+        """
+        Write C{records} in order with C{writev} (at most L{IOV_MAX} a call,
+        looping over short writes), without joining them into one copy
+        first; return how many bytes were written.
+        """
+        if len(records) == 1:
+            return self.write(records[0])
+        pieces: list[bytes | memoryview] = list(records)
+        total = 0
+        first = 0
+        count = len(pieces)
+        while first < count:
+            n = os.writev(self.fd, pieces[first : first + IOV_MAX])
+            self.offset += n
+            total += n
+            while first < count and n >= len(pieces[first]):
+                n -= len(pieces[first])
+                first += 1
+            if n:
+                # a short write ended inside a piece: the rest of it first
+                pieces = [memoryview(pieces[first])[n:], *pieces[first + 1 :]]
+                count = len(pieces)
+                first = 0
+        return total
 
     def flush(self) -> None:
         pass
@@ -126,7 +163,7 @@ class _OpenFile:
         start = self.raw.offset
         try:
             if self.stream is self.raw:
-                self.raw.write(b"".join(records))
+                self.raw.writePieces(records)
             else:
                 self.stream.write(b"".join(records))
                 self.stream.flush()
