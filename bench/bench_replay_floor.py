@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vs_goreplay as vs  # type: ignore[import-not-found]  # noqa: E402  (a sibling script)
@@ -50,7 +51,8 @@ def bareClient(port: int, connections: int, total: int, direct: bool) -> None:
         buffer = b""
 
         def connectionMade(self) -> None:
-            self.send = self.transport.socket.send if direct else self.transport.write  # type: ignore[attr-defined]
+            transport: Any = self.transport
+            self.send = transport.socket.send if direct else transport.write
             self.next()
 
         def next(self) -> None:
@@ -72,7 +74,7 @@ def bareClient(port: int, connections: int, total: int, direct: bool) -> None:
                 state["done"] += 1
                 if state["done"] == total:
                     sys.stdout.write(f"{total / (time.monotonic() - started):.0f} req/s\n")
-                    reactor.stop()  # type: ignore[attr-defined]
+                    reactor.stop()
                     return
                 self.next()
             self.buffer = buffer
@@ -80,9 +82,9 @@ def bareClient(port: int, connections: int, total: int, direct: bool) -> None:
     factory = protocol.ClientFactory()
     factory.protocol = Bare
     for _ in range(connections):
-        reactor.connectTCP("127.0.0.1", port, factory)  # type: ignore[attr-defined]
-    reactor.callLater(120, reactor.stop)  # type: ignore[attr-defined]  # bounded, whatever happens
-    reactor.run()  # type: ignore[attr-defined]
+        reactor.connectTCP("127.0.0.1", port, factory)
+    reactor.callLater(120, reactor.stop)  # bounded, whatever happens
+    reactor.run()
 
 
 def rateOf(argv: list[str], marker: str) -> float:
