@@ -6,7 +6,7 @@ arithmetic-heavy parts (several Content-Length values) reuse the shared
 framer's own Python helpers.
 """
 
-from libc.string cimport memchr
+from twisted_gor._headscan cimport findHeadEnd, hasLFLF, nameAt, statusLine
 
 from twisted_gor._http1 import MAX_HEAD as _PY_MAX_HEAD, FramingError, _parseLengths
 from twisted_gor._httphead import METHODS as _METHODS
@@ -14,28 +14,11 @@ from twisted_gor._httphead import METHODS as _METHODS
 cdef Py_ssize_t MAX_HEAD = _PY_MAX_HEAD
 
 
-cdef inline unsigned char _low(unsigned char c):
-    if 65 <= c <= 90:
-        return c + 32
-    return c
-
-
-cdef inline bint _nameAt(const unsigned char* p, Py_ssize_t i, Py_ssize_t n, const char* name, Py_ssize_t k):
-    """Whether the bytes at p[i:i+k] are C{name} (lower case), ASCII case-insensitively."""
-    cdef Py_ssize_t j
-    if i + k > n:
-        return False
-    for j in range(k):
-        if _low(p[i + j]) != <unsigned char>name[j]:
-            return False
-    return True
-
-
 cdef inline bint _contains(const unsigned char* p, Py_ssize_t start, Py_ssize_t end, const char* word, Py_ssize_t k):
     """Whether C{word} (lower case) occurs in p[start:end], ASCII case-insensitively."""
     cdef Py_ssize_t i
     for i in range(start, end - k + 1):
-        if _nameAt(p, i, end, word, k):
+        if nameAt(p, i, end, word, k):
             return True
     return False
 
@@ -48,63 +31,34 @@ def frameResponse(bytes data, bint isHead):
     cdef unsigned char versionMinor, c
     cdef bint haveTE = False
     cdef bint space
-    cdef const unsigned char* hit
     cdef Py_ssize_t lengthCount = 0, lvs = 0, lve = 0, connCount = 0, cvs = 0, cve = 0
     cdef long long number
     cdef list lengths = None
     cdef list connection = None
     if n < 5 or p[0] != 72 or p[1] != 84 or p[2] != 84 or p[3] != 80 or p[4] != 47:  # "HTTP/"
         return None
-    # e = data.find(b"\r\n\r\n")
-    e = -1
-    i = 0
-    while i + 3 < n:
-        hit = <const unsigned char*>memchr(p + i, 13, n - 3 - i)
-        if hit == NULL:
-            break
-        i = hit - p
-        if p[i + 1] == 10 and p[i + 2] == 13 and p[i + 3] == 10:
-            e = i
-            break
-        i += 1
-    if not (0 < e < MAX_HEAD):
+    e = findHeadEnd(p, n)
+    if not (0 < e < MAX_HEAD) or hasLFLF(p, e + 2):
         return None
-    # no "\n\n" in data[:e + 2]
-    for i in range(e + 1):
-        if p[i] == 10 and p[i + 1] == 10:
-            return None
     end = e + 4
     # Status line: HTTP/1.D SP DDD ( SP [^\r\n]* )? \r? \n
-    if end < 13 or p[5] != 49 or p[6] != 46 or not (48 <= p[7] <= 57) or p[8] != 32:
+    status = statusLine(p, end, &pos)
+    if status < 0:
         return None
     versionMinor = p[7]
-    for i in range(9, 12):
-        if not (48 <= p[i] <= 57):
-            return None
-    status = (p[9] - 48) * 100 + (p[10] - 48) * 10 + (p[11] - 48)
-    i = 12
-    if p[i] == 32:
-        i += 1
-        while i < end and p[i] != 13 and p[i] != 10:
-            i += 1
-    if i < end and p[i] == 13:
-        i += 1
-    if i >= end or p[i] != 10:
-        return None
-    # i is the status line's LF; every LF from there on may start a framing header.
-    pos = i
+    # pos is the status line's LF; every LF from there on may start a framing header.
     while pos < end:
         if p[pos] != 10:
             pos += 1
             continue
         i = pos + 1
-        if _nameAt(p, i, end, b"content-length", 14):
+        if nameAt(p, i, end, b"content-length", 14):
             kind = 1
             i += 14
-        elif _nameAt(p, i, end, b"transfer-encoding", 17):
+        elif nameAt(p, i, end, b"transfer-encoding", 17):
             kind = 2
             i += 17
-        elif _nameAt(p, i, end, b"connection", 10):
+        elif nameAt(p, i, end, b"connection", 10):
             kind = 3
             i += 10
         else:
@@ -239,7 +193,7 @@ def setOriginHost(bytes payload, bytes netloc):
         colon = pos
         while colon < lineEnd and p[colon] != 58:
             colon += 1
-        if colon < lineEnd and colon - pos == 4 and _nameAt(p, pos, colon, b"host", 4):
+        if colon < lineEnd and colon - pos == 4 and nameAt(p, pos, colon, b"host", 4):
             vs = colon + 1
             ve = lineEnd
             while vs < ve and p[vs] < 0x21:
