@@ -32,7 +32,7 @@ from twisted_gor._http1 import (
     parseHead,
 )
 from twisted_gor.message import Message
-from twisted_gor.raw import fastpath
+from twisted_gor.raw import fastpath, reassembly
 from twisted_gor.raw.decode import NotTCP, decoderFor, fastLayout
 from twisted_gor.raw.reassembly import Tracker
 from twisted_gor.selfports import SelfPorts
@@ -346,7 +346,12 @@ class BatchSink(Sink):
 
 
 def run(
-    packets: list[tuple[int, bytes]], compiled: bool, linktype: int = LINKTYPE_ETHERNET, batch: int = 0, **options: Any
+    packets: list[tuple[int, bytes]],
+    compiled: bool,
+    linktype: int = LINKTYPE_ETHERNET,
+    batch: int = 0,
+    viaPython: list[Message] | None = None,
+    **options: Any,
 ) -> tuple[list[tuple[int, bytes, int, int, bytes, bytes]], dict[str, int], int]:
     """
     C{packets} through a tracker and its per-packet function: the messages
@@ -354,6 +359,8 @@ def run(
 
     @param batch: for the compiled path, hand the messages on as a batch
         after every C{batch} packets (0: one by one).
+    @param viaPython: where to put the messages the Python code emitted
+        (the rest the compiled path emitted itself).
     """
     stats = Counters()
     sink = BatchSink() if batch else Sink()
@@ -361,6 +368,8 @@ def run(
     def emit(kind: int, rid: bytes, ts: int, latency: int, payload: bytes) -> None:
         # RawInput._emitMessage: behind a batch that is not yet handed on
         message = Message(kind, rid, ts, latency, payload)
+        if viaPython is not None:
+            viaPython.append(message)
         if isinstance(sink, BatchSink) and sink.batch:
             sink.batch.append(message)
             return
@@ -548,6 +557,39 @@ class BatchTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         needCompiled()
+
+    def test_subclassesGoThePythonWay(self) -> None:
+        """
+        Streams, connections or parsers of a subclass (not exactly the
+        classes whose slot offsets the compiled path uses) are left to the
+        Python code, which emits every message: the output is the same.
+        """
+        needCompiled()
+
+        class Stream(reassembly.HalfStream):
+            __slots__ = ()
+
+        class Conn(reassembly.Connection):
+            __slots__ = ()
+
+        class Parser(reassembly.HTTPStreamParser):
+            __slots__ = ()
+
+        packets: list[tuple[int, bytes]] = []
+        for seed in range(4):
+            packets += conversation(seed, port=50000 + seed).packets
+        packets.sort(key=lambda p: p[0])
+        pure = run(packets, False, trackResponse=True)
+        exact: list[Message] = []
+        self.assertEqual(run(packets, True, viaPython=exact, trackResponse=True), pure)
+        # (the count tells the paths apart: exact classes, the compiled path emits most)
+        self.assertLess(len(exact), len(pure[0]) // 2)
+        for name, subclass in [("HalfStream", Stream), ("Connection", Conn), ("HTTPStreamParser", Parser)]:
+            patched = self.patch(reassembly, name, subclass)
+            viaPython: list[Message] = []
+            self.assertEqual(run(packets, True, viaPython=viaPython, trackResponse=True), pure, name)
+            self.assertEqual(len(viaPython), len(pure[0]), name)
+            patched.restore()
 
     def test_slotsFound(self) -> None:
         """
