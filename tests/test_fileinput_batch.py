@@ -118,6 +118,23 @@ class LaterWorker:
         return succeed(None)
 
 
+class SlowWorker(LaterWorker):
+    """
+    A L{LaterWorker} whose reads complete one clock step (0.5 ms) later:
+    reading lags behind a replay that emits everything due.
+    """
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        """
+        Run C{fn(*args)}; deliver its result 0.5 ms later.
+        """
+        d: Deferred[Any] = Deferred()
+        result = fn(*args)
+        self.clock.callLater(0.0005, d.callback, result)
+        return d
+
+
+
 class BatchReplay(Replay):
     """
     L{Replay} into a L{BatchOutput}, reads delivered on later turns.
@@ -150,22 +167,29 @@ class OrderedBatchTests(SynchronousTestCase):
             f.write(data)
         return path
 
-    def compare(self, data: bytes, **kw: object) -> BatchReplay:
+    def compare(self, data: bytes, worker: Any = LaterWorker, **kw: object) -> BatchReplay:
         """
         Replay C{data} at full speed and at a speed so high every record is
-        due at once but paced record by record (the window's path): the same
-        messages in the same order, the same counters.
+        due at once but paced record by record, each on the path for records
+        in order, and paced through the reordering window: the same messages
+        in the same order, the same counters.
         """
         path = self.write(data)
-        fast = BatchReplay(self, [path], speed=INF, **kw)
-        fast.drain()
-        paced = BatchReplay(self, [path], speed=1e15, **kw)
-        paced.drain()
-        self.assertEqual([m.id for m in fast.batch.messages], [m.id for m in paced.batch.messages])
-        for key in ("read", "emitted", "negative_wait", "skipped.malformed", "skipped.truncated", "bytes"):
-            self.assertEqual(fast.input.stats[key], paced.input.stats[key], key)
-        self.assertTrue(fast.exhausted is not None and fast.exhausted.called)
-        self.assertEqual(fast.input._heldBytes, 0)
+        replays = []
+        for speed, ordered in [(INF, True), (1e15, True), (1e15, False)]:
+            patched = self.patch(fileinput.FileInput, "orderedPath", ordered)
+            replay = BatchReplay(self, [path], speed=speed, **kw)
+            replay.input.workerFactory = worker
+            replay.drain(4000)
+            patched.restore()
+            replays.append(replay)
+        fast, paced, window = replays
+        for name, replay in [("full speed", fast), ("paced", paced)]:
+            self.assertEqual([m.id for m in replay.batch.messages], [m.id for m in window.batch.messages], name)
+            for key in ("read", "emitted", "negative_wait", "skipped.malformed", "skipped.truncated", "bytes"):
+                self.assertEqual(replay.input.stats[key], window.input.stats[key], f"{name}: {key}")
+            self.assertTrue(replay.exhausted is not None and replay.exhausted.called, name)
+            self.assertEqual(replay.input._heldBytes, 0, name)
         return fast
 
     def test_inOrderInBatches(self) -> None:
@@ -220,6 +244,23 @@ class OrderedBatchTests(SynchronousTestCase):
         fast = self.compare(b"".join(head + shuffled + late + tail), readDepth=20)
         self.assertGreater(fast.input.stats["negative_wait"], 0)
         self.assertGreater(max(fast.batch.batches), 1)
+
+    def test_outOfOrderWithinDepth(self) -> None:
+        """
+        A record older than the last few read before it (within the read
+        depth): the records after it in time were still held, so it goes out
+        before them, as the window would have sorted it.
+        """
+        # (a depth close to what the input reads ahead, and more records in
+        # order than it: the rule binds, and some go out before the late
+        # record is read; with slow reads, what is read is all due at once)
+        records = [record(i, 100_000 + i) for i in range(20_000)] + [record(20_000, 100_000 + 18_000)]
+        records += [record(20_001 + i, 200_000 + i) for i in range(100)]
+        for worker in (LaterWorker, SlowWorker):
+            fast = self.compare(b"".join(records), worker, readDepth=3000)
+            ids = [m.id for m in fast.batch.messages]
+            self.assertEqual(ids.index(b"r20000"), 18_001)
+        self.assertEqual(fast.input.stats["negative_wait"], 0)
 
     def test_malformedAndMixedTypes(self) -> None:
         """

@@ -258,6 +258,10 @@ class FileInput(InputBase):
 
     log = Logger()
     workerFactory: Any = SerialWorker
+    orderedPath = True
+    """Whether one file whose records come in order skips the reordering
+    window (L{_emitOrdered}, L{_emitOrderedPaced}); the tests turn it off to
+    get the window's path as the reference."""
 
     def __init__(self, config: "FileInputConfig", reactor: Any = None) -> None:
         InputBase.__init__(self, f"input_file({config.pattern})")
@@ -366,8 +370,9 @@ class FileInput(InputBase):
         paths = expandInputFiles(self.config.pattern) if self.stats["loops"] else self.config.paths
         if not paths:
             self.log.warn("{name}: no file matches any more", name=self.name)
-        # One file at full speed (|max) is emitted in batches while in order.
-        ordered = len(paths) == 1 and self.config.speed == math.inf and not self.config.dryRun
+        # One file skips the window while its records come in order: at full
+        # speed (|max) they go in batches, at any other speed one by one.
+        ordered = len(paths) == 1 and not self.config.dryRun and self.orderedPath
         self._streams = [_FileStream(p, self, ordered) for p in paths]
         self._heldBytes = 0
         self._pacer.restart()
@@ -488,7 +493,10 @@ class FileInput(InputBase):
         streams = self._streams
         single = streams[0] if len(streams) == 1 else None
         if single is not None and single.ordered:
-            self._emitOrdered(single, now)
+            if self._pacer.speed == math.inf:
+                self._emitOrdered(single, now)
+            else:
+                self._emitOrderedPaced(single, now)
             return
         if single is not None and not dryRun:
             budget = self._emitSingle(single, now, budget)
@@ -569,11 +577,54 @@ class FileInput(InputBase):
             budget -= count
             if not stream.reading and not stream.eof and len(pending) < self._lookahead // 2 and self._wantsMore(stream):
                 self._readMore(stream)
+        self._afterOrdered(stream, budget)
+
+    def _emitOrderedPaced(self, stream: _FileStream, now: float) -> None:
+        """
+        L{_emitDue} for one file at a recorded pace whose records came in
+        order: what the window would emit, each record once it is due, one
+        by one, without the window's heap (in order, its head is the
+        oldest record read).
+        """
+        pending = stream.pending
+        depth = self.readDepth
+        half = self._lookahead // 2
+        readAheadSize = self._readAheadSize
+        pacer = self._pacer
+        receive = self.receiver.messageReceived  # type: ignore[union-attr]
+        budget = BATCH
+        while budget > 0 and pending and self._running and not self.paused and stream.ordered:
+            # stream.ready: depth records from this one on are read, or the
+            # file ended, or the read-ahead budget is spent
+            if not (stream.eof or len(pending) >= depth or self._heldBytes >= readAheadSize):
+                break
+            message = pending[0]
+            timestamp = message.timestamp
+            deadline = pacer.deadline(timestamp, now)
+            if deadline > now:
+                self._schedule(deadline - now)
+                return
+            if pacer.advance(timestamp, deadline):
+                self.stats.increment("negative_wait")
+            pending.popleft()
+            self._heldBytes -= len(message.payload)
+            if not stream.reading and not stream.eof and len(pending) < half and self._wantsMore(stream):
+                self._readMore(stream)
+            self.emitted += 1
+            receive(message)
+            budget -= 1
+        self._afterOrdered(stream, budget)
+
+    def _afterOrdered(self, stream: _FileStream, budget: int) -> None:
+        """
+        What follows a turn of L{_emitOrdered} or L{_emitOrderedPaced} that
+        did not schedule the next itself.
+        """
         if not self._running:
             return
         if not stream.ordered:
             # a read turned it over to the window
-            stream.fill(depth)
+            stream.fill(self.readDepth)
             self._schedule(0)
         elif budget <= 0:
             self._schedule(0)
