@@ -11,7 +11,10 @@ is not allowed to read); nothing is read while the input is paused.
 Emission times are absolute deadlines, C{start + (timestamp - first
 timestamp) / speed}, so errors do not accumulate over a long replay;
 C{maxWait} caps one gap. File reads happen on a worker thread, never on the
-reactor thread.
+reactor thread. One file whose records come in order skips the window's heap
+(the head of what is read is then the oldest record), emitting exactly what
+the window would; its first record out of order hands everything held to the
+window.
 """
 
 from __future__ import annotations
